@@ -1,0 +1,58 @@
+# glitchzap: the front door. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install system-deps models run demo test test-fast check format bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[server,dev,bench]'
+	@touch $(STAMP)
+
+system-deps: ## Debian packages the tests and server use (installed when missing)
+	@bash scripts/system-deps.sh
+
+models: $(STAMP) ## Fetch the default background model (offline-safe, md5-checked)
+	$(BIN)/glitchzap models fetch u2netp
+
+install: system-deps $(STAMP) models ## .venv with the package, extras and models (idempotent)
+
+run: install ## Install, then start the studio
+	$(BIN)/glitchzap serve
+
+demo: install ## Run the CLI on a sample photo (writes bench/out/demo-*.png)
+	@mkdir -p bench/out
+	$(PY) -c "from skimage import data; from glitchzap import save_image; save_image(data.astronaut(), 'bench/out/demo-input.png')"
+	$(BIN)/glitchzap glitch bench/out/demo-input.png -o bench/out/demo-glitch.png --noise 0.15 --blur 1.5 --shake 6 --motion 20 --motion-angle 30 --seed 7
+
+test: install ## Install, then run the whole suite (model-backed tests included)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## The suite without model-backed (slow) tests
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+check: $(STAMP) ## ruff + mypy
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+format: $(STAMP) ## ruff format + autofix
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+bench: install ## Benchmarks: each figure beside its anchor
+	cd bench && for script in effects.py $(wildcard bench/background.py bench/meme.py bench/api.py bench/templates.py); do \
+	  ../$(PY) $$(basename $$script) || exit 1; done
+
+clean: ## Remove caches and build output (keeps .venv)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist src/*.egg-info tests/failures bench/out

@@ -1,0 +1,72 @@
+"""Shared bench helpers: timing, RSS, and one table row per figure beside its anchor."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+ROWS: list[dict[str, Any]] = []
+
+
+def machine() -> str:
+    return f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def median_ms(fn: Callable[[], Any], *, repeat: int = 15, warmup: int = 2) -> float:
+    """Median wall time of `fn` in milliseconds."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def row(
+    figure: str,
+    ours: float,
+    anchor: float | None,
+    anchor_name: str,
+    unit: str = "ms",
+    target: str = "",
+    ok: bool | None = None,
+) -> None:
+    """Print and record one figure; ratio = anchor / ours for times (how many times faster)."""
+    ratio = anchor / ours if anchor and ours else None
+    ROWS.append(
+        {
+            "figure": figure,
+            "ours": ours,
+            "anchor": anchor,
+            "anchor_name": anchor_name,
+            "unit": unit,
+            "ratio": ratio,
+            "target": target,
+            "ok": ok,
+        }
+    )
+    anchor_text = (
+        f"{anchor:9.2f} {unit} ({anchor_name})"
+        if anchor is not None
+        else f"{'-':>12} ({anchor_name})"
+    )
+    ratio_text = f"x{ratio:6.2f}" if ratio else "   -   "
+    verdict = "" if ok is None else ("  OK" if ok else "  MISSED")
+    print(f"{figure:<52} {ours:9.2f} {unit}  vs {anchor_text:<44} {ratio_text}  {target}{verdict}")
+
+
+def header(title: str) -> None:
+    print(f"\n== {title} ({machine()}) ==")
+    print(f"{'figure':<52} {'ours':>12}      {'anchor':<44} {'ratio':>7}  target")

@@ -1,0 +1,68 @@
+"""glitchzap: an image studio — background removal, glitch effects and meme text.
+
+The public Python API. Heavy dependencies (onnxruntime, rembg, rapidocr) load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# name -> module: loaded on first attribute access, so `import glitchzap` (and the CLI's
+# --help) stays fast and onnxruntime/OpenCV load only when used.
+_EXPORTS = {
+    "EFFECTS": "glitchzap.effects",
+    "ConfigError": "glitchzap.errors",
+    "GlitchzapError": "glitchzap.errors",
+    "ImageTooLarge": "glitchzap.errors",
+    "InvalidParameters": "glitchzap.errors",
+    "ModelNotAvailable": "glitchzap.errors",
+    "UnknownEffect": "glitchzap.errors",
+    "UnreadableImage": "glitchzap.errors",
+    "UnsupportedFormat": "glitchzap.errors",
+    "encode_image": "glitchzap.io",
+    "load_image": "glitchzap.io",
+    "save_image": "glitchzap.io",
+    "apply_effects": "glitchzap.pipeline",
+    "resize_for_preview": "glitchzap.pipeline",
+    "Recipe": "glitchzap.recipes",
+    "load_recipe": "glitchzap.recipes",
+    "parse_recipe": "glitchzap.recipes",
+    "render": "glitchzap.render",
+    "Settings": "glitchzap.settings",
+    "configure": "glitchzap.settings",
+    "get_settings": "glitchzap.settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'glitchzap' has no attribute {name!r}")
+
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EFFECTS",
+    "ConfigError",
+    "GlitchzapError",
+    "ImageTooLarge",
+    "InvalidParameters",
+    "ModelNotAvailable",
+    "Recipe",
+    "Settings",
+    "UnknownEffect",
+    "UnreadableImage",
+    "UnsupportedFormat",
+    "apply_effects",
+    "configure",
+    "encode_image",
+    "get_settings",
+    "load_image",
+    "load_recipe",
+    "parse_recipe",
+    "render",
+    "resize_for_preview",
+    "save_image",
+]

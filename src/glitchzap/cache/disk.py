@@ -1,0 +1,227 @@
+"""SQLite-backed cache that survives restarts.
+
+Each value is stored with its digest; an entry whose bytes no longer match (a torn write, a
+disk error, someone editing the file) is deleted and reported as a miss. A database file that
+is damaged or is not a database is moved aside (`<name>.sqlite3.corrupt`) and the cache starts
+empty. A busy database (another process writing) makes that one call a miss. A cache directory
+that cannot be written disables the cache with one warning instead of failing the operation that
+wanted to cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from glitchzap.cache.base import Cache
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL,
+    digest TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created REAL NOT NULL,
+    accessed REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_accessed ON entries(accessed);
+"""
+
+CORRUPT_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+
+
+def _digest(value: bytes) -> str:
+    return hashlib.blake2b(value, digest_size=16).hexdigest()
+
+
+def _primary_code(exc: sqlite3.Error) -> int:
+    """SQLite's primary result code (the low byte of the extended code), or -1."""
+    return int(getattr(exc, "sqlite_errorcode", -1) or -1) & 0xFF
+
+
+class DiskCache(Cache):
+    def __init__(self, name: str, directory: Path, max_bytes: int, expiry_seconds: float) -> None:
+        super().__init__(name)
+        self.path = Path(directory) / f"{name}.sqlite3"
+        self.max_bytes = max_bytes
+        self.expiry_seconds = expiry_seconds
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        self._disabled = False
+        self.errors = 0
+
+    def _connect(self) -> sqlite3.Connection | None:
+        if self._db is not None or self._disabled:
+            return self._db
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = self._open_db()
+        except sqlite3.DatabaseError as exc:
+            if _primary_code(exc) not in CORRUPT_CODES:
+                self._fail("open", exc)
+                return None
+            self._quarantine(exc)
+            try:
+                self._db = self._open_db()
+            except (OSError, sqlite3.Error) as retry_exc:
+                self._fail("recreate", retry_exc)
+        except (OSError, sqlite3.Error) as exc:
+            self._fail("open", exc)
+        return self._db
+
+    def _open_db(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, timeout=5)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
+
+    def _quarantine(self, exc: sqlite3.Error) -> None:
+        """Move a damaged database aside so the next call starts an empty one."""
+        self.errors += 1
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        corrupt = self.path.with_name(self.path.name + ".corrupt")
+        log.warning("disk cache %s: %s is damaged (%s); moved to %s, starting empty",
+                    self.name, self.path, exc, corrupt)  # fmt: skip
+        try:
+            if self.path.exists():
+                self.path.replace(corrupt)
+            for suffix in ("-wal", "-shm"):  # journal files of the old database
+                self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+        except OSError as move_exc:
+            self._fail("move aside", move_exc)
+
+    def _fail(self, action: str, exc: Exception) -> None:
+        self.errors += 1
+        if not self._disabled:
+            log.warning(
+                "disk cache %s disabled: cannot %s %s (%s)", self.name, action, self.path, exc
+            )
+        self._disabled = True
+        if self._db is not None:
+            self._db.close()
+        self._db = None
+
+    def _failed_call(self, action: str, exc: sqlite3.Error) -> None:
+        """Busy: this call is a miss. Damaged: start afresh. Anything else: disable."""
+        code = _primary_code(exc)
+        if code in BUSY_CODES:
+            self.errors += 1
+            log.debug("disk cache %s busy during %s: %s", self.name, action, exc)
+            try:  # leave no half-done write open on the shared connection
+                if self._db is not None and self._db.in_transaction:
+                    self._db.rollback()
+            except sqlite3.Error as rollback_exc:
+                self._fail("roll back", rollback_exc)
+        elif code in CORRUPT_CODES:
+            self._quarantine(exc)
+        else:
+            self._fail(action, exc)
+
+    def _get(self, key: str) -> bytes | None:
+        with self._lock:
+            db = self._connect()
+            if db is None:
+                return None
+            try:
+                row = db.execute(
+                    "SELECT value, digest, created FROM entries WHERE key = ?", (key,)
+                ).fetchone()
+                if row is None:
+                    return None
+                value, digest, created = row
+                now = time.time()
+                if (
+                    not isinstance(value, bytes)  # a column rewritten as text or a number
+                    or not isinstance(created, int | float)
+                    or now - created > self.expiry_seconds
+                    or _digest(value) != digest
+                ):
+                    db.execute("DELETE FROM entries WHERE key = ?", (key,))
+                    db.commit()
+                    return None
+                db.execute("UPDATE entries SET accessed = ? WHERE key = ?", (now, key))
+                db.commit()
+                return value
+            except sqlite3.Error as exc:
+                self._failed_call("read", exc)
+                return None
+
+    def _set(self, key: str, value: bytes) -> None:
+        with self._lock:
+            db = self._connect()
+            if db is None:
+                return
+            now = time.time()
+            try:
+                if len(value) > self.max_bytes:
+                    # Not kept, but an older value under this key must not be served instead.
+                    db.execute("DELETE FROM entries WHERE key = ?", (key,))
+                else:
+                    db.execute(
+                        "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?)",
+                        (key, bytes(value), _digest(value), len(value), now, now),
+                    )
+                    self._evict(db)
+                db.commit()
+            except sqlite3.Error as exc:
+                self._failed_call("write", exc)
+
+    def _evict(self, db: sqlite3.Connection) -> None:
+        (total,) = db.execute("SELECT COALESCE(SUM(size), 0) FROM entries").fetchone()
+        if total <= self.max_bytes:
+            return
+        excess = total - self.max_bytes
+        freed = 0
+        for key, size in db.execute("SELECT key, size FROM entries ORDER BY accessed").fetchall():
+            if freed >= excess:
+                break
+            db.execute("DELETE FROM entries WHERE key = ?", (key,))
+            freed += size
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            db = self._connect()
+            if db is not None:
+                try:
+                    db.execute("DELETE FROM entries WHERE key = ?", (key,))
+                    db.commit()
+                except sqlite3.Error as exc:
+                    self._failed_call("delete from", exc)
+
+    def clear(self) -> None:
+        with self._lock:
+            db = self._connect()
+            if db is not None:
+                try:
+                    db.execute("DELETE FROM entries")
+                    db.commit()
+                except sqlite3.Error as exc:
+                    self._failed_call("clear", exc)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def stats(self) -> dict[str, float | int | str]:
+        return {
+            **super().stats(),
+            "path": str(self.path),
+            "errors": self.errors,
+            "disabled": int(self._disabled),
+        }

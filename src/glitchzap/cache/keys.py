@@ -1,0 +1,75 @@
+"""Content-addressed cache keys.
+
+key = digest(input pixels) + step name + canonical params + quality + code version. Params are
+canonicalised (sorted keys, normalised numbers) so that the same settings listed in another
+order, or `1` vs `1.0`, give the same key.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@functools.cache
+def code_version() -> str:
+    """A digest of the package's own source: any code change invalidates cached results."""
+    h = hashlib.blake2b(digest_size=8)
+    package = Path(__file__).resolve().parents[1]
+    for path in sorted(package.rglob("*.py")):
+        h.update(path.relative_to(package).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def image_digest(image: np.ndarray) -> str:
+    """Hex digest of an array's shape, dtype and pixels (not of the encoded file)."""
+    h = hashlib.blake2b(digest_size=20)
+    h.update(f"{image.shape}|{image.dtype.str}|".encode())
+    h.update(np.ascontiguousarray(image).data)
+    return h.hexdigest()
+
+
+def bytes_digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=20).hexdigest()
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if hasattr(value, "model_dump"):
+        return _canonical(value.model_dump())
+    if isinstance(value, set | frozenset):
+        return sorted((_canonical(v) for v in value), key=repr)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, bool | str) or value is None:
+        return value
+    if isinstance(value, int | np.integer):
+        return int(value)  # exact: float() would merge large seeds such as 2**53 and 2**53 + 1
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        if math.isnan(number) or math.isinf(number):
+            return repr(number)
+        return int(number) if number.is_integer() else round(number, 9)
+    return str(value)
+
+
+def canonical_params(params: Any) -> str:
+    """A stable JSON text for `params`: sorted keys, 1 == 1.0, floats rounded to 9 places."""
+    return json.dumps(_canonical(params), sort_keys=True, separators=(",", ":"))
+
+
+def make_key(step: str, digest: str, params: Any = None, quality: str | None = None) -> str:
+    """The cache key for running `step` with `params` on the pixels whose digest is `digest`."""
+    text = f"{code_version()}|{step}|{digest}|{quality or ''}|{canonical_params(params)}"
+    return f"{step}:{hashlib.blake2b(text.encode(), digest_size=20).hexdigest()}"

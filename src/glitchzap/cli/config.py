@@ -1,0 +1,54 @@
+"""`glitchzap config show` and `glitchzap doctor`."""
+
+from __future__ import annotations
+
+import json
+import platform
+from importlib import metadata
+
+import typer
+import yaml
+
+from glitchzap.settings import find_config_file, get_settings
+
+config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+
+
+@config_app.command("show")
+def show(as_json: bool = typer.Option(False, "--json", help="JSON instead of YAML")) -> None:
+    """Print the effective configuration (file + environment + defaults)."""
+    data = get_settings().model_dump(mode="json")
+    typer.echo(json.dumps(data, indent=2) if as_json else yaml.safe_dump(data, sort_keys=False))
+
+
+# Checks that later features add (models, fonts, templates) append to this list.
+DOCTOR_CHECKS: list[tuple[str, str]] = [
+    ("numpy", "numpy"),
+    ("pillow", "pillow"),
+    ("opencv", "opencv-python-headless"),
+    ("onnxruntime", "onnxruntime"),
+    ("rembg", "rembg"),
+    ("rapidocr", "rapidocr"),
+]
+
+
+def doctor() -> None:
+    """Versions, data directory, cache and configuration: what to check when something is off."""
+    settings = get_settings()
+    typer.echo(f"glitchzap {metadata.version('glitchzap')} on Python {platform.python_version()}")
+    for label, dist in DOCTOR_CHECKS:
+        try:
+            version = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            version = "not installed"
+        typer.echo(f"  {label:<12} {version}")
+    config_file = find_config_file()
+    typer.echo(f"config file    {config_file or '(none: defaults + environment)'}")
+    typer.echo(f"data dir       {settings.data_dir}")
+    typer.echo(f"cache          {settings.cache.backend} at {settings.cache_dir}")
+    typer.echo(f"models dir     {settings.models_dir}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(config_app, name="config")
+    app.command("doctor")(doctor)

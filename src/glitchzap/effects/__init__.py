@@ -1,0 +1,88 @@
+"""The effects registry: one module per effect, one line each here.
+
+Effects run in the order of `EFFECTS` (noise, blur, shake, motion) whatever order a caller
+lists them in. Each works in place-or-returns on one float32 H x W x C buffer:
+`fn(buf, params, rng, scale) -> buf`, where `scale` is preview size / full size, so that
+parameters are always given in full-resolution pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from glitchzap.effects import blur, motion, noise, shake
+from glitchzap.errors import InvalidParameters, UnknownEffect
+
+EffectFn = Callable[[np.ndarray, Any, np.random.Generator, float], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Effect:
+    name: str
+    fn: EffectFn
+    params: type[BaseModel]
+    primary: str  # the parameter a bare number sets: {"blur": 4} == {"blur": {"radius": 4}}
+    spatial: bool  # moves pixels around (premultiplied alpha matters)
+    summary: str
+
+
+EFFECTS: dict[str, Effect] = {
+    "noise": Effect("noise", noise.add_noise, noise.NoiseParams, "amount", False, "Gaussian grain"),
+    "blur": Effect("blur", blur.gaussian_blur, blur.BlurParams, "radius", True, "Gaussian blur"),
+    "shake": Effect("shake", shake.shake, shake.ShakeParams, "offset", True, "Camera shake"),
+    "motion": Effect(
+        "motion", motion.motion_blur, motion.MotionParams, "length", True, "Motion blur"
+    ),
+}
+
+
+def _describe(exc: ValidationError, name: str) -> str:
+    parts = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or name
+        parts.append(f"{name}.{key}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def parse_effects(effects: Mapping[str, Any] | None) -> list[tuple[Effect, BaseModel]]:
+    """Validated (effect, params) pairs in the fixed engine order, identities dropped."""
+    if effects is None:
+        return []
+    if not isinstance(effects, Mapping):
+        raise InvalidParameters("effects must be a mapping of effect name to parameters")
+    unknown = [name for name in effects if name not in EFFECTS]
+    if unknown:
+        raise UnknownEffect(f"Unknown effect: {unknown[0]} (known: {', '.join(EFFECTS)})")
+    chosen = []
+    for name, effect in EFFECTS.items():
+        if name not in effects or effects[name] is None:
+            continue
+        raw = effects[name]
+        if isinstance(raw, BaseModel):
+            raw = raw.model_dump()
+        elif not isinstance(raw, Mapping):
+            raw = {effect.primary: raw}
+        try:
+            params = effect.params.model_validate(raw)
+        except ValidationError as exc:
+            raise InvalidParameters(_describe(exc, name)) from exc
+        if not params.is_identity():  # type: ignore[attr-defined]
+            chosen.append((effect, params))
+    return chosen
+
+
+def effects_schema() -> dict[str, Any]:
+    """Every effect's JSON schema, in engine order (for `glitchzap effects` and the API)."""
+    return {
+        name: {
+            "summary": effect.summary,
+            "primary": effect.primary,
+            "schema": effect.params.model_json_schema(),
+        }
+        for name, effect in EFFECTS.items()
+    }

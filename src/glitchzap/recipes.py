@@ -1,0 +1,81 @@
+"""Recipes: one schema for a whole render, shared by the CLI, API, web studio and batch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from glitchzap.effects import parse_effects
+from glitchzap.errors import InvalidParameters
+
+Target = Literal["all", "foreground", "background"]
+
+
+class OutputOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    format: Literal["png", "jpeg", "webp"] = "png"
+    quality: int = Field(90, ge=1, le=100, description="JPEG/WebP quality")
+
+
+class BackgroundOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    remove: bool = Field(False, description="Cut the subject out (transparent background)")
+    model: str | None = Field(None, description="Background model; default from config")
+    color: tuple[int, int, int, int] | None = Field(None, description="Fill removed background")
+
+
+class Recipe(BaseModel):
+    """Everything needed to reproduce a render: effects, where they apply, seed and output."""
+
+    model_config = ConfigDict(extra="forbid")
+    effects: dict[str, Any] = Field(default_factory=dict, description="effect name -> params")
+    target: Target = "all"
+    seed: int | None = Field(0, ge=0, le=2**63 - 1, description="None = a new random seed")
+    background: BackgroundOptions = Field(default_factory=BackgroundOptions)
+    output: OutputOptions = Field(default_factory=OutputOptions)
+
+    @field_validator("effects")
+    @classmethod
+    def _valid_effects(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # Normalise to full parameter dicts in engine order; identities dropped.
+        return {effect.name: params.model_dump() for effect, params in parse_effects(value)}
+
+    @property
+    def needs_mask(self) -> bool:
+        return self.target != "all" and bool(self.effects)
+
+
+def parse_recipe(data: Any) -> Recipe:
+    """A validated Recipe from a mapping; errors name the offending key."""
+    if isinstance(data, Recipe):
+        return data
+    if not isinstance(data, dict):
+        raise InvalidParameters("A recipe must be a JSON/YAML object")
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'recipe'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise InvalidParameters(f"Invalid recipe: {problems}") from exc
+    except InvalidParameters as exc:  # raised by the effects validator
+        raise InvalidParameters(f"Invalid recipe: {exc}") from exc
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """A recipe from a .json, .yaml or .yml file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidParameters(f"Cannot read recipe {path}: {exc.strerror or exc}") from exc
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise InvalidParameters(f"Recipe {path} is not valid JSON/YAML: {exc}") from exc
+    return parse_recipe(data)

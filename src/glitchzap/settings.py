@@ -1,0 +1,253 @@
+"""The one Settings object: `config.yaml` + `GLITCHZAP_*` environment variables.
+
+Precedence (highest first): values passed in code, environment variables
+(`GLITCHZAP_CACHE__BACKEND=memory`, sections joined by a double underscore), the YAML file,
+defaults. The YAML file is `--config`, else `$GLITCHZAP_CONFIG`, else `./config.yaml` if present.
+Unknown keys and bad values raise `ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from platformdirs import user_data_dir
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from glitchzap.errors import ConfigError
+
+Quality = Literal["fast", "balanced", "high", "full"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ImageProcessingSettings(Section):
+    # Longest side the slow steps (OCR, template matching) work at; results map back.
+    max_processing_dimension: int = Field(1024, ge=64, le=16384)
+    preview_sizes: dict[str, int] = Field(
+        default_factory=lambda: {"fast": 300, "balanced": 500, "high": 800}
+    )
+    default_quality: Quality = "balanced"
+    # Text removal is skipped unless some OCR region scores at least this.
+    skip_text_removal_threshold: float = Field(0.5, ge=0, le=1)
+
+    @field_validator("preview_sizes")
+    @classmethod
+    def _positive_sizes(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = set(value) - {"fast", "balanced", "high"}
+        if unknown:
+            raise ValueError(f"unknown preview mode {sorted(unknown)[0]!r}: use fast, balanced, high")
+        for name, size in value.items():
+            if not 16 <= size <= 8192:
+                raise ValueError(f"preview size for {name!r} must be 16..8192 px, got {size}")
+        return value
+
+
+class LimitsSettings(Section):
+    max_pixels: int = Field(50_000_000, ge=1)  # width*height of one decoded frame
+    max_bytes: int = Field(50 * 1024 * 1024, ge=1)  # encoded input size
+    max_frames: int = Field(1000, ge=1)  # animation frames counted before the first decodes
+    max_text_length: int = Field(500, ge=1)  # characters per caption
+    max_output_dimension: int = Field(10_000, ge=1)  # requested width/height of an output
+
+
+class CacheSettings(Section):
+    backend: Literal["memory", "disk", "redis"] = "disk"
+    dir: Path | None = None  # default <data_dir>/cache
+    memory_max_bytes: int = Field(256 * 1024 * 1024, ge=0)
+    disk_max_bytes: int = Field(2 * 1024**3, ge=0)
+    expiry_days: float = Field(7, gt=0)
+    font_cache_size: int = Field(32, ge=1)
+    redis_url: str | None = None
+
+
+class MonitoringSettings(Section):
+    log_timing: bool = True
+    log_memory_usage: bool = False
+    enable_profiling: bool = False
+    log_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    log_backups: int = Field(3, ge=0)
+    # RSS samples kept for the memory trend shown by /api/performance.
+    memory_samples: int = Field(120, ge=2)
+    memory_sample_interval_seconds: float = Field(5.0, gt=0)
+
+
+class ModelsSettings(Section):
+    dir: Path | None = None  # default $U2NET_HOME, else <data_dir>/models
+    default: str = "u2netp"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    idle_unload_seconds: float | None = Field(None, gt=0)
+    warmup: bool = False
+
+
+class OcrSettings(Section):
+    confidence_threshold: float = Field(0.5, ge=0, le=1)
+    # Detector tuned for meme text (large bold letters): the longest side is scaled to
+    # det_limit_side_len ("max") instead of RapidOCR's default of the shortest side to 736.
+    det_limit_type: Literal["min", "max"] = "max"
+    det_limit_side_len: int = Field(640, ge=32, le=4096)
+    det_box_thresh: float = Field(0.5, ge=0, le=1)
+    det_unclip_ratio: float = Field(1.6, gt=0, le=5)
+    use_cls: bool = False  # the 180-degree line classifier; memes are upright
+    # Experimental: split glued words ("ITSATRAP") at wide gaps between character boxes.
+    restore_spaces: bool = False
+    threads: int = Field(0, ge=0)  # onnxruntime intra-op threads; 0 = onnxruntime's choice
+    # Text removal: how the mask is built and which inpainting method fills it.
+    inpaint_method: Literal["ns", "telea", "pyramid"] = "pyramid"
+    inpaint_radius: int = Field(5, ge=1, le=50)
+    mask_mode: Literal["strokes", "boxes"] = "strokes"
+
+
+class FontsSettings(Section):
+    # Font files or directories searched before the system's meme fonts.
+    paths: list[Path] = Field(default_factory=list)
+    # A font name ("Impact", "DejaVu Sans Bold"), a file, or None for the first that resolves.
+    default: str | None = None
+
+
+class TemplatesSettings(Section):
+    dir: Path | None = None  # default <data_dir>/templates
+    match_threshold: float = Field(0.5, ge=0, le=1)
+
+
+class ServerSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1)
+    api_key: str | None = None  # when set, every /api, /images and /templates call needs X-API-Key
+    cors_origins: list[str] = Field(default_factory=list)
+    # Threads doing CPU work (renders, decoding); 0 = one per core.
+    cpu_workers: int = Field(0, ge=0)
+    # CPU jobs running or waiting before new ones are refused with 503 + Retry-After.
+    max_pending: int = Field(64, ge=1)
+    request_timeout_seconds: float = Field(60, gt=0)
+    render_timeout_seconds: float = Field(30, gt=0)
+    # Request bodies above this are refused with 413 while streaming; None = limits.max_bytes + 1 MiB.
+    max_body_bytes: int | None = Field(None, ge=1)
+    # Hosts or CIDRs that URL input may reach even though they are private (intranet deployments).
+    url_allowlist: list[str] = Field(default_factory=list)
+    url_timeout_seconds: float = Field(10, gt=0)
+    url_max_redirects: int = Field(5, ge=0, le=20)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="GLITCHZAP_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+    data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("glitchzap")))
+    image_processing: ImageProcessingSettings = Field(default_factory=ImageProcessingSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    models: ModelsSettings = Field(default_factory=ModelsSettings)
+    ocr: OcrSettings = Field(default_factory=OcrSettings)
+    fonts: FontsSettings = Field(default_factory=FontsSettings)
+    templates: TemplatesSettings = Field(default_factory=TemplatesSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML file arrives as init kwargs (see load_settings), below the environment.
+        return env_settings, init_settings
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.cache.dir or self.data_dir / "cache"
+
+    @property
+    def models_dir(self) -> Path:
+        if self.models.dir:
+            return self.models.dir
+        if os.environ.get("U2NET_HOME"):
+            return Path(os.environ["U2NET_HOME"]).expanduser()
+        return self.data_dir / "models"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.templates.dir or self.data_dir / "templates"
+
+
+def find_config_file(path: Path | str | None = None) -> Path | None:
+    """The YAML file to read: the argument, else $GLITCHZAP_CONFIG, else ./config.yaml."""
+    if path:
+        return Path(path)
+    if os.environ.get("GLITCHZAP_CONFIG"):
+        return Path(os.environ["GLITCHZAP_CONFIG"])
+    local = Path("config.yaml")
+    return local if local.is_file() else None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"Cannot read config file {path}: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"Config file {path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file {path} must hold a mapping of sections")
+    return data
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem: `section.key: what is wrong`."""
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"]) or "(root)"
+        message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"{key}: {message}")
+    return "; ".join(lines)
+
+
+def load_settings(config_path: Path | str | None = None, **overrides: Any) -> Settings:
+    """Settings from the YAML file (if any), the environment and `overrides`."""
+    path = find_config_file(config_path)
+    values = _read_yaml(path) if path else {}
+    values.update(overrides)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        where = f" in {path}" if path else ""
+        raise ConfigError(
+            f"Invalid configuration{where}: {describe_validation_error(exc)}"
+        ) from exc
+
+
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, loaded on first use (the CLI and API call `configure` first)."""
+    global _current
+    if _current is None:
+        _current = load_settings()
+    return _current
+
+
+def configure(config_path: Path | str | None = None, **overrides: Any) -> Settings:
+    """Load settings and make them the process-wide ones."""
+    global _current
+    _current = load_settings(config_path, **overrides)
+    return _current

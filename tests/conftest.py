@@ -1,0 +1,79 @@
+"""Shared fixtures: isolated settings per test, small seeded images, real sample photos."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from glitchzap import settings as settings_module
+from glitchzap.cache import reset_caches
+from glitchzap.settings import Settings, configure, load_settings
+
+# Models are fetched once (make install) into the real models dir; tests read them from there
+# while everything else they write goes to a temporary data dir.
+REAL_MODELS_DIR = load_settings().models_dir
+MEMEGEN_DIR = Path(__file__).resolve().parents[2] / "shared" / "memegen-templates"
+FAILURES_DIR = Path(__file__).parent / "failures"
+
+
+@pytest.fixture(autouse=True)
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Fresh process-wide settings with a temporary data dir and cache for each test."""
+    for key in list(__import__("os").environ):
+        if key.startswith("GLITCHZAP_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    current = configure(data_dir=tmp_path / "data", models={"dir": REAL_MODELS_DIR})
+    reset_caches()
+    yield current
+    reset_caches()
+    settings_module._current = None
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def small_rgb(rng: np.random.Generator) -> np.ndarray:
+    """A 64 x 96 RGB image with smooth gradients and some texture."""
+    yy, xx = np.mgrid[0:64, 0:96]
+    base = np.stack([xx * 2.5, yy * 3.5, (xx + yy) * 1.5], axis=-1)
+    texture = rng.integers(0, 40, size=(64, 96, 3))
+    return np.clip(base + texture, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def small_rgba(small_rgb: np.ndarray) -> np.ndarray:
+    alpha = np.full(small_rgb.shape[:2], 255, np.uint8)
+    alpha[:, :20] = 0
+    alpha[:, 20:30] = 128
+    return np.dstack([small_rgb, alpha])
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut())
+
+
+@pytest.fixture(scope="session")
+def memegen_dir() -> Path:
+    if not MEMEGEN_DIR.is_dir():
+        pytest.skip(f"memegen templates not found at {MEMEGEN_DIR}")
+    return MEMEGEN_DIR
+
+
+def save_failure(name: str, actual: np.ndarray, expected: np.ndarray | None = None) -> None:
+    """Write actual/expected PNGs to tests/failures/ (git-ignored) for a failing comparison."""
+    from glitchzap.io import save_image
+
+    FAILURES_DIR.mkdir(exist_ok=True)
+    save_image(actual, FAILURES_DIR / f"{name}-actual.png")
+    if expected is not None:
+        save_image(expected, FAILURES_DIR / f"{name}-expected.png")
