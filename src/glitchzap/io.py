@@ -40,6 +40,17 @@ DECODE_ERRORS = (
     UnidentifiedImageError,
 )
 
+# Signatures of the allowed formats, to tell a damaged file of ours from a foreign one.
+ALLOWED_SIGNATURES = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+
 # Formats people upload that we refuse, named from their first bytes so the message says what
 # the file is without handing it to every Pillow plugin: (offset, signature, name).
 REFUSED_SIGNATURES = (
@@ -109,6 +120,9 @@ def _open(data: bytes) -> Image.Image:
         pass
     except DECODE_ERRORS as exc:
         raise UnreadableImage(f"The image header is damaged ({exc})") from exc
+    ours = next((name for magic, name in ALLOWED_SIGNATURES if data.startswith(magic)), None)
+    if ours:
+        raise UnreadableImage(f"The {ours} file is damaged or truncated")
     # Not one of ours: say which format it is when we can tell, so the message helps.
     fmt = _sniff_refused_format(data) or _pillow_format_name(data)
     if fmt:

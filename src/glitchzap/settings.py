@@ -9,6 +9,7 @@ Unknown keys and bad values raise `ConfigError` naming the key.
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from glitchzap.errors import ConfigError
@@ -45,7 +47,9 @@ class ImageProcessingSettings(Section):
     def _positive_sizes(cls, value: dict[str, int]) -> dict[str, int]:
         unknown = set(value) - {"fast", "balanced", "high"}
         if unknown:
-            raise ValueError(f"unknown preview mode {sorted(unknown)[0]!r}: use fast, balanced, high")
+            raise ValueError(
+                f"unknown preview mode {sorted(unknown)[0]!r}: use fast, balanced, high"
+            )
         for name, size in value.items():
             if not 16 <= size <= 8192:
                 raise ValueError(f"preview size for {name!r} must be 16..8192 px, got {size}")
@@ -94,16 +98,15 @@ class OcrSettings(Section):
     # Detector tuned for meme text (large bold letters): the longest side is scaled to
     # det_limit_side_len ("max") instead of RapidOCR's default of the shortest side to 736.
     det_limit_type: Literal["min", "max"] = "max"
-    det_limit_side_len: int = Field(640, ge=32, le=4096)
+    det_limit_side_len: int = Field(448, ge=32, le=4096)
     det_box_thresh: float = Field(0.5, ge=0, le=1)
     det_unclip_ratio: float = Field(1.6, gt=0, le=5)
     use_cls: bool = False  # the 180-degree line classifier; memes are upright
-    # Experimental: split glued words ("ITSATRAP") at wide gaps between character boxes.
-    restore_spaces: bool = False
+    restore_spaces: bool = True  # decode word gaps as spaces ("IT'SATRAP" -> "IT'S A TRAP")
     threads: int = Field(0, ge=0)  # onnxruntime intra-op threads; 0 = onnxruntime's choice
     # Text removal: how the mask is built and which inpainting method fills it.
     inpaint_method: Literal["ns", "telea", "pyramid"] = "pyramid"
-    inpaint_radius: int = Field(5, ge=1, le=50)
+    inpaint_radius: int = Field(3, ge=1, le=50)
     mask_mode: Literal["strokes", "boxes"] = "strokes"
 
 
@@ -131,7 +134,7 @@ class ServerSettings(Section):
     max_pending: int = Field(64, ge=1)
     request_timeout_seconds: float = Field(60, gt=0)
     render_timeout_seconds: float = Field(30, gt=0)
-    # Request bodies above this are refused with 413 while streaming; None = limits.max_bytes + 1 MiB.
+    # Bodies above this get 413 while streaming; None = limits.max_bytes + 1 MiB.
     max_body_bytes: int | None = Field(None, ge=1)
     # Hosts or CIDRs that URL input may reach even though they are private (intranet deployments).
     url_allowlist: list[str] = Field(default_factory=list)
@@ -167,8 +170,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The YAML file arrives as init kwargs (see load_settings), below the environment.
-        return env_settings, init_settings
+        # Code overrides beat the environment, which beats the YAML file.
+        return init_settings, env_settings, _YamlSource(settings_cls)
 
     @property
     def cache_dir(self) -> Path:
@@ -221,18 +224,34 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "; ".join(lines)
 
 
+class _YamlSource(PydanticBaseSettingsSource):
+    """The YAML file's values, handed over by load_settings through a context variable."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return (_yaml_values.get() or {}).get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_yaml_values.get() or {})
+
+
+_yaml_values: ContextVar[dict[str, Any] | None] = ContextVar("glitchzap_yaml", default=None)
+
+
 def load_settings(config_path: Path | str | None = None, **overrides: Any) -> Settings:
-    """Settings from the YAML file (if any), the environment and `overrides`."""
+    """Settings from `overrides`, then the environment, then the YAML file (if any)."""
     path = find_config_file(config_path)
-    values = _read_yaml(path) if path else {}
-    values.update(overrides)
+    token = _yaml_values.set(_read_yaml(path) if path else {})
     try:
-        return Settings(**values)
+        return Settings(**overrides)
+    except SettingsError as exc:
+        raise ConfigError(f"Invalid configuration in the environment: {exc}") from exc
     except ValidationError as exc:
         where = f" in {path}" if path else ""
         raise ConfigError(
             f"Invalid configuration{where}: {describe_validation_error(exc)}"
         ) from exc
+    finally:
+        _yaml_values.reset(token)
 
 
 _current: Settings | None = None

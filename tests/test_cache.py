@@ -1,0 +1,312 @@
+"""glitchzap.cache: memory LRU, SQLite disk cache, tiers, codecs and the named caches."""
+
+from __future__ import annotations
+
+import io
+import logging
+import sqlite3
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from glitchzap.cache import build_cache, get_cache, reset_caches
+from glitchzap.cache.codec import decode_array, decode_json, encode_array, encode_json
+from glitchzap.cache.disk import DiskCache
+from glitchzap.cache.memory import MemoryCache
+from glitchzap.cache.tiered import TieredCache
+from glitchzap.settings import Settings, configure
+
+DAY = 86400.0
+
+
+def disk_cache(directory: Path, max_bytes: int = 10**6, expiry: float = DAY) -> DiskCache:
+    return DiskCache("test", directory, max_bytes, expiry)
+
+
+# --- memory ---------------------------------------------------------------------------------
+
+
+def test_memory_lru_is_bounded_by_bytes_and_evicts_least_recently_used() -> None:
+    cache = MemoryCache("m", max_bytes=300)
+    for name in "abc":
+        cache.set(name, name.encode() * 100)
+    assert cache.get("a") == b"a" * 100  # a is now the most recently used
+
+    cache.set("d", b"d" * 100)
+
+    assert cache.get("b") is None  # least recently used: evicted
+    assert [cache.get(k) is not None for k in "acd"] == [True, True, True]
+    assert cache.size_bytes == 300
+
+
+def test_memory_value_larger_than_the_cache_is_not_kept_and_not_stale() -> None:
+    cache = MemoryCache("m", max_bytes=100)
+    cache.set("k", b"old")
+    cache.set("k", b"x" * 101)
+    assert cache.get("k") is None  # the old value must not be served for the new one
+    assert cache.size_bytes == 0
+
+
+def test_memory_replacing_a_value_updates_the_size() -> None:
+    cache = MemoryCache("m", max_bytes=100)
+    cache.set("k", b"x" * 60)
+    cache.set("k", b"y" * 30)
+    cache.set("j", b"z" * 70)
+    assert cache.get("k") == b"y" * 30 and cache.size_bytes == 100
+    cache.delete("k")
+    assert cache.size_bytes == 70
+
+
+def test_hit_and_miss_counters() -> None:
+    cache = MemoryCache("m", max_bytes=1000)
+    cache.get("a")
+    cache.set("a", b"1")
+    cache.get("a")
+    cache.get("a")
+    stats = cache.stats()
+    assert (stats["hits"], stats["misses"]) == (2, 1)
+    assert stats["hit_rate"] == pytest.approx(2 / 3)
+
+
+# --- disk -----------------------------------------------------------------------------------
+
+
+def test_disk_cache_survives_a_restart(tmp_path: Path) -> None:
+    first = disk_cache(tmp_path)
+    first.set("k", b"value")
+    first.close()
+
+    second = disk_cache(tmp_path)
+
+    assert second.get("k") == b"value"
+    assert second.get("other") is None
+
+
+def test_disk_entry_with_changed_bytes_is_a_miss(tmp_path: Path) -> None:
+    cache = disk_cache(tmp_path)
+    cache.set("k", b"value")
+    cache.set("j", b"kept")
+    with sqlite3.connect(cache.path) as db:
+        db.execute("UPDATE entries SET value = ? WHERE key = 'k'", (b"tampered",))
+
+    assert cache.get("k") is None
+    assert cache.get("j") == b"kept"
+    with sqlite3.connect(cache.path) as db:  # the bad entry was removed, not kept around
+        assert db.execute("SELECT COUNT(*) FROM entries WHERE key = 'k'").fetchone() == (0,)
+
+
+def test_disk_entry_with_wrongly_typed_columns_is_a_miss(tmp_path: Path) -> None:
+    cache = disk_cache(tmp_path)
+    cache.set("k", b"value")
+    cache.set("j", b"value")
+    with sqlite3.connect(cache.path) as db:
+        db.execute("UPDATE entries SET value = 'text, not a blob' WHERE key = 'k'")
+        db.execute("UPDATE entries SET created = 'yesterday' WHERE key = 'j'")
+    assert cache.get("k") is None
+    assert cache.get("j") is None
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_damaged_database_file_is_a_miss_then_starts_afresh(
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = disk_cache(tmp_path)
+    for i in range(50):
+        cache.set(f"k{i}", bytes([i]) * 2000)
+    cache.close()
+    raw = cache.path.read_bytes()
+    for suffix in ("-wal", "-shm"):
+        cache.path.with_name(cache.path.name + suffix).unlink(missing_ok=True)
+    if damage == "garbage":
+        cache.path.write_bytes(b"this is not a database" * 500)
+    else:
+        cache.path.write_bytes(raw[:150])  # cut inside the 100-byte header's first page
+
+    reopened = disk_cache(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="glitchzap.cache.disk"):
+        assert reopened.get("k1") is None
+        reopened.set("new", b"fresh")
+        assert reopened.get("new") == b"fresh"
+
+    assert "damaged" in caplog.text
+    assert cache.path.with_name("test.sqlite3.corrupt").exists()
+
+
+def test_truncated_database_pages_are_never_raised(tmp_path: Path) -> None:
+    cache = disk_cache(tmp_path)
+    for i in range(200):
+        cache.set(f"k{i}", bytes([i % 256]) * 3000)
+    cache.close()
+    for suffix in ("-wal", "-shm"):
+        cache.path.with_name(cache.path.name + suffix).unlink(missing_ok=True)
+    raw = cache.path.read_bytes()
+    cache.path.write_bytes(raw[: len(raw) // 3])  # the header is intact, most pages are gone
+
+    reopened = disk_cache(tmp_path)
+    results = [reopened.get(f"k{i}") for i in range(200)]
+    reopened.set("after", b"ok")
+
+    # Whatever survived is served intact; nothing is served wrong; nothing raised.
+    assert all(v is None or v == bytes([i % 256]) * 3000 for i, v in enumerate(results))
+    assert reopened.get("after") == b"ok"  # the damaged file was moved aside, a new one works
+
+
+def test_busy_database_is_a_miss_not_a_disabled_cache(tmp_path: Path) -> None:
+    cache = disk_cache(tmp_path)
+    cache.set("k", b"before")
+    db = cache._connect()
+    assert db is not None
+    db.execute("PRAGMA busy_timeout = 20")  # instead of 5 s, to keep the test fast
+    other = sqlite3.connect(cache.path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another process in the middle of a write
+
+    cache.set("k", b"during")  # cannot write now: skipped
+
+    other.execute("ROLLBACK")
+    other.close()
+    assert cache.stats()["disabled"] == 0 and cache.stats()["errors"] >= 1
+    assert cache.get("k") == b"before"
+    cache.set("k", b"after")
+    assert cache.get("k") == b"after"
+
+
+def test_unwritable_cache_dir_disables_the_disk_tier_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("mkdir below me fails, even for root")
+    tiered = TieredCache("t", MemoryCache("t", 10**6), disk_cache(blocker / "cache"))
+
+    with caplog.at_level(logging.WARNING, logger="glitchzap.cache.disk"):
+        tiered.set("k", b"value")
+        tiered.set("j", b"value")
+
+    assert tiered.get("k") == b"value"  # the memory tier still works
+    assert caplog.text.count("disabled") == 1  # one warning, not one per call
+    assert tiered.lower.stats()["disabled"] == 1
+
+
+def test_disk_entries_expire(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = disk_cache(tmp_path, expiry=DAY)
+    cache.set("k", b"value")
+    now = time.time()
+
+    monkeypatch.setattr(time, "time", lambda: now + DAY - 60)
+    assert cache.get("k") == b"value"
+    monkeypatch.setattr(time, "time", lambda: now + DAY + 60)
+    assert cache.get("k") is None
+
+
+def test_disk_cache_is_bounded_and_evicts_least_recently_used(tmp_path: Path) -> None:
+    cache = disk_cache(tmp_path, max_bytes=3000)
+    for name in "abc":
+        cache.set(name, name.encode() * 1000)
+        time.sleep(0.01)  # distinct access times
+    assert cache.get("a") is not None
+    time.sleep(0.01)
+
+    cache.set("d", b"d" * 1000)
+
+    assert cache.get("b") is None
+    assert all(cache.get(k) is not None for k in "acd")
+
+
+def test_disk_value_larger_than_the_cache_is_not_kept_and_not_stale(tmp_path: Path) -> None:
+    cache = disk_cache(tmp_path, max_bytes=100)
+    cache.set("k", b"old")
+    cache.set("k", b"x" * 101)
+    assert cache.get("k") is None
+
+
+# --- tiers and named caches -----------------------------------------------------------------
+
+
+def test_tiered_cache_promotes_lower_hits_to_memory(tmp_path: Path) -> None:
+    lower = disk_cache(tmp_path)
+    lower.set("k", b"value")
+    memory = MemoryCache("t", 10**6)
+    tiered = TieredCache("t", memory, lower)
+
+    assert tiered.get("k") == b"value"  # from disk
+    lower.delete("k")
+    assert tiered.get("k") == b"value"  # now from memory
+    assert (memory.hits, memory.misses, lower.hits) == (1, 1, 1)
+    stats = tiered.stats()
+    assert stats["hits"] == 2 and stats["memory_hits"] == 1 and stats["lower_hits"] == 1
+
+
+def test_tiered_delete_and_clear_reach_both_tiers(tmp_path: Path) -> None:
+    tiered = TieredCache("t", MemoryCache("t", 10**6), disk_cache(tmp_path))
+    tiered.set("k", b"1")
+    tiered.set("j", b"2")
+    tiered.delete("k")
+    assert tiered.get("k") is None
+    tiered.clear()
+    assert tiered.get("j") is None and tiered.lower.get("j") is None
+
+
+def test_get_cache_follows_the_settings(settings: Settings) -> None:
+    cache = get_cache("renders")
+    assert get_cache("renders") is cache
+    assert isinstance(cache, TieredCache)
+    cache.set("k", b"v")
+    assert (settings.cache_dir / "renders.sqlite3").exists()
+
+    configure(data_dir=settings.data_dir, cache={"backend": "memory"})
+    reset_caches()
+    assert isinstance(get_cache("renders"), MemoryCache)
+    assert isinstance(build_cache("x", settings), TieredCache)
+
+
+# --- codecs ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.bool_, np.int64])
+def test_array_codec_round_trip(dtype: type, rng: np.random.Generator) -> None:
+    array = (rng.random((5, 7, 3)) * 100).astype(dtype)
+    decoded = decode_array(encode_array(array))
+    assert decoded is not None and decoded.dtype == array.dtype
+    np.testing.assert_array_equal(decoded, array)
+    decoded[0, 0, 0] = 0  # writable, like np.load's result
+
+
+def test_array_codec_keeps_fortran_ordered_arrays() -> None:
+    array = np.asfortranarray(np.arange(12, dtype=np.int16).reshape(3, 4))
+    buffer = io.BytesIO()
+    np.save(buffer, array)  # a Fortran-ordered NPY, as another writer might store it
+    np.testing.assert_array_equal(decode_array(buffer.getvalue()), array)
+
+
+def test_decode_array_refuses_pickled_object_arrays() -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    assert decode_array(buffer.getvalue()) is None
+    with pytest.raises(ValueError):
+        encode_array(np.array([{"a": 1}], dtype=object))
+    # An object header followed by exactly as many bytes as its pointers would take.
+    crafted = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        crafted, {"descr": "|O", "fortran_order": False, "shape": (2,)}
+    )
+    assert decode_array(crafted.getvalue() + bytes(2 * np.dtype(object).itemsize)) is None
+
+
+def test_decode_array_refuses_damaged_and_foreign_bytes() -> None:
+    good = encode_array(np.arange(100, dtype=np.uint16))
+    npz = io.BytesIO()
+    np.savez(npz, a=np.zeros(3))
+    huge = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        huge, {"descr": "<u1", "fortran_order": False, "shape": (10**12,)}
+    )
+    for data in (b"", b"garbage", good[:-1], good + b"x", npz.getvalue(), huge.getvalue()):
+        assert decode_array(data) is None
+
+
+def test_json_codec() -> None:
+    value = {"boxes": [[1, 2, 3, 4]], "text": "ÇA VA", "score": 0.5}
+    assert decode_json(encode_json(value)) == value
+    assert decode_json(b"\xff\xfe not json") is None
+    assert decode_json(b"[" * 100_000) is None  # too deep: a miss, not a RecursionError
