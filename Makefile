@@ -51,7 +51,7 @@ format: $(STAMP) ## ruff format + autofix
 	$(BIN)/ruff check --fix src tests bench
 
 bench: install ## Benchmarks: each figure beside its anchor
-	cd bench && for script in effects.py $(wildcard bench/background.py bench/meme.py bench/api.py bench/templates.py); do \
+	cd bench && for script in effects.py $(wildcard bench/background.py bench/meme.py bench/api.py bench/templates.py bench/web.py); do \
 	  ../$(PY) $$(basename $$script) || exit 1; done
 
 clean: ## Remove caches and build output (keeps .venv)

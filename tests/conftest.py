@@ -12,6 +12,8 @@ from glitchzap import settings as settings_module
 from glitchzap.cache import reset_caches
 from glitchzap.settings import Settings, configure, load_settings
 
+pytest.register_assert_rewrite("api_fixtures")
+
 # Models are fetched once (make install) into the real models dir; tests read them from there
 # while everything else they write goes to a temporary data dir.
 REAL_MODELS_DIR = load_settings().models_dir

@@ -18,6 +18,7 @@ from glitchzap.errors import GlitchzapError
 COMMAND_MODULES = [
     "glitchzap.cli.glitch",
     "glitchzap.cli.config",
+    "glitchzap.cli.serve",
 ]
 
 app = typer.Typer(

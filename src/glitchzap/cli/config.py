@@ -29,6 +29,9 @@ DOCTOR_CHECKS: list[tuple[str, str]] = [
     ("onnxruntime", "onnxruntime"),
     ("rembg", "rembg"),
     ("rapidocr", "rapidocr"),
+    ("fastapi", "fastapi"),
+    ("uvicorn", "uvicorn"),
+    ("redis", "redis"),
 ]
 
 

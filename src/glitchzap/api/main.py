@@ -1,0 +1,145 @@
+"""The FastAPI app: routers, the one exception handler and the middleware, nothing else."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import metadata
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from glitchzap.api.deps import ApiState, require_api_key
+from glitchzap.api.middleware import LimitsMiddleware, TimingMiddleware
+from glitchzap.api.routes import (
+    effects,
+    erase_text,
+    health,
+    images,
+    meme,
+    memegen,
+    ocr,
+    performance,
+    remove_background,
+    render,
+)
+from glitchzap.cache import reset_caches
+from glitchzap.errors import GlitchzapError
+from glitchzap.monitoring import Monitor, set_monitor
+from glitchzap.settings import Settings, configure, get_settings
+
+log = logging.getLogger(__name__)
+
+MULTIPART_OVERHEAD_BYTES = 1024 * 1024  # boundaries and headers around an upload at the limit
+HTTP_ERROR_CODES = {
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    415: "unsupported_format",
+}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API app for `settings` (default: the process-wide settings).
+
+    Given settings become the process-wide ones (caches and model sessions read those), and
+    the named caches are rebuilt from them.
+    """
+    if settings is not None and settings is not get_settings():
+        settings = configure(None, **settings.model_dump())
+        reset_caches()
+        if "glitchzap.background" in sys.modules:  # the model manager read the old settings
+            sys.modules["glitchzap.background"].reset_manager()
+    settings = get_settings()
+    monitor = Monitor(settings.monitoring, settings.data_dir)
+    state = ApiState.build(settings, monitor)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        set_monitor(monitor)
+        yield
+        state.pool.shutdown()
+        monitor.log.close()
+
+    app = FastAPI(
+        title="glitchzap",
+        version=metadata.version("glitchzap"),
+        lifespan=lifespan,
+        description="Glitch effects, background removal and meme text over HTTP.",
+    )
+    app.state.api = state
+    protected = [Depends(require_api_key)]
+    app.include_router(health.router)
+    topics = (
+        images,
+        render,
+        remove_background,
+        ocr,
+        erase_text,
+        meme,
+        effects,
+        performance,
+        memegen,
+    )
+    for module in topics:
+        app.include_router(module.router, dependencies=protected)
+    _add_exception_handlers(app)
+    _add_middleware(app, settings, monitor)
+    from glitchzap.web import mount_studio  # the studio page at / and /static/*
+
+    mount_studio(app)
+    return app
+
+
+def _add_middleware(app: FastAPI, settings: Settings, monitor: Monitor) -> None:
+    server = settings.server
+    max_body = server.max_body_bytes or settings.limits.max_bytes + MULTIPART_OVERHEAD_BYTES
+
+    app.add_middleware(
+        LimitsMiddleware, max_body_bytes=max_body, timeout_seconds=server.request_timeout_seconds
+    )
+    app.add_middleware(TimingMiddleware, record=monitor.record)  # outside the limits: sees 413s
+    if server.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=server.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-API-Key"],
+        )
+
+
+def _error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
+
+
+def _add_exception_handlers(app: FastAPI) -> None:
+    @app.exception_handler(GlitchzapError)
+    async def glitchzap_error(_request: Request, exc: GlitchzapError) -> JSONResponse:
+        retry = getattr(exc, "retry_after_seconds", None)
+        headers = {"Retry-After": str(retry)} if retry else None
+        return _error(exc.http_status, exc.code, str(exc), headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        return _error(422, "invalid_parameters", problems or "Invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_ERROR_CODES.get(exc.status_code, "bad_request")
+        return _error(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error(500, "internal_error", "Internal server error; the details are in the log")

@@ -1,0 +1,177 @@
+"""memegen.link compatibility: its URL text escapes and its template folders.
+
+`decode_text("do_you_want_ants~q")` gives "do you want ants?". The escapes, scanned left to
+right: `__` -> `_`, `--` -> `-`, `_` or `-` -> space, `''` -> `"`, and `~n` newline, `~q` ?,
+`~a` &, `~p` %, `~h` #, `~s` /, `~b` backslash, `~l` <, `~g` >. A lone `_` or `-` line is empty.
+`encode_text` is the inverse, used for the example URLs in `GET /templates`.
+
+Templates come from a `TemplateProvider`; `DirectoryTemplateProvider` reads memegen's own
+layout (`<id>/config.yml` + `default.jpg|png`) until the template library offers one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+
+TILDE_ESCAPES = {
+    "n": "\n",
+    "q": "?",
+    "a": "&",
+    "p": "%",
+    "h": "#",
+    "s": "/",
+    "b": "\\",
+    "l": "<",
+    "g": ">",
+}
+_DOUBLES = {"__": "_", "--": "-", "''": '"'}
+IMAGE_EXTENSIONS = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg", "webp": "webp"}
+
+
+def decode_text(segment: str) -> str:
+    """The caption a memegen URL path segment spells."""
+    if segment in ("_", "-", ""):
+        return ""
+    out: list[str] = []
+    i = 0
+    while i < len(segment):
+        pair = segment[i : i + 2]
+        if pair in _DOUBLES:
+            out.append(_DOUBLES[pair])
+            i += 2
+        elif segment[i] in "_-":
+            out.append(" ")
+            i += 1
+        elif segment[i] == "~" and i + 1 < len(segment) and segment[i + 1] in TILDE_ESCAPES:
+            out.append(TILDE_ESCAPES[segment[i + 1]])
+            i += 2
+        else:
+            out.append(segment[i])
+            i += 1
+    return "".join(out)
+
+
+_ENCODE = {
+    "_": "__",
+    "-": "--",
+    '"': "''",
+    " ": "_",
+    **{char: f"~{code}" for code, char in TILDE_ESCAPES.items()},
+}
+
+
+def encode_text(text: str) -> str:
+    """The URL path segment memegen uses for `text` (`_` for an empty line).
+
+    A space is `_`, or `-` where `_` would merge with a neighbouring `_` into an escape.
+    """
+    if not text:
+        return "_"
+    out: list[str] = []
+    for i, char in enumerate(text):
+        if char == " ":
+            following = _ENCODE.get(text[i + 1], text[i + 1]) if i + 1 < len(text) else ""
+            clash = (out and out[-1].endswith("_")) or following.startswith("_")
+            out.append("-" if clash else "_")
+        else:
+            out.append(_ENCODE.get(char, char))
+    return "".join(out)
+
+
+def split_extension(last_segment: str) -> tuple[str, str | None]:
+    """('text', 'png') for 'text.png'; (segment, None) when it has no image extension."""
+    stem, dot, ext = last_segment.rpartition(".")
+    if dot and ext.lower() in IMAGE_EXTENSIONS:
+        return stem, IMAGE_EXTENSIONS[ext.lower()]
+    return last_segment, None
+
+
+@dataclass(frozen=True)
+class MemeTemplate:
+    id: str
+    name: str
+    image_path: Path
+    text_boxes: list[dict[str, Any]] = field(default_factory=list)
+    example: list[str] = field(default_factory=list)
+    keywords: list[str] = field(default_factory=list)
+    source: str | None = None
+
+
+class TemplateProvider(Protocol):
+    def list_templates(self) -> list[MemeTemplate]: ...
+
+    def get_template(self, template_id: str) -> MemeTemplate | None: ...
+
+
+class DirectoryTemplateProvider:
+    """Templates stored as memegen folders under one directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    def list_templates(self) -> list[MemeTemplate]:
+        if not self.directory.is_dir():
+            return []
+        found = (self.get_template(p.name) for p in sorted(self.directory.iterdir()))
+        return [template for template in found if template is not None]
+
+    def get_template(self, template_id: str) -> MemeTemplate | None:
+        if (
+            not template_id
+            or template_id.startswith(".")
+            or "/" in template_id
+            or "\\" in template_id
+        ):
+            return None
+        folder = self.directory / template_id
+        config_path = folder / "config.yml"
+        image = next(
+            (
+                folder / f"default.{e}"
+                for e in ("jpg", "png", "jpeg", "webp")
+                if (folder / f"default.{e}").is_file()
+            ),
+            None,
+        )
+        if image is None or not config_path.is_file():
+            return None
+        try:
+            config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError, UnicodeDecodeError):
+            return None  # a broken folder is not a template; the others still are
+        if not isinstance(config, dict):
+            return None
+        return MemeTemplate(
+            id=template_id,
+            name=str(config.get("name") or template_id),
+            image_path=image,
+            text_boxes=[b for b in config.get("text") or [] if isinstance(b, dict)],
+            example=[str(line) for line in config.get("example") or []],
+            keywords=[str(k) for k in config.get("keywords") or []],
+            source=config.get("source"),
+        )
+
+
+def template_json(template: MemeTemplate, base_url: str) -> dict[str, Any]:
+    """One template in memegen's `GET /templates` shape."""
+    lines = max(len(template.text_boxes), 1)
+    example_path = "/".join(encode_text(line) for line in template.example) or "_"
+    return {
+        "id": template.id,
+        "name": template.name,
+        "lines": lines,
+        "overlays": 0,
+        "styles": [],
+        "blank": f"{base_url}/images/{template.id}.png",
+        "example": {
+            "text": template.example,
+            "url": f"{base_url}/images/{template.id}/{example_path}.png",
+        },
+        "source": template.source,
+        "keywords": template.keywords,
+        "_self": f"{base_url}/templates/{template.id}",
+    }

@@ -1,0 +1,141 @@
+"""memegen-compatible URL API: `GET /images/{template}/{line1}/{line2}.png` and `/templates`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import cv2
+import numpy as np
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from glitchzap.api.deps import ApiState, State
+from glitchzap.api.memegen import (
+    MemeTemplate,
+    decode_text,
+    split_extension,
+    template_json,
+)
+from glitchzap.api.routes.render import IMAGE_RESPONSES, MEDIA_TYPES
+from glitchzap.api.schemas import ERROR_RESPONSES
+from glitchzap.cache import get_cache
+from glitchzap.cache.keys import make_key
+from glitchzap.errors import ConfigError, InvalidParameters, NotFound, UnsupportedFormat
+from glitchzap.io import encode_image, load_image
+
+router = APIRouter(tags=["memegen"])
+
+Dimension = Annotated[int | None, Query(ge=1, le=100_000, description="Output size in px")]
+
+
+@router.get("/templates")
+def list_templates(request: Request, state: State) -> list[dict[str, Any]]:
+    """Every template, in memegen's JSON shape."""
+    base = _base_url(request)
+    return [template_json(t, base) for t in state.templates.list_templates()]
+
+
+@router.get("/templates/{template_id}", responses=ERROR_RESPONSES)
+def get_template(template_id: str, request: Request, state: State) -> dict[str, Any]:
+    return template_json(_template(state, template_id), _base_url(request))
+
+
+@router.get("/images/{path:path}", response_class=Response, responses=IMAGE_RESPONSES)
+async def meme_image(
+    path: str, state: State, width: Dimension = None, height: Dimension = None
+) -> Response:
+    """The template with one caption per path segment, memegen escapes decoded."""
+    template_id, lines, fmt = parse_meme_path(path)
+    limit = state.settings.limits.max_output_dimension
+    if (width or 0) > limit or (height or 0) > limit:
+        raise InvalidParameters(f"width and height must be at most {limit} px")
+    template = _template(state, template_id)
+    stat = template.image_path.stat()
+    params = {
+        "lines": lines,
+        "width": width,
+        "height": height,
+        "image": [stat.st_size, stat.st_mtime_ns],
+    }
+    key = make_key("memegen", template_id, params, fmt)
+    memes = get_cache("memes")
+    data = memes.get(key)
+    if data is None:
+        with state.monitor.track("memegen"):
+            data = await state.pool.run(
+                state.settings.server.render_timeout_seconds,
+                render_meme,
+                state,
+                template,
+                lines,
+                width,
+                height,
+                fmt,
+            )
+        memes.set(key, data)
+    return Response(data, media_type=MEDIA_TYPES[fmt])
+
+
+def parse_meme_path(path: str) -> tuple[str, list[str], str]:
+    """(template id, decoded lines, output format) of `ants/line_1/line_2.png`."""
+    segments = path.split("/")
+    stem, fmt = split_extension(segments[-1])
+    if fmt is None:
+        raise UnsupportedFormat("End the meme URL with .png, .jpg or .webp")
+    segments[-1] = stem
+    template_id, *encoded = segments
+    if not template_id:
+        raise NotFound("The meme URL needs a template id: /images/<template>/<line>.png")
+    return template_id, [decode_text(s) for s in encoded], fmt
+
+
+def render_meme(
+    state: ApiState,
+    template: MemeTemplate,
+    lines: list[str],
+    width: int | None,
+    height: int | None,
+    fmt: str,
+) -> bytes:
+    """The template image with captions drawn, resized to fit width x height, encoded."""
+    from glitchzap.captions import TextBox, layout_boxes, render_captions
+    from glitchzap.fonts import get_font_cache, resolve_font
+
+    background = state.store.arrays.get(f"template:{template.id}")
+    if background is None:
+        background = load_image(template.image_path, limits=state.settings.limits)
+        state.store.arrays.put(f"template:{template.id}", background)
+    known = set(TextBox.model_fields)
+    try:
+        boxes = [
+            TextBox.model_validate({k: v for k, v in box.items() if k in known})
+            for box in template.text_boxes
+        ] or layout_boxes("default")
+    except ValidationError as exc:
+        raise ConfigError(f"Template {template.id!r} has an invalid text box: {exc}") from exc
+    fonts = get_font_cache(state.settings.cache.font_cache_size)
+    image = render_captions(background, lines, boxes, font=resolve_font(), fonts=fonts)
+    return encode_image(_fit(image, width, height), fmt)
+
+
+def _fit(image: np.ndarray, width: int | None, height: int | None) -> np.ndarray:
+    """Scale to `width` and/or `height` keeping the aspect ratio (inside both when both)."""
+    if not width and not height:
+        return image
+    h, w = image.shape[:2]
+    scale = min(width / w if width else np.inf, height / h if height else np.inf)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return cv2.resize(image, size, interpolation=interpolation)
+
+
+def _template(state: ApiState, template_id: str) -> MemeTemplate:
+    template = state.templates.get_template(template_id)
+    if template is None:
+        raise NotFound(f"Unknown template {template_id!r}: see GET /templates")
+    return template
+
+
+def _base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")

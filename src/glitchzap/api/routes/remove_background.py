@@ -1,0 +1,49 @@
+"""POST /api/remove-background: the subject cut out (rembg's server, by image_id/url/file)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from glitchzap.api.deps import State
+from glitchzap.api.routes._image_input import openapi_body, read_image_request
+from glitchzap.api.routes._image_output import cached_operation, image_response
+from glitchzap.api.routes.render import IMAGE_RESPONSES
+from glitchzap.api.schemas import RemoveBackgroundRequest
+from glitchzap.io import encode_image
+
+router = APIRouter(prefix="/api", tags=["background"])
+
+
+@router.post(
+    "/remove-background",
+    response_class=Response,
+    responses=IMAGE_RESPONSES,
+    openapi_extra=openapi_body(RemoveBackgroundRequest),
+)
+async def remove_background_route(request: Request, state: State) -> Response:
+    """The cut-out as RGBA (or composited on `background`), or the mask with `only_mask`."""
+    stored, body = await read_image_request(request, state, RemoveBackgroundRequest)
+    params = body.model_dump(exclude={"image_id", "url"}, mode="json")
+
+    def compute() -> bytes:
+        from glitchzap.background import foreground_alpha, remove_background
+
+        image = state.store.get(stored.image_id)
+        if body.only_mask:
+            alpha = foreground_alpha(image, model=body.model, post_process=body.post_process)
+            return encode_image(alpha[..., None].repeat(3, axis=2), body.format)
+        out = remove_background(
+            image,
+            model=body.model,
+            alpha_matting=body.alpha_matting,
+            alpha_matting_foreground_threshold=body.alpha_matting_foreground_threshold,
+            alpha_matting_background_threshold=body.alpha_matting_background_threshold,
+            alpha_matting_erode_size=body.alpha_matting_erode_size,
+            post_process=body.post_process,
+            background=body.background,
+        )
+        return encode_image(out, body.format)
+
+    data, hit = await cached_operation(state, "remove-background", stored.image_id, params, compute)
+    return image_response(data, body.format, hit)

@@ -1,0 +1,132 @@
+"""Request and response bodies of the API (names end in Request/Response)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from glitchzap.captions import TextBox
+from glitchzap.recipes import Recipe
+from glitchzap.settings import Quality
+
+IMAGE_ID_PATTERN = r"^[0-9a-f]{40}$"
+IMAGE_ID_HELP = "Content digest answered by POST /api/images"
+URL_HELP = "http(s) URL of an image; private and loopback addresses are refused"
+ImageFormat = Literal["webp", "jpeg", "png"]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class UrlRequest(StrictModel):
+    url: str = Field(min_length=1, max_length=2048, description=URL_HELP)
+
+
+class ImageResponse(BaseModel):
+    image_id: str
+    width: int
+    height: int
+
+
+class RenderRequest(StrictModel):
+    image_id: str | None = Field(None, pattern=IMAGE_ID_PATTERN, description=IMAGE_ID_HELP)
+    url: str | None = Field(None, min_length=1, max_length=2048, description=URL_HELP)
+    recipe: Recipe = Field(default_factory=Recipe)
+    quality: Quality = "balanced"
+    format: ImageFormat | None = Field(
+        None,
+        description="Default: previews JPEG (WebP with alpha), full the recipe's output format",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RenderRequest:
+        if (self.image_id is None) == (self.url is None):
+            raise ValueError("give exactly one of image_id or url")
+        return self
+
+
+class EffectResponse(BaseModel):
+    summary: str
+    primary: str = Field(description="The parameter a bare number sets")
+    schema_: dict[str, Any] = Field(alias="schema", description="JSON schema of the parameters")
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    message: str
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+    version: str
+    cache_backend: str
+    cpu_workers: int
+    pending_jobs: int
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse} for status in (400, 401, 404, 413, 415, 422, 503, 504)
+}
+
+
+class ImageSourceRequest(StrictModel):
+    """Where the image comes from, for JSON bodies: exactly one of `image_id` or `url`.
+
+    Multipart bodies send the image as field `file` instead, and the other fields as a JSON
+    object in field `params`."""
+
+    image_id: str | None = Field(None, pattern=IMAGE_ID_PATTERN, description=IMAGE_ID_HELP)
+    url: str | None = Field(None, min_length=1, max_length=2048, description=URL_HELP)
+
+
+Color = tuple[int, int, int] | tuple[int, int, int, int]
+
+
+class RemoveBackgroundRequest(ImageSourceRequest):
+    model: str | None = Field(None, description="Background model; default models.default")
+    alpha_matting: bool = False
+    alpha_matting_foreground_threshold: int = Field(240, ge=0, le=255)
+    alpha_matting_background_threshold: int = Field(10, ge=0, le=255)
+    alpha_matting_erode_size: int = Field(10, ge=0, le=100)
+    post_process: bool = False
+    background: Color | None = Field(None, description="R,G,B[,A] to fill the background with")
+    only_mask: bool = Field(False, description="Answer the mask (grey PNG) instead of the cut-out")
+    format: ImageFormat = "png"
+
+
+class OcrRequest(ImageSourceRequest):
+    pass
+
+
+class TextRegionResponse(BaseModel):
+    box: list[list[float]] = Field(description="4 corners, clockwise from top-left, px")
+    text: str
+    score: float
+
+
+class OcrResponse(BaseModel):
+    regions: list[TextRegionResponse]
+    elapsed_ms: float
+    cached: bool
+
+
+class EraseTextRequest(ImageSourceRequest):
+    mode: Literal["auto", "always", "never"] = "auto"
+    method: str | None = Field(None, max_length=32, description="Inpainting method")
+    format: ImageFormat = "png"
+
+
+class MemeRequest(ImageSourceRequest):
+    captions: list[str] = Field(default_factory=list, max_length=10, description="Top first")
+    erase: Literal["auto", "always", "never"] = "auto"
+    layout: str = Field("default", max_length=32)
+    font: str | None = Field(None, max_length=200, description="Font name; default fonts.default")
+    boxes: list[TextBox] | None = Field(
+        None,
+        max_length=10,
+        description="Where each caption goes, top first (memegen text boxes, fractions of the "
+        "image); default: the layout's",
+    )
+    format: ImageFormat = "png"

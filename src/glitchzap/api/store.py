@@ -1,0 +1,116 @@
+"""Uploaded originals, kept by content digest so later calls send only an `image_id`.
+
+The encoded bytes go to the cache named "images" (disk or Redis, so replicas and restarts
+share them); decoded arrays and their preview-sized copies stay in a small in-process LRU,
+bounded in bytes, so a slider move costs neither a decode nor a resize.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from glitchzap.cache import Cache
+from glitchzap.cache.codec import decode_json, encode_json
+from glitchzap.cache.keys import bytes_digest
+from glitchzap.errors import NotFound
+from glitchzap.io import load_image
+from glitchzap.settings import LimitsSettings
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    image_id: str
+    width: int
+    height: int
+    channels: int = 3  # 4 when the image has alpha
+
+
+class ArrayLRU:
+    """Arrays by key, least recently used evicted once their total size passes `max_bytes`."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> np.ndarray | None:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: np.ndarray) -> None:
+        if value.nbytes > self.max_bytes:
+            return
+        value.setflags(write=False)  # shared between requests: nobody may edit it in place
+        with self._lock:
+            old = self._entries.pop(key, None)
+            self._size += value.nbytes - (old.nbytes if old is not None else 0)
+            self._entries[key] = value
+            while self._size > self.max_bytes:
+                _, evicted = self._entries.popitem(last=False)
+                self._size -= evicted.nbytes
+
+
+class ImageStore:
+    def __init__(self, cache: Cache, limits: LimitsSettings, arrays_max_bytes: int) -> None:
+        self.cache = cache
+        self.limits = limits
+        self.arrays = ArrayLRU(arrays_max_bytes)
+
+    def put(self, data: bytes) -> StoredImage:
+        """Decode (validating) and keep `data`; an image seen before is not decoded again."""
+        image_id = bytes_digest(data)
+        known = self._info(image_id)
+        if known is not None and self.cache.get(f"original:{image_id}") is not None:
+            return known
+        image = load_image(data, limits=self.limits)
+        self.arrays.put(image_id, image)
+        self.cache.set(f"original:{image_id}", data)
+        info = StoredImage(image_id, int(image.shape[1]), int(image.shape[0]), int(image.shape[2]))
+        self.cache.set(f"info:{image_id}", encode_json([info.width, info.height, info.channels]))
+        return info
+
+    def info(self, image_id: str) -> StoredImage:
+        """Width and height of a stored image; NotFound when the id is unknown or expired."""
+        found = self._info(image_id)
+        if found is None:
+            raise _unknown(image_id)
+        return found
+
+    def _info(self, image_id: str) -> StoredImage | None:
+        raw = self.cache.get(f"info:{image_id}")
+        size = decode_json(raw) if raw is not None else None
+        if not (isinstance(size, list) and len(size) == 3):
+            return None
+        return StoredImage(image_id, int(size[0]), int(size[1]), int(size[2]))
+
+    def get(self, image_id: str) -> np.ndarray:
+        """The decoded pixels (read-only) of a stored image."""
+        image = self.arrays.get(image_id)
+        if image is None:
+            data = self.cache.get(f"original:{image_id}")
+            if data is None:
+                raise _unknown(image_id)
+            image = load_image(data, limits=self.limits)
+            self.arrays.put(image_id, image)
+        return image
+
+    def derived(self, key: str, make: Callable[[], np.ndarray]) -> np.ndarray:
+        """`make()` kept under `key` beside the originals (previews, masks, cut-outs)."""
+        image = self.arrays.get(key)
+        if image is None:
+            image = np.ascontiguousarray(make())
+            self.arrays.put(key, image)
+        return image
+
+
+def _unknown(image_id: str) -> NotFound:
+    return NotFound(f"Unknown image_id {image_id}: upload the image again with POST /api/images")

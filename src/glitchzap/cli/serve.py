@@ -1,0 +1,38 @@
+"""`glitchzap serve`: the HTTP API under uvicorn."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from glitchzap.settings import get_settings
+
+
+def serve(
+    ctx: typer.Context,
+    host: str | None = typer.Option(None, "--host", help="Address to bind (server.host)"),
+    port: int | None = typer.Option(None, "--port", min=1, max=65535, help="Port (server.port)"),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Worker processes (server.workers)"
+    ),
+) -> None:
+    """Start the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    config = ctx.find_root().params.get("config")
+    if config:  # worker processes load the settings again, from the same file
+        os.environ["GLITCHZAP_CONFIG"] = str(config)
+    server = get_settings().server
+    uvicorn.run(
+        "glitchzap.api.main:create_app",
+        factory=True,
+        host=host or server.host,
+        port=port or server.port,
+        workers=workers or server.workers,
+        log_level="info",
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)

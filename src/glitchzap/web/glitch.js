@@ -1,0 +1,286 @@
+// Glitch tab: controls generated from GET /api/effects, live previews, compare, seed, export.
+import { getEffects, isAbort, renderImage } from "/static/api.js";
+import {
+  $, EXTENSIONS, clearError, copyText, downloadBlob, el, paintBlob, setStatus, showError,
+} from "/static/ui.js";
+
+const BUSY_DEBOUNCE_MS = 40; // while a preview is in flight, wait for the slider to settle a bit
+const PROGRESS_DELAY_MS = 300; // a preview faster than this never flashes the progress bar
+const SLIDER_STEPS = 1000; // positions of every range input
+const CURVED_SPAN = 100; // ranges this wide (px) get a square-law slider: fine control near 0
+
+/** One control per parameter: reads and writes real values, whatever the slider's curve. */
+class ParamControl {
+  constructor(effect, name, schema, onChange) {
+    this.effect = effect;
+    this.name = name;
+    this.schema = schema;
+    this.type = schema.type;
+    this.default = schema.default ?? (this.type === "boolean" ? false : schema.minimum ?? 0);
+    const id = `fx-${effect}-${name}`;
+    if (this.type === "boolean") {
+      this.input = el("input", { type: "checkbox", id, "data-effect": effect, "data-param": name });
+      this.node = el("div", { class: "param checkbox" }, this.input,
+        el("label", { for: id, title: schema.description || "" }, schema.title || name));
+      this.input.addEventListener("change", (event) => onChange(event.timeStamp));
+    } else {
+      this.min = schema.minimum ?? schema.exclusiveMinimum ?? 0;
+      this.max = schema.maximum ?? schema.exclusiveMaximum ?? 100;
+      this.integer = this.type === "integer";
+      const span = this.max - this.min;
+      this.curve = !this.integer && span >= CURVED_SPAN && !/angle|degree/i.test(name) ? 2 : 1;
+      this.step = this.integer ? 1 : span <= 1 ? 0.01 : span <= 20 ? 0.05 : 0.1;
+      this.slider = el("input", {
+        type: "range", id, min: 0, max: SLIDER_STEPS, step: 1,
+        "data-effect": effect, "data-param": name,
+        "aria-describedby": `${id}-help`,
+      });
+      this.number = el("input", {
+        type: "number", min: this.min, max: this.max, step: this.step,
+        "aria-label": `${effect} ${schema.title || name} value`,
+      });
+      const unit = / px|, px/.test(schema.description || "") ? "px" : /degree/i.test(schema.description || "") ? "°" : "";
+      this.node = el("div", { class: "param" },
+        el("label", { for: id }, el("span", {}, schema.title || name), el("span", { class: "unit" }, unit)),
+        this.slider, this.number,
+        el("span", { id: `${id}-help`, class: "visually-hidden" }, schema.description || ""));
+      this.slider.addEventListener("input", (event) => {
+        this.number.value = String(this.fromPosition(Number(this.slider.value)));
+        this.describe();
+        onChange(event.timeStamp);
+      });
+      this.number.addEventListener("input", (event) => {
+        const value = Number(this.number.value);
+        if (this.number.value === "" || Number.isNaN(value)) return;
+        this.slider.value = String(this.toPosition(value));
+        this.describe();
+        onChange(event.timeStamp);
+      });
+    }
+    this.reset();
+  }
+
+  fromPosition(position) {
+    const raw = this.min + (this.max - this.min) * (position / SLIDER_STEPS) ** this.curve;
+    const rounded = Math.round(raw / this.step) * this.step;
+    return Number(Math.min(this.max, Math.max(this.min, rounded)).toFixed(this.integer ? 0 : 2));
+  }
+
+  toPosition(value) {
+    const t = Math.min(1, Math.max(0, (value - this.min) / (this.max - this.min || 1)));
+    return Math.round(t ** (1 / this.curve) * SLIDER_STEPS);
+  }
+
+  get value() {
+    if (this.type === "boolean") return this.input.checked;
+    const value = Number(this.number.value);
+    return Number.isNaN(value) ? this.default : value;
+  }
+
+  set value(value) {
+    if (this.type === "boolean") {
+      this.input.checked = Boolean(value);
+      return;
+    }
+    this.number.value = String(value);
+    this.slider.value = String(this.toPosition(value));
+    this.describe();
+  }
+
+  describe() {
+    this.slider?.setAttribute("aria-valuetext", `${this.number.value}`);
+  }
+
+  reset() {
+    this.value = this.default;
+  }
+}
+
+/** Builds the effect controls; answers the current `effects` object of a recipe. */
+class EffectControls {
+  constructor(container, schemas, onChange) {
+    this.controls = [];
+    container.replaceChildren();
+    for (const [name, effect] of Object.entries(schemas)) {
+      const fieldset = el("fieldset", { class: "effect", "data-effect": name },
+        el("legend", {}, `${name} `, el("span", { class: "summary" }, effect.summary || "")));
+      for (const [param, schema] of Object.entries(effect.schema.properties || {})) {
+        const control = new ParamControl(name, param, schema, onChange);
+        this.controls.push(control);
+        fieldset.append(control.node);
+      }
+      container.append(fieldset);
+    }
+  }
+
+  /** Only the parameters that differ from their defaults, grouped by effect. */
+  get effects() {
+    const effects = {};
+    for (const c of this.controls) {
+      if (c.value === c.default) continue;
+      effects[c.effect] = { ...effects[c.effect], [c.name]: c.value };
+    }
+    return effects;
+  }
+
+  reset() {
+    for (const c of this.controls) c.reset();
+  }
+}
+
+function checked(name) {
+  return document.querySelector(`input[name="${name}"]:checked`).value;
+}
+
+export async function setupGlitch(studio) {
+  const preview = $("preview");
+  const before = $("before");
+  const box = $("preview-box");
+  let controls = null;
+  let controller = null; // the request in flight, aborted by the next one
+  let timer = null;
+  let sequence = 0;
+  let lastChangeAt = performance.now();
+  const beforeCache = new Map(); // "<image_id>/<quality>" -> Blob of the untouched preview
+  const masksSeen = new Set(); // images whose subject mask the server has already made
+
+  const recipe = () => ({
+    effects: controls ? controls.effects : {},
+    target: checked("target"),
+    seed: Number($("seed").value) || 0,
+  });
+
+  function schedule(changeAt = performance.now()) {
+    lastChangeAt = changeAt;
+    if (!studio.image) return;
+    clearTimeout(timer);
+    timer = setTimeout(sendPreview, controller ? BUSY_DEBOUNCE_MS : 0);
+  }
+
+  function showProgress(text) {
+    $("progress-text").textContent = text;
+    $("progress").hidden = false;
+    $("stage").setAttribute("aria-busy", "true");
+  }
+
+  function hideProgress() {
+    $("progress").hidden = true;
+    $("stage").setAttribute("aria-busy", "false");
+  }
+
+  async function sendPreview() {
+    controller?.abort();
+    const mine = new AbortController();
+    controller = mine;
+    const id = ++sequence;
+    const changeAt = lastChangeAt;
+    const image = studio.image;
+    const body = { image_id: image.image_id, recipe: recipe(), quality: checked("quality") };
+    const needsMask = body.recipe.target !== "all" && !masksSeen.has(image.image_id);
+    const started = performance.now();
+    const progress = needsMask
+      ? (showProgress("Finding the subject… the first time also loads the background model"), null)
+      : setTimeout(() => showProgress("Rendering…"), PROGRESS_DELAY_MS);
+    try {
+      const blob = await renderImage(body, mine.signal);
+      if (id !== sequence) return;
+      if (body.recipe.target !== "all") masksSeen.add(image.image_id);
+      $("stage-empty").hidden = true;
+      box.hidden = false;
+      const paintedAt = await paintBlob(preview, blob);
+      if (id !== sequence) return;
+      clearError();
+      $("download").disabled = false;
+      const ms = Math.round(paintedAt - started);
+      $("preview-meta").textContent =
+        `${body.quality} preview · ${preview.naturalWidth} × ${preview.naturalHeight} px · ${ms} ms`;
+      document.dispatchEvent(new CustomEvent("preview-painted", {
+        detail: { changeAt, paintedAt, latencyMs: paintedAt - changeAt, recipe: body.recipe },
+      }));
+    } catch (error) {
+      if (id === sequence && !isAbort(error)) showError(error);
+    } finally {
+      clearTimeout(progress);
+      if (id === sequence) hideProgress();
+      if (controller === mine) controller = null;
+    }
+  }
+
+  async function refreshBefore() {
+    if (!studio.image || !$("compare").checked) return;
+    const quality = checked("quality");
+    const key = `${studio.image.image_id}/${quality}`;
+    try {
+      if (!beforeCache.has(key)) {
+        const body = { image_id: studio.image.image_id, recipe: { effects: {} }, quality };
+        beforeCache.set(key, await renderImage(body));
+      }
+      await paintBlob(before, beforeCache.get(key));
+    } catch (error) {
+      showError(error);
+    }
+  }
+
+  function updateCompare() {
+    const on = $("compare").checked;
+    before.hidden = !on;
+    $("split").hidden = !on;
+    $("split-label").hidden = !on;
+    box.classList.toggle("compare", on);
+    box.style.setProperty("--split", `${$("split").value}%`);
+    if (on) refreshBefore();
+  }
+
+  async function download() {
+    const format = $("download-format").value;
+    const body = { image_id: studio.image.image_id, recipe: recipe(), quality: "full", format };
+    const button = $("download");
+    button.disabled = true;
+    setStatus("Rendering at full quality…");
+    try {
+      const blob = await renderImage(body);
+      const stem = (studio.image.name || "image").replace(/\.[^.]*$/, "") || "image";
+      downloadBlob(blob, `${stem}-glitch.${EXTENSIONS[format]}`);
+      setStatus("Downloaded.");
+    } catch (error) {
+      setStatus("");
+      showError(error);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function copyRecipe() {
+    const text = JSON.stringify({ ...recipe(), output: { format: $("download-format").value } }, null, 2);
+    await copyText(text);
+    setStatus("Recipe copied to the clipboard.");
+  }
+
+  for (const input of document.querySelectorAll('input[name="target"], input[name="quality"]')) {
+    input.addEventListener("change", (event) => {
+      schedule(event.timeStamp);
+      refreshBefore();
+    });
+  }
+  $("seed").addEventListener("input", (event) => schedule(event.timeStamp));
+  $("reroll").addEventListener("click", (event) => {
+    $("seed").value = String(crypto.getRandomValues(new Uint32Array(1))[0]);
+    schedule(event.timeStamp);
+  });
+  $("reset-effects").addEventListener("click", (event) => {
+    controls?.reset();
+    schedule(event.timeStamp);
+  });
+  $("compare").addEventListener("change", updateCompare);
+  $("split").addEventListener("input", () => box.style.setProperty("--split", `${$("split").value}%`));
+  $("download").addEventListener("click", download);
+  $("copy-recipe").addEventListener("click", () => copyRecipe().catch(showError));
+  document.addEventListener("image-changed", () => {
+    beforeCache.clear();
+    schedule();
+    refreshBefore();
+  });
+
+  controls = new EffectControls($("effect-controls"), await getEffects(), schedule);
+  document.body.dataset.effectsReady = "true";
+}

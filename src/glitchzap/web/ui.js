@@ -1,0 +1,87 @@
+// Small DOM helpers shared by the tabs: element lookup, messages, downloads, debouncing.
+import { ApiError, isAbort } from "/static/api.js";
+
+export const $ = (id) => document.getElementById(id);
+
+/** A new element: el("button", {type: "button", class: "x"}, "text", child…). */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === false || value == null) continue;
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  node.append(...children);
+  return node;
+}
+
+/** A short, polite status line (screen readers hear it too). */
+export function setStatus(text) {
+  $("status").textContent = text;
+}
+
+/** Show what went wrong; aborted requests are not errors, the newer request took over. */
+export function showError(error) {
+  if (isAbort(error)) return;
+  const message = error instanceof ApiError ? error.message : String(error?.message || error);
+  $("error-text").textContent = message;
+  $("error").hidden = false;
+  if (!(error instanceof ApiError)) console.error(error);
+}
+
+export function clearError() {
+  $("error").hidden = true;
+  $("error-text").textContent = "";
+}
+
+/** Save a Blob under `filename` through a temporary link. */
+export function downloadBlob(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const link = el("a", { href: url, download: filename });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+export const EXTENSIONS = { png: "png", jpeg: "jpg", webp: "webp" };
+
+/** Copy text to the clipboard, falling back to a hidden textarea where the API is refused. */
+export async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return;
+  } catch {
+    // insecure origin or permission refused: the old way still works in most browsers
+  }
+  const area = el("textarea", { class: "visually-hidden" });
+  area.value = text;
+  document.body.append(area);
+  area.select();
+  document.execCommand("copy");
+  area.remove();
+}
+
+/** Resolves just after the next frame is painted (rAF runs before paint; a message after it). */
+export function afterPaint() {
+  return new Promise((resolve) => requestAnimationFrame(() => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => resolve(performance.now());
+    channel.port2.postMessage(0);
+  }));
+}
+
+/** Show `blob` in `img` once decoded; resolves with the time the new frame was painted. */
+export async function paintBlob(img, blob) {
+  const url = URL.createObjectURL(blob);
+  const old = img.dataset.objectUrl;
+  img.src = url;
+  img.dataset.objectUrl = url;
+  try {
+    await img.decode();
+  } finally {
+    if (old) URL.revokeObjectURL(old);
+  }
+  return afterPaint();
+}

@@ -1,0 +1,179 @@
+"""Fixtures shared by the API, URL-fetch and Redis tests (import the ones a test file needs)."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from skimage import data as skdata
+
+from glitchzap import urlfetch
+from glitchzap.cache import reset_caches
+from glitchzap.errors import UrlFetchFailed
+from glitchzap.io import encode_image
+from glitchzap.settings import Settings, configure
+
+MEMEGEN_TEMPLATES = Path(__file__).resolve().parents[2] / "shared" / "memegen-templates"
+
+
+@pytest.fixture
+def api_settings(tmp_path: Path) -> Iterator[Settings]:
+    """Process-wide settings with every file under tmp_path (caches, logs, templates)."""
+    settings = configure(None, data_dir=tmp_path, cache={"backend": "disk"})
+    reset_caches()
+    yield settings
+    reset_caches()
+
+
+def make_client(settings: Settings) -> Any:
+    from fastapi.testclient import TestClient
+
+    from glitchzap.api.main import create_app
+
+    return TestClient(create_app(settings))
+
+
+@pytest.fixture
+def api_client(api_settings: Settings) -> Iterator[Any]:
+    with make_client(api_settings) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def api_astronaut_png() -> bytes:
+    return encode_image(skdata.astronaut(), "png")
+
+
+@pytest.fixture(scope="session")
+def api_chelsea_jpeg() -> bytes:
+    return encode_image(skdata.chelsea(), "jpeg", quality=90)
+
+
+def upload(api_client: Any, data: bytes, name: str = "image.png") -> dict[str, Any]:
+    response = api_client.post(
+        "/api/images", files={"file": (name, data, "application/octet-stream")}
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+# --- network guard: only loopback sockets, DNS answered from a table ---------------------------
+
+
+@dataclass
+class NetworkGuard:
+    """Records every connection attempt; refuses (and flags) any that is not loopback."""
+
+    dns: dict[str, list[str]] = field(default_factory=dict)
+    connects: list[tuple[str, int]] = field(default_factory=list)
+    refused: list[tuple[str, int]] = field(default_factory=list)
+    lookups: list[str] = field(default_factory=list)
+
+    def resolve(self, host: str, port: int) -> list[Any]:
+        import ipaddress
+
+        self.lookups.append(host)
+        if host not in self.dns:
+            raise UrlFetchFailed(f"Cannot resolve host {host!r} (test DNS)")
+        return [ipaddress.ip_address(a) for a in self.dns[host]]
+
+    def open_socket(self, address: tuple[str, int], timeout: float) -> socket.socket:
+        import ipaddress
+
+        self.connects.append(address)
+        if not ipaddress.ip_address(address[0]).is_loopback:
+            self.refused.append(address)
+            raise ConnectionRefusedError(f"test guard: no connection to {address[0]}")
+        return socket.create_connection(address, timeout=timeout)
+
+
+@pytest.fixture
+def net_guard(monkeypatch: pytest.MonkeyPatch) -> NetworkGuard:
+    """Keep urlfetch off DNS and off every non-loopback address, even if the SSRF check breaks."""
+    guard = NetworkGuard()
+    monkeypatch.setattr(urlfetch, "resolve", guard.resolve)
+    monkeypatch.setattr(urlfetch, "open_socket", guard.open_socket)
+    return guard
+
+
+@pytest.fixture(scope="session")
+def httpserver_listen_address() -> tuple[str, int]:
+    """pytest-httpserver on 127.0.0.1 (not "localhost", which would need DNS)."""
+    return ("127.0.0.1", 0)
+
+
+# --- a real redis-server on a free loopback port ------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    def __init__(self, binary: str, port: int) -> None:
+        self.binary = binary
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 0.2),
+            ):
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip(
+            "redis-server is not installed (make test installs it: apt-get install -y redis-server)"
+        )
+    server = RedisServer(binary, free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+def noisy_image(seed: int = 0, size: tuple[int, int] = (64, 48)) -> np.ndarray:
+    """A small seeded RGB image for tests that need pixels but not a photo."""
+    return np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)

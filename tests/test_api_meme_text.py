@@ -1,0 +1,92 @@
+"""POST /api/meme, /api/ocr and /api/erase-text with the real OCR model on real templates."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from api_fixtures import MEMEGEN_TEMPLATES, upload
+from glitchzap.io import load_image
+
+pytest_plugins = ["api_fixtures"]
+
+needs_templates = pytest.mark.skipif(
+    not MEMEGEN_TEMPLATES.is_dir(),
+    reason=f"memegen sample templates not found at {MEMEGEN_TEMPLATES}",
+)
+
+
+def template_bytes(name: str = "ants") -> bytes:
+    return (MEMEGEN_TEMPLATES / name / "default.jpg").read_bytes()
+
+
+@needs_templates
+@pytest.mark.slow
+def test_meme_then_ocr_reads_it_then_erase_removes_it(api_client: Any) -> None:
+    image_id = upload(api_client, template_bytes())["image_id"]
+    meme = api_client.post(
+        "/api/meme",
+        json={"image_id": image_id, "captions": ["hello world", "glitch zap"], "erase": "never"},
+    )
+    assert meme.status_code == 200, meme.text
+    assert meme.headers["content-type"] == "image/png"
+    meme_id = upload(api_client, meme.content)["image_id"]
+
+    found = api_client.post("/api/ocr", json={"image_id": meme_id})
+    assert found.status_code == 200, found.text
+    text = " ".join(r["text"] for r in found.json()["regions"]).upper()
+    assert "HELLO" in text and "GLITCH" in text
+    assert all(len(r["box"]) == 4 for r in found.json()["regions"])
+
+    erased = api_client.post("/api/erase-text", json={"image_id": meme_id, "mode": "always"})
+    assert erased.status_code == 200
+    erased_id = upload(api_client, erased.content)["image_id"]
+    again = api_client.post("/api/ocr", json={"image_id": erased_id}).json()["regions"]
+    assert not any("HELLO" in r["text"].upper() for r in again)
+    # Erasing brings the picture back near the blank template where the captions were.
+    blank = load_image(MEMEGEN_TEMPLATES / "ants" / "default.jpg").astype(int)
+    restored = np.asarray(Image.open(io.BytesIO(erased.content)).convert("RGB")).astype(int)
+    drawn = np.asarray(Image.open(io.BytesIO(meme.content)).convert("RGB")).astype(int)
+    assert np.abs(restored - blank).mean() < np.abs(drawn - blank).mean() / 2
+
+
+@needs_templates
+@pytest.mark.slow
+def test_erase_never_and_auto_on_a_blank_template(api_client: Any) -> None:
+    data = template_bytes()
+    image_id = upload(api_client, data)["image_id"]
+    never = api_client.post("/api/erase-text", json={"image_id": image_id, "mode": "never"})
+    original = load_image(data)
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(never.content))), original)
+    auto = api_client.post("/api/erase-text", json={"image_id": image_id})
+    assert auto.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "code"),
+    [
+        ("/api/meme", {"captions": ["a"] * 11}, "invalid_parameters"),
+        ("/api/meme", {"layout": "sideways"}, "invalid_parameters"),
+        ("/api/meme", {"captions": ["a", "b", "c"]}, "invalid_parameters"),  # 2 boxes
+        ("/api/meme", {"captions": ["x" * 10_000]}, "invalid_parameters"),
+        ("/api/erase-text", {"mode": "sometimes"}, "invalid_parameters"),
+        ("/api/ocr", {"extra": True}, "invalid_parameters"),
+    ],
+)
+def test_parameter_errors(
+    api_client: Any, api_astronaut_png: bytes, route: str, body: dict[str, Any], code: str
+) -> None:
+    image_id = upload(api_client, api_astronaut_png)["image_id"]
+    response = api_client.post(route, json={"image_id": image_id, **body})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == code
+
+
+def test_unknown_image(api_client: Any) -> None:
+    for route in ("/api/meme", "/api/ocr", "/api/erase-text"):
+        response = api_client.post(route, json={"image_id": "f" * 40})
+        assert response.status_code == 404

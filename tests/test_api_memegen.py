@@ -1,0 +1,213 @@
+"""memegen-compatible URL API: the escapes (pure) and the routes over real memegen templates."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from PIL import Image
+
+from api_fixtures import MEMEGEN_TEMPLATES, make_client
+from glitchzap.api.memegen import (
+    DirectoryTemplateProvider,
+    decode_text,
+    encode_text,
+    split_extension,
+)
+from glitchzap.api.routes.memegen import parse_meme_path
+from glitchzap.errors import NotFound, UnsupportedFormat
+from glitchzap.io import load_image
+from glitchzap.settings import load_settings
+
+pytest_plugins = ["api_fixtures"]
+
+ESCAPES = [
+    ("hello_world", "hello world"),
+    ("hello-world", "hello world"),
+    ("snake__case", "snake_case"),
+    ("kebab--case", "kebab-case"),
+    ("line~nbreak", "line\nbreak"),
+    ("what~q", "what?"),
+    ("this~athat", "this&that"),
+    ("100~p", "100%"),
+    ("~hhashtag", "#hashtag"),
+    ("and~sor", "and/or"),
+    ("back~bslash", "back\\slash"),
+    ("~lhtml~g", "<html>"),
+    ("''quoted''", '"quoted"'),
+    ("_", ""),
+    ("-", ""),
+    ("", ""),
+    ("a___b", "a_ b"),  # `__` first, then the lone `_`
+    ("a---b", "a- b"),
+    ("__init__", "_init_"),
+    ("~x~", "~x~"),  # unknown escapes stay as written
+    ("it's", "it's"),
+    ("do_you_want_ants~q", "do you want ants?"),
+    ("Wait,_it's_round~q", "Wait, it's round?"),
+    ("~Q", "~Q"),  # escapes are lower case
+    ("café_☕", "café ☕"),
+]
+
+
+@pytest.mark.parametrize(("segment", "text"), ESCAPES)
+def test_decode_escapes(segment: str, text: str) -> None:
+    assert decode_text(segment) == text
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters="~", blacklist_categories=("Cs",))))
+def test_encode_then_decode_round_trips(text: str) -> None:
+    # What memegen's escapes cannot spell: a line of only spaces (a lone `_` is an empty
+    # line), a space between `_` and `-`, and apostrophes next to a quote or each other.
+    assume(text.strip(" ") or not text)
+    assume(not re.search(r"[_-] [_-]|''|'\"", text))
+    assert decode_text(encode_text(text)) == text
+
+
+def test_encode_matches_memegen_examples() -> None:
+    assert encode_text("do you want ants?") == "do_you_want_ants~q"
+    assert encode_text('say "cheese" 100%') == "say_''cheese''_100~p"
+    assert encode_text("a_b-c") == "a__b--c"
+    assert encode_text("") == "_"
+    assert encode_text("a  b") == "a-_b"  # two spaces, not an escaped underscore
+    assert encode_text("a _b") == "a-__b"
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("ants/do_you_want_ants~q/because.png", ("ants", ["do you want ants?", "because"], "png")),
+        ("ants.jpg", ("ants", [], "jpeg")),
+        ("ants/_/bottom.webp", ("ants", ["", "bottom"], "webp")),
+        ("ants/v1.5_release.png", ("ants", ["v1.5 release"], "png")),
+        ("ants/x.JPEG", ("ants", ["x"], "jpeg")),
+    ],
+)
+def test_parse_meme_path(path: str, expected: tuple[str, list[str], str]) -> None:
+    assert parse_meme_path(path) == expected
+
+
+@pytest.mark.parametrize("path", ["ants/top", "ants/top.gif", "ants.txt"])
+def test_parse_meme_path_needs_an_image_extension(path: str) -> None:
+    with pytest.raises(UnsupportedFormat):
+        parse_meme_path(path)
+
+
+def test_parse_meme_path_needs_a_template() -> None:
+    with pytest.raises(NotFound):
+        parse_meme_path("/top.png")
+
+
+def test_split_extension() -> None:
+    assert split_extension("a.b.png") == ("a.b", "png")
+    assert split_extension("nope") == ("nope", None)
+
+
+needs_templates = pytest.mark.skipif(
+    not MEMEGEN_TEMPLATES.is_dir(),
+    reason=f"memegen sample templates not found at {MEMEGEN_TEMPLATES}",
+)
+
+
+@pytest.fixture
+def meme_client(tmp_path: Any) -> Any:
+    settings = load_settings(None, data_dir=tmp_path, templates={"dir": MEMEGEN_TEMPLATES})
+    with make_client(settings) as api:
+        yield api
+
+
+def pixels(response: Any) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB"))
+
+
+@needs_templates
+def test_provider_reads_memegen_folders() -> None:
+    provider = DirectoryTemplateProvider(MEMEGEN_TEMPLATES)
+    ants = provider.get_template("ants")
+    assert ants is not None
+    assert ants.name == "Do You Want Ants?"
+    assert len(ants.text_boxes) == 2
+    assert provider.get_template("../ants") is None
+    assert provider.get_template("README.md") is None
+    assert len(provider.list_templates()) >= 50
+
+
+@needs_templates
+def test_templates_in_memegen_shape(meme_client: Any) -> None:
+    body = meme_client.get("/templates").json()
+    ants = next(t for t in body if t["id"] == "ants")
+    assert ants["name"] == "Do You Want Ants?"
+    assert ants["lines"] == 2
+    assert ants["example"]["url"].endswith(
+        "/images/ants/do_you_want_ants~q/because_that's_how_you_get_ants.png"
+    )
+    assert ants["blank"].endswith("/images/ants.png")
+    assert meme_client.get("/templates/ants").json() == ants
+    missing = meme_client.get("/templates/no-such-template")
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+
+
+@needs_templates
+def test_meme_image_draws_the_captions(meme_client: Any) -> None:
+    blank = meme_client.get("/images/ants.png")
+    meme = meme_client.get("/images/ants/do_you_want_ants~q/because_that's_how_you_get_ants.png")
+    assert blank.status_code == meme.status_code == 200
+    assert meme.headers["content-type"] == "image/png"
+    template = load_image(MEMEGEN_TEMPLATES / "ants" / "default.jpg")
+    np.testing.assert_allclose(pixels(blank), template, atol=0)
+    drawn = pixels(meme)
+    assert drawn.shape == template.shape
+    changed = np.any(drawn != template, axis=2)
+    height = template.shape[0]
+    assert changed[: height // 5].mean() > 0.02  # top caption
+    assert changed[-height // 5 :].mean() > 0.02  # bottom caption
+    assert changed[height // 3 : 2 * height // 3].mean() < 0.01  # the middle is untouched
+
+
+@needs_templates
+def test_escapes_reach_the_renderer(meme_client: Any) -> None:
+    """The decoded caption is what gets drawn: `what~q` ("what?") differs from `what`."""
+    escaped = meme_client.get("/images/ants/what~q.png")
+    different = meme_client.get("/images/ants/what.png")
+    assert escaped.status_code == 200
+    assert escaped.content != different.content
+
+
+@needs_templates
+def test_width_and_height(meme_client: Any) -> None:
+    h, w = load_image(MEMEGEN_TEMPLATES / "ants" / "default.jpg").shape[:2]
+    wide = meme_client.get("/images/ants/hi.jpg?width=300")
+    assert wide.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(wide.content)).size == (300, round(h * 300 / w))
+    boxed = meme_client.get("/images/ants/hi.webp?width=200&height=100")
+    size = Image.open(io.BytesIO(boxed.content)).size
+    assert size[0] <= 200 and size[1] <= 100
+    assert 200 in size or 100 in size  # fits inside both, touching one
+    assert meme_client.get("/images/ants/hi.png?width=0").status_code == 422
+    assert meme_client.get("/images/ants/hi.png?width=20000").status_code == 422
+
+
+@needs_templates
+def test_cached_by_full_key(meme_client: Any) -> None:
+    from glitchzap.cache import get_cache
+
+    meme_client.get("/images/ants/one/two.png")
+    meme_client.get("/images/ants/one/two.png")
+    meme_client.get("/images/ants/one/two.png?width=100")
+    stats = get_cache("memes").stats()
+    assert (stats["hits"], stats["misses"]) == (1, 2)
+
+
+@needs_templates
+def test_meme_errors(meme_client: Any) -> None:
+    missing = meme_client.get("/images/no-such-template/hi.png")
+    assert missing.status_code == 404
+    wrong = meme_client.get("/images/ants/hi.gif")
+    assert wrong.status_code == 415
+    too_many = meme_client.get("/images/ants/a/b/c/d/e.png")
+    assert too_many.status_code == 422

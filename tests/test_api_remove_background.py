@@ -1,0 +1,100 @@
+"""POST /api/remove-background with the real u2netp model (by image_id, url-less, and file)."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from api_fixtures import make_client, upload
+from glitchzap.settings import get_settings, load_settings
+
+pytest_plugins = ["api_fixtures"]
+
+
+@pytest.fixture
+def model_client(tmp_path: Any) -> Any:
+    models_dir = get_settings().models_dir
+    if not (models_dir / "u2netp.onnx").is_file():
+        pytest.skip(f"u2netp.onnx not in {models_dir}: run make install")
+    with make_client(load_settings(None, data_dir=tmp_path, models={"dir": models_dir})) as api:
+        yield api
+
+
+def rgba(response: Any) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(response.content)))
+
+
+@pytest.mark.slow
+def test_cut_out_by_image_id_and_by_file_agree(model_client: Any, api_astronaut_png: bytes) -> None:
+    image_id = upload(model_client, api_astronaut_png)["image_id"]
+    by_id = model_client.post("/api/remove-background", json={"image_id": image_id})
+    assert by_id.status_code == 200, by_id.text
+    assert by_id.headers["content-type"] == "image/png"
+    cut = rgba(by_id)
+    assert cut.shape == (512, 512, 4)
+    alpha = cut[..., 3]
+    assert (alpha == 0).mean() > 0.1 and (alpha == 255).mean() > 0.1
+    by_file = model_client.post(
+        "/api/remove-background", files={"file": ("a.png", api_astronaut_png, "image/png")}
+    )
+    assert by_file.content == by_id.content
+    assert by_file.headers["x-cache"] == "hit"  # same pixels, same parameters
+
+
+@pytest.mark.slow
+def test_mask_and_background_colour(model_client: Any, api_astronaut_png: bytes) -> None:
+    image_id = upload(model_client, api_astronaut_png)["image_id"]
+    mask = rgba(
+        model_client.post("/api/remove-background", json={"image_id": image_id, "only_mask": True})
+    )
+    cut = rgba(model_client.post("/api/remove-background", json={"image_id": image_id}))
+    np.testing.assert_array_equal(mask[..., 0], cut[..., 3])
+    params = json.dumps({"background": [255, 0, 0]})
+    red = model_client.post(
+        "/api/remove-background",
+        data={"params": params},
+        files={"file": ("a.png", api_astronaut_png, "image/png")},
+    )
+    pixels = rgba(red)
+    assert pixels.shape == (512, 512, 3)
+    background = mask[..., 0] == 0
+    assert (pixels[background] == [255, 0, 0]).all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "code"),
+    [
+        ({"json": {"image_id": "0" * 40}}, 404, "not_found"),
+        ({"json": {}}, 422, "invalid_parameters"),
+        ({"json": {"image_id": "0" * 40, "background": [1, 2]}}, 422, "invalid_parameters"),
+        ({"json": {"image_id": "0" * 40, "nope": 1}}, 422, "invalid_parameters"),
+        (
+            {"content": b"{", "headers": {"content-type": "application/json"}},
+            422,
+            "invalid_parameters",
+        ),
+        ({"content": b"x", "headers": {"content-type": "text/plain"}}, 415, "unsupported_format"),
+        ({"files": {"file": ("a.png", b"not an image", "image/png")}}, 400, "unreadable_image"),
+        (
+            {"files": {"file": ("a.png", b"x", "image/png")}, "data": {"params": "{"}},
+            422,
+            "invalid_parameters",
+        ),
+    ],
+)
+def test_errors(api_client: Any, kwargs: dict[str, Any], status: int, code: str) -> None:
+    response = api_client.post("/api/remove-background", **kwargs)
+    assert response.status_code == status, response.text
+    assert response.json()["error"] == code
+
+
+def test_unknown_model(api_client: Any, api_astronaut_png: bytes) -> None:
+    image_id = upload(api_client, api_astronaut_png)["image_id"]
+    response = api_client.post("/api/remove-background", json={"image_id": image_id, "model": "x"})
+    assert response.status_code == 422
+    assert "Unknown model" in response.json()["message"]
