@@ -91,7 +91,7 @@ class ModelsSettings(Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     idle_unload_seconds: float | None = Field(None, gt=0)
     warmup: bool = False
-    # ONNX Runtime's CPU arena: ~25-60% faster u2netp runs, but holds ~440 MB more RSS.
+    # ONNX Runtime's CPU arena: ~15-30% faster u2netp runs, but holds ~250 MB more RSS.
     cpu_mem_arena: bool = True
     threads: int = Field(0, ge=0)  # onnxruntime intra-op threads; 0 = the cores we may run on
 

@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "glitchzap.cli.glitch",
     "glitchzap.cli.config",
     "glitchzap.cli.serve",
+    "glitchzap.cli.meme",
 ]
 
 app = typer.Typer(

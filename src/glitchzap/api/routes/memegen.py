@@ -23,6 +23,7 @@ from glitchzap.cache import get_cache
 from glitchzap.cache.keys import make_key
 from glitchzap.errors import ConfigError, InvalidParameters, NotFound, UnsupportedFormat
 from glitchzap.io import encode_image, load_image
+from glitchzap.settings import LimitsSettings
 
 router = APIRouter(tags=["memegen"])
 
@@ -100,7 +101,8 @@ def render_meme(
 ) -> bytes:
     """The template image with captions drawn, resized to fit width x height, encoded."""
     from glitchzap.captions import TextBox, layout_boxes, render_captions
-    from glitchzap.fonts import get_font_cache, resolve_font
+    from glitchzap.fonts import get_font_cache
+    from glitchzap.meme import caption_font
 
     background = state.store.arrays.get(f"template:{template.id}")
     if background is None:
@@ -114,19 +116,39 @@ def render_meme(
         ] or layout_boxes("default")
     except ValidationError as exc:
         raise ConfigError(f"Template {template.id!r} has an invalid text box: {exc}") from exc
+    size = _fitted_size(background.shape[1], background.shape[0], width, height)
+    _check_output_size(size, state.settings.limits)
     fonts = get_font_cache(state.settings.cache.font_cache_size)
-    image = render_captions(background, lines, boxes, font=resolve_font(), fonts=fonts)
-    return encode_image(_fit(image, width, height), fmt)
+    image = render_captions(
+        background, lines, boxes, font=caption_font(None, state.settings), fonts=fonts
+    )
+    return encode_image(_fit(image, size), fmt)
 
 
-def _fit(image: np.ndarray, width: int | None, height: int | None) -> np.ndarray:
-    """Scale to `width` and/or `height` keeping the aspect ratio (inside both when both)."""
+def _fitted_size(w: int, h: int, width: int | None, height: int | None) -> tuple[int, int]:
+    """(w, h) scaled to `width` and/or `height` keeping the aspect ratio (inside both)."""
     if not width and not height:
-        return image
-    h, w = image.shape[:2]
+        return w, h
     scale = min(width / w if width else np.inf, height / h if height else np.inf)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def _check_output_size(size: tuple[int, int], limits: LimitsSettings) -> None:
+    # One side given: the other follows the template's aspect ratio and may pass the limit.
+    w, h = size
+    if max(w, h) > limits.max_output_dimension or w * h > limits.max_pixels:
+        raise InvalidParameters(
+            f"The output would be {w}x{h} px; the limits are {limits.max_output_dimension} px "
+            f"a side and {limits.max_pixels / 1e6:.1f} MP"
+        )
+
+
+def _fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`image` resized to `size` (w, h)."""
+    h, w = image.shape[:2]
+    if (w, h) == size:
+        return image
+    interpolation = cv2.INTER_AREA if size[0] < w else cv2.INTER_LINEAR
     return cv2.resize(image, size, interpolation=interpolation)
 
 

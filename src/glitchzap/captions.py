@@ -1,0 +1,351 @@
+"""Meme captions: memegen-compatible text boxes, auto-fitted, white with a black outline.
+
+A `TextBox` is memegen's box: anchor and scale as fractions of the image, an angle in
+degrees, a case style, a colour, a font and an alignment. `fit_text` picks the largest font
+size whose 1-3 line wrap fits the box (more lines only when three cannot fit even at the
+smallest size); `render_captions` draws each caption into its box and clamps the drawn text
+inside the image, so no caption ever leaves it.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from PIL import Image, ImageColor, ImageDraw, ImageFont
+from pydantic import BaseModel, ConfigDict, Field
+
+from glitchzap.errors import InvalidParameters
+from glitchzap.fonts import FontCache, FontSource
+
+STROKE_RATIO = 0.07  # outline width per pixel of font size (memegen's look)
+LINE_SPACING = 1.0  # line pitch as a multiple of the font's ascent + descent
+MIN_FONT_SIZE = 8
+MAX_LINES = 3
+PADDING_RATIO = 0.03  # margin inside a box, as a fraction of its smaller side
+_REF_SIZE = 100  # widths are measured once at this size and scaled
+
+
+class TextBox(BaseModel):
+    """Where and how one caption is drawn; fractions of the image width and height."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    anchor_x: float = Field(0.0, ge=0, le=1)
+    anchor_y: float = Field(0.0, ge=0, le=1)
+    scale_x: float = Field(1.0, gt=0, le=1)
+    scale_y: float = Field(0.2, gt=0, le=1)
+    angle: float = Field(0.0, ge=-360, le=360)  # degrees, counter-clockwise
+    # upper, lower, mock (aLtErNaTiNg); anything else (memegen's default, none) keeps the case.
+    style: str = "upper"
+    color: str = "white"
+    font: str | None = None  # None or a memegen name (thick, thin...) = the default font
+    align: Literal["center", "left", "right"] = "center"
+    start: float = 0.0  # memegen animation timing, accepted and ignored for stills
+    stop: float = 1.0
+
+
+# Named layouts: the boxes captions go into when none are given (one caption per box).
+LAYOUTS: dict[str, list[TextBox]] = {
+    "default": [TextBox(anchor_y=0.0, scale_y=0.2), TextBox(anchor_y=0.8, scale_y=0.2)],
+    "top": [TextBox(anchor_y=0.0, scale_y=0.3)],
+    "bottom": [TextBox(anchor_y=0.7, scale_y=0.3)],
+    "center": [TextBox(anchor_y=0.35, scale_y=0.3)],
+}
+
+
+@dataclass(frozen=True)
+class FittedText:
+    """A caption wrapped into lines at a font size (px) with its outline width (px)."""
+
+    lines: tuple[str, ...]
+    size: int
+    stroke_width: int
+
+
+def layout_boxes(layout: str) -> list[TextBox]:
+    """The boxes of a named layout."""
+    try:
+        return [box.model_copy() for box in LAYOUTS[layout]]
+    except KeyError:
+        raise InvalidParameters(
+            f"Unknown layout {layout!r}: use one of {', '.join(LAYOUTS)}"
+        ) from None
+
+
+def clean_text(text: str, style: str = "none") -> str:
+    """The caption with control characters dropped, spaces collapsed and case styled."""
+    kept = "".join(
+        " " if ch.isspace() else ch
+        for ch in text
+        if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cs", "Cf", "Co", "Cn")
+    )
+    kept = " ".join(kept.split())
+    if style == "upper":
+        return kept.upper()
+    if style == "lower":
+        return kept.lower()
+    if style == "mock":
+        return "".join(ch.upper() if i % 2 else ch.lower() for i, ch in enumerate(kept))
+    return kept
+
+
+def parse_color(color: str) -> tuple[int, int, int]:
+    """An (r, g, b) tuple for a CSS colour name or #hex."""
+    try:
+        rgb = ImageColor.getrgb(color)
+    except ValueError:
+        raise InvalidParameters(f"Unknown colour {color!r}: use a name or #rrggbb") from None
+    return rgb[0], rgb[1], rgb[2]
+
+
+def outline_color(fill: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Black around light text, white around dark text."""
+    luma = 0.299 * fill[0] + 0.587 * fill[1] + 0.114 * fill[2]
+    return (0, 0, 0) if luma >= 100 else (255, 255, 255)
+
+
+class _Measurer:
+    """Widths at the reference size, memoised: wrapping at any size is then arithmetic."""
+
+    def __init__(self, font: ImageFont.FreeTypeFont) -> None:
+        self.font = font
+        self.cache: dict[str, float] = {}
+
+    def __getitem__(self, text: str) -> float:
+        width = self.cache.get(text)
+        if width is None:
+            width = self.cache[text] = float(self.font.getlength(text))
+        return width
+
+
+def _split_long_word(word: str, widths: _Measurer, limit: float) -> list[str]:
+    """Pieces of `word` no wider than `limit` (reference units), cut between characters."""
+    pieces, current = [], ""
+    for ch in word:
+        if current and widths[current + ch] > limit:
+            pieces.append(current)
+            current = ""
+        current += ch
+    return [*pieces, current] if current else pieces
+
+
+def _wrap(words: Sequence[str], measure: _Measurer, limit: float) -> list[str]:
+    """Greedy wrap of `words` into lines no wider than `limit` (reference units)."""
+    lines: list[str] = []
+    current = ""
+    for word in words:
+        pieces = [word] if measure[word] <= limit else _split_long_word(word, measure, limit)
+        for piece in pieces:
+            candidate = f"{current} {piece}" if current else piece
+            if current and measure[candidate] > limit:
+                lines.append(current)
+                current = piece
+            else:
+                current = candidate
+    return [*lines, current] if current else lines
+
+
+def _line_height(font: ImageFont.FreeTypeFont) -> float:
+    ascent, descent = font.getmetrics()
+    return float(ascent + descent)
+
+
+def fit_text(
+    text: str,
+    source: FontSource,
+    width: int,
+    height: int,
+    fonts: FontCache,
+    *,
+    max_lines: int = MAX_LINES,
+) -> FittedText:
+    """The largest size whose wrap into at most `max_lines` lines fits width x height px."""
+    measure = _Measurer(fonts.get(source, _REF_SIZE))
+    line_ref = _line_height(measure.font) * LINE_SPACING
+    words = text.split()
+
+    def wrap_at(size: int, lines_allowed: int) -> list[str] | None:
+        stroke = stroke_width_for(size)
+        scale = size / _REF_SIZE
+        # 2% slack: hinting makes real widths drift a little from the scaled reference.
+        limit = (width - 2 * stroke) / scale * 0.98
+        if limit <= 0:
+            return None
+        lines = _wrap(words, measure, limit)
+        tall = len(lines) * line_ref * scale + 2 * stroke
+        return lines if len(lines) <= lines_allowed and tall <= height else None
+
+    for lines_allowed in (max_lines, 10_000):
+        low, high, best = MIN_FONT_SIZE, max(MIN_FONT_SIZE, height), None
+        while low <= high:
+            mid = (low + high) // 2
+            lines = wrap_at(mid, lines_allowed)
+            if lines is not None:
+                best, low = (mid, lines), mid + 1
+            else:
+                high = mid - 1
+        if best is not None:
+            return _shrink_to_fit(best[0], words, source, width, height, fonts, lines_allowed)
+    # Not even the smallest size fits: draw at it and let the box clip the overflow.
+    lines = _wrap(words, measure, width / (MIN_FONT_SIZE / _REF_SIZE))
+    return FittedText(tuple(lines), MIN_FONT_SIZE, stroke_width_for(MIN_FONT_SIZE))
+
+
+def _shrink_to_fit(
+    size: int,
+    words: Sequence[str],
+    source: FontSource,
+    width: int,
+    height: int,
+    fonts: FontCache,
+    lines_allowed: int,
+) -> FittedText:
+    """Step down from the size the scaled reference chose until the real font fits too
+    (hinting and rounded metrics differ from the linear estimate by a pixel or two)."""
+    while True:
+        font, stroke = fonts.get(source, size), stroke_width_for(size)
+        lines = _wrap(words, _Measurer(font), width - 2 * stroke)
+        tall = len(lines) * _line_height(font) * LINE_SPACING + 2 * stroke
+        if size <= MIN_FONT_SIZE or (len(lines) <= lines_allowed and tall <= height):
+            return FittedText(tuple(lines), size, stroke)
+        size -= 1
+
+
+def stroke_width_for(size: int) -> int:
+    """Outline width in px for a font size in px."""
+    return max(1, round(size * STROKE_RATIO))
+
+
+def box_pixels(box: TextBox, image_width: int, image_height: int) -> tuple[int, int, int, int]:
+    """(left, top, width, height) of a box in pixels, clamped inside the image."""
+    left = min(round(box.anchor_x * image_width), image_width - 1)
+    top = min(round(box.anchor_y * image_height), image_height - 1)
+    width = max(1, min(round(box.scale_x * image_width), image_width - left))
+    height = max(1, min(round(box.scale_y * image_height), image_height - top))
+    return left, top, width, height
+
+
+def draw_text_layer(
+    fitted: FittedText,
+    font: ImageFont.FreeTypeFont,
+    size: tuple[int, int],
+    *,
+    color: tuple[int, int, int],
+    align: str,
+) -> Image.Image:
+    """An RGBA layer of `size` with the fitted lines centred vertically."""
+    width, height = size
+    layer = Image.new("RGBA", size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    stroke = fitted.stroke_width
+    pitch = _line_height(font) * LINE_SPACING
+    top = (height - pitch * len(fitted.lines)) / 2
+    for i, line in enumerate(fitted.lines):
+        line_width = font.getlength(line)
+        x: float
+        if align == "left":
+            x = stroke
+        elif align == "right":
+            x = width - stroke - line_width
+        else:
+            x = (width - line_width) / 2
+        draw.text(
+            (x, top + i * pitch),
+            line,
+            font=font,
+            fill=(*color, 255),
+            stroke_width=stroke,
+            stroke_fill=(*outline_color(color), 255),
+        )
+    return layer
+
+
+def _place(
+    layer: Image.Image, center: tuple[float, float], bounds: tuple[int, int]
+) -> tuple[Image.Image, int, int]:
+    """Crop the layer to its ink and move it so it lies inside the image; (layer, x, y)."""
+    ink = layer.getchannel("A").getbbox()
+    if ink is None:
+        return layer, 0, 0
+    cx = center[0] - layer.width / 2 + (ink[0] + ink[2]) / 2
+    cy = center[1] - layer.height / 2 + (ink[1] + ink[3]) / 2
+    layer = layer.crop(ink)
+    image_width, image_height = bounds
+    if layer.width > image_width or layer.height > image_height:
+        excess_x = max(0, layer.width - image_width) // 2
+        excess_y = max(0, layer.height - image_height) // 2
+        layer = layer.crop(
+            (
+                excess_x,
+                excess_y,
+                excess_x + min(layer.width, image_width),
+                excess_y + min(layer.height, image_height),
+            )
+        )
+    x = round(cx - layer.width / 2)
+    y = round(cy - layer.height / 2)
+    x = min(max(x, 0), image_width - layer.width)
+    y = min(max(y, 0), image_height - layer.height)
+    return layer, x, y
+
+
+def composite(image: np.ndarray, layer: Image.Image, x: int, y: int) -> None:
+    """Alpha-blend an RGBA layer onto `image` in place at (x, y)."""
+    rgba = np.asarray(layer, dtype=np.float32)
+    h, w = rgba.shape[:2]
+    alpha = rgba[..., 3:4] / 255.0
+    region = image[y : y + h, x : x + w]
+    blended = region[..., :3] * (1 - alpha) + rgba[..., :3] * alpha
+    region[..., :3] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+    if image.shape[2] == 4:
+        region[..., 3] = np.maximum(region[..., 3], rgba[..., 3].astype(np.uint8))
+
+
+def render_caption(
+    image: np.ndarray, text: str, box: TextBox, source: FontSource, fonts: FontCache
+) -> tuple[int, int, int, int] | None:
+    """Draw one caption into `image` in place; the (x, y, w, h) it covers, None when empty."""
+    text = clean_text(text, box.style)
+    if not text:
+        return None
+    img_h, img_w = image.shape[:2]
+    left, top, width, height = box_pixels(box, img_w, img_h)
+    pad = round(min(width, height) * PADDING_RATIO)
+    inner_w, inner_h = max(1, width - 2 * pad), max(1, height - 2 * pad)
+    fitted = fit_text(text, source, inner_w, inner_h, fonts)
+    font = fonts.get(source, fitted.size)
+    layer = draw_text_layer(
+        fitted, font, (inner_w, inner_h), color=parse_color(box.color), align=box.align
+    )
+    if box.angle % 360:
+        layer = layer.rotate(box.angle, resample=Image.Resampling.BICUBIC, expand=True)
+    layer, x, y = _place(layer, (left + width / 2, top + height / 2), (img_w, img_h))
+    composite(image, layer, x, y)
+    return x, y, layer.width, layer.height
+
+
+def render_captions(
+    image: np.ndarray,
+    captions: Sequence[str],
+    boxes: Sequence[TextBox],
+    *,
+    font: FontSource,
+    fonts: FontCache,
+    box_fonts: dict[str, FontSource] | None = None,
+) -> np.ndarray:
+    """A copy of `image` with caption i drawn in box i (empty captions are skipped)."""
+    if len(captions) > len(boxes):
+        raise InvalidParameters(
+            f"{len(captions)} captions but only {len(boxes)} text boxes in this layout"
+        )
+    if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype != np.uint8:
+        raise InvalidParameters(f"Expected an H x W x 3|4 uint8 image, got {image.shape}")
+    out = image.copy()
+    for text, box in zip(captions, boxes, strict=False):
+        source = (box_fonts or {}).get(box.font or "", font)
+        render_caption(out, text, box, source, fonts)
+    return out

@@ -1,0 +1,210 @@
+"""`glitchzap ocr`, `glitchzap erase-text`, `glitchzap meme` and `glitchzap fonts`."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from glitchzap.errors import GlitchzapError, InvalidParameters
+
+# Kept in sync with glitchzap.inpaint.INPAINT_METHODS by tests/test_cli_meme.py; listed here so
+# that `--help` does not import OpenCV.
+METHOD_CHOICES = ("ns", "telea", "pyramid")
+
+
+def _output_paths(inputs: list[Path], output: Path | None, out_dir: Path | None) -> list[Path]:
+    if (output is None) == (out_dir is None):
+        raise InvalidParameters("give exactly one of -o/--output (one input) or --out-dir")
+    if output is not None:
+        if len(inputs) != 1:
+            raise InvalidParameters("-o/--output takes one input; use --out-dir for several")
+        return [output]
+    assert out_dir is not None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [out_dir / path.name for path in inputs]
+
+
+def _check_method(method: str | None) -> None:
+    if method is not None and method not in METHOD_CHOICES:
+        raise InvalidParameters(
+            f"Unknown --method {method!r}: use one of {', '.join(METHOD_CHOICES)}"
+        )
+
+
+def ocr(
+    inputs: Annotated[list[Path], typer.Argument(help="Input images", show_default=False)],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per line per input")
+    ] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Always run the OCR engine")] = False,
+) -> None:
+    """Find the text in each image: box corners, text and confidence."""
+    from glitchzap.io import load_image
+    from glitchzap.meme import read_image_text
+    from glitchzap.settings import get_settings
+
+    settings = get_settings()
+    failed = 0
+    for source in inputs:
+        try:
+            image = load_image(source, limits=settings.limits)
+            result = read_image_text(image, settings, use_cache=not no_cache)
+        except GlitchzapError as exc:
+            failed += 1
+            typer.echo(f"error: {source}: {exc}", err=True)
+            continue
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {
+                        "input": str(source),
+                        "regions": [r.to_dict() for r in result.regions],
+                        "elapsed_ms": result.elapsed_ms,
+                        "cached": result.cached,
+                    }
+                )
+            )
+        else:
+            typer.echo(
+                f"{source}: {len(result.regions)} region(s) in {result.elapsed_ms:.0f} ms"
+                f"{' (cached)' if result.cached else ''}"
+            )
+            for region in result.regions:
+                typer.echo(f"  {region.score:.2f}  {region.text}")
+    if failed:
+        raise typer.Exit(2)
+
+
+def erase_text(
+    inputs: Annotated[list[Path], typer.Argument(help="Input images", show_default=False)],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Output file (one input)")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out-dir", help="Folder for the outputs")
+    ] = None,
+    method: Annotated[
+        str | None,
+        typer.Option(
+            "--method",
+            help=f"Inpainting: {', '.join(METHOD_CHOICES)} (default: ocr.inpaint_method)",
+        ),
+    ] = None,
+    always: Annotated[
+        bool, typer.Option("--always", help="Erase even low-confidence text")
+    ] = False,
+) -> None:
+    """Remove the text from each image (skipped when none is found)."""
+    from glitchzap.io import load_image, save_image
+    from glitchzap.meme import erase_text as erase
+    from glitchzap.settings import get_settings
+
+    _check_method(method)
+    targets = _output_paths(inputs, output, out_dir)
+    settings = get_settings()
+    failed = 0
+    for source, target in zip(inputs, targets, strict=True):
+        try:
+            image = load_image(source, limits=settings.limits)
+            result = erase(
+                image, mode="always" if always else "auto", method=method, settings=settings
+            )
+            save_image(result.image, target)
+        except GlitchzapError as exc:
+            failed += 1
+            typer.echo(f"error: {source}: {exc}", err=True)
+            continue
+        except OSError as exc:
+            failed += 1
+            typer.echo(f"error: {source}: cannot write {target} ({exc.strerror or exc})", err=True)
+            continue
+        typer.echo(f"{source} -> {target} ({len(result.regions_erased)} region(s) erased)")
+    if failed:
+        raise typer.Exit(2)
+
+
+def meme(
+    source: Annotated[Path, typer.Argument(help="Input image", show_default=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output file")],
+    text: Annotated[
+        list[str] | None,
+        typer.Option("--text", "-t", help="A caption; repeat for each box (top first)"),
+    ] = None,
+    erase: Annotated[str, typer.Option("--erase", help="auto, always or never")] = "auto",
+    font: Annotated[
+        str | None, typer.Option("--font", help="Font name or file (see `glitchzap fonts`)")
+    ] = None,
+    layout: Annotated[
+        str, typer.Option("--layout", help="default, top, bottom or center")
+    ] = "default",
+    method: Annotated[str | None, typer.Option("--method", help="Inpainting method")] = None,
+) -> None:
+    """Erase the image's text if it has some, then write the captions meme-style."""
+    from glitchzap.io import load_image, save_image
+    from glitchzap.meme import ERASE_MODES, make_meme_result
+    from glitchzap.settings import get_settings
+
+    if erase not in ERASE_MODES:
+        raise InvalidParameters(f"Unknown --erase {erase!r}: use auto, always or never")
+    _check_method(method)
+    settings = get_settings()
+    start = time.perf_counter()
+    image = load_image(source, limits=settings.limits)
+    result = make_meme_result(
+        image,
+        text or [],
+        erase=erase,  # type: ignore[arg-type]
+        layout=layout,
+        font=font,
+        method=method,
+        settings=settings,
+    )
+    try:
+        save_image(result.image, output)
+    except OSError as exc:
+        raise InvalidParameters(f"cannot write {output} ({exc.strerror or exc})") from exc
+    elapsed = (time.perf_counter() - start) * 1000
+    typer.echo(
+        f"{source} -> {output} ({len(result.regions_erased)} region(s) erased, {elapsed:.0f} ms)"
+    )
+
+
+def fonts(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON list instead of a table")] = False,
+) -> None:
+    """List the caption fonts that resolve, best first (the first is the default)."""
+    from glitchzap.fonts import list_fonts, resolve_font
+    from glitchzap.settings import get_settings
+
+    settings = get_settings()
+    default = resolve_font(settings.fonts.default, settings.fonts.paths)
+    sources = list_fonts(settings.fonts.paths)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "name": s.name,
+                        "path": str(s.path) if s.path else None,
+                        "origin": s.origin,
+                        "default": s == default,
+                    }
+                    for s in sources
+                ]
+            )
+        )
+        return
+    for s in sources:
+        mark = "*" if s == default else " "
+        typer.echo(f"{mark} {s.name:<24} {s.origin:<8} {s.path or '(built into Pillow)'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ocr")(ocr)
+    app.command("erase-text")(erase_text)
+    app.command("meme")(meme)
+    app.command("fonts")(fonts)

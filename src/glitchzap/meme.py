@@ -1,0 +1,239 @@
+"""The meme flow: find text, erase it when there is some, write new captions.
+
+`erase_text` and `make_meme` take the settings they need as an argument (the process-wide
+ones when omitted) and pass plain values down to `ocr`, `inpaint` and `captions`. Large images
+are read and inpainted at `image_processing.max_processing_dimension`; only the masked pixels
+of the full-size image are replaced, and captions are drawn at full size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from glitchzap.cache import get_cache
+from glitchzap.cache.codec import decode_array, encode_array
+from glitchzap.cache.keys import image_digest, make_key
+from glitchzap.captions import TextBox, layout_boxes, render_captions
+from glitchzap.errors import InvalidParameters
+from glitchzap.fonts import MEMEGEN_ALIASES, FontSource, get_font_cache, resolve_font
+from glitchzap.inpaint import inpaint, text_mask
+from glitchzap.ocr import OcrResult, TextRegion, find_text
+from glitchzap.settings import Settings, get_settings
+
+EraseMode = Literal["auto", "always", "never"]
+ERASE_MODES = ("auto", "always", "never")
+
+
+@dataclass(frozen=True)
+class EraseResult:
+    """The image after text removal and the regions that were erased (empty: unchanged)."""
+
+    image: np.ndarray
+    regions_erased: list[TextRegion]
+    ocr: OcrResult | None = None
+
+
+@dataclass(frozen=True)
+class MemeResult:
+    image: np.ndarray
+    regions_erased: list[TextRegion] = field(default_factory=list)
+    ocr: OcrResult | None = None
+
+
+def read_image_text(
+    image: np.ndarray, settings: Settings | None = None, *, use_cache: bool = True
+) -> OcrResult:
+    """OCR of `image` with the configured options, through the `ocr` cache."""
+    settings = settings or get_settings()
+    return find_text(
+        image,
+        settings.ocr,
+        max_dimension=settings.image_processing.max_processing_dimension,
+        cache=get_cache("ocr") if use_cache else None,
+    )
+
+
+def _check_image(image: np.ndarray) -> None:
+    if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype != np.uint8:
+        raise InvalidParameters(f"Expected an H x W x 3|4 uint8 image, got {image.shape}")
+
+
+def _inpaint_scaled(
+    image: np.ndarray, mask: np.ndarray, method: str, radius: int, max_dimension: int
+) -> np.ndarray:
+    """Inpaint at most `max_dimension` px on the longest side; only masked pixels change."""
+    height, width = image.shape[:2]
+    scale = max_dimension / max(height, width)
+    if scale >= 1:
+        return inpaint(image, mask, method, radius)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    small_mask = cv2.resize(mask, size, interpolation=cv2.INTER_AREA)
+    filled = inpaint(small, (small_mask > 0).astype(np.uint8) * 255, method, radius)
+    big = cv2.resize(filled, (width, height), interpolation=cv2.INTER_CUBIC)
+    out = image.copy()
+    hole = mask > 0
+    out[hole, :3] = big[hole, :3]
+    return out
+
+
+def erase_text(
+    image: np.ndarray,
+    *,
+    mode: EraseMode = "auto",
+    method: str | None = None,
+    regions: Sequence[TextRegion] | None = None,
+    settings: Settings | None = None,
+    use_cache: bool = True,
+) -> EraseResult:
+    """`image` with its text inpainted. `auto` skips unless some region scores at least
+    `image_processing.skip_text_removal_threshold`; `never` returns the input untouched.
+    Erased images are cached (NPY) by pixels, regions and method, so a second meme from the
+    same picture only draws captions."""
+    _check_image(image)
+    if mode not in ERASE_MODES:
+        raise InvalidParameters(f"Unknown erase mode {mode!r}: use auto, always or never")
+    settings = settings or get_settings()
+    if mode == "never":
+        return EraseResult(image, [])
+    ocr_result = None
+    if regions is None:
+        ocr_result = read_image_text(image, settings)
+        regions = ocr_result.regions
+    threshold = settings.image_processing.skip_text_removal_threshold
+    if mode == "auto" and not any(r.score >= threshold for r in regions):
+        return EraseResult(image, [], ocr_result)
+    chosen = list(regions)
+    method = method or settings.ocr.inpaint_method
+    cache = get_cache("erased") if use_cache else None
+    key = _erase_key(image, chosen, method, settings) if cache is not None else ""
+    if cache is not None and (data := cache.get(key)) is not None:
+        restored = _apply_patch(image, data)
+        if restored is not None:
+            return EraseResult(restored, chosen, ocr_result)
+    mask = text_mask(image, chosen, settings.ocr.mask_mode)
+    if not mask.any():
+        return EraseResult(image, [], ocr_result)
+    erased = _inpaint_scaled(
+        image,
+        mask,
+        method,
+        settings.ocr.inpaint_radius,
+        settings.image_processing.max_processing_dimension,
+    )
+    if cache is not None:
+        cache.set(key, _encode_patch(erased, mask > 0))
+    return EraseResult(erased, chosen, ocr_result)
+
+
+def _encode_patch(erased: np.ndarray, hole: np.ndarray) -> bytes:
+    """The mask's bits then the new pixels under it: a fifth of the whole image's size."""
+    return encode_array(np.concatenate([np.packbits(hole), erased[hole].ravel()]))
+
+
+def _apply_patch(image: np.ndarray, data: bytes) -> np.ndarray | None:
+    """`image` with a stored patch applied, or None when the entry does not fit it."""
+    patch = decode_array(data)
+    if patch is None or patch.dtype != np.uint8 or patch.ndim != 1:
+        return None
+    packed = (image.shape[0] * image.shape[1] + 7) // 8
+    if patch.size < packed:
+        return None
+    bits = np.unpackbits(patch[:packed])[: image.shape[0] * image.shape[1]]
+    hole = bits.reshape(image.shape[:2]).astype(bool)
+    pixels = patch[packed:]
+    if pixels.size != int(hole.sum()) * image.shape[2]:
+        return None
+    out = image.copy()
+    out[hole] = pixels.reshape(-1, image.shape[2])
+    return out
+
+
+def _erase_key(
+    image: np.ndarray, regions: Sequence[TextRegion], method: str, settings: Settings
+) -> str:
+    params = {
+        "regions": [r.to_dict() for r in regions],
+        "method": method,
+        "mask_mode": settings.ocr.mask_mode,
+        "radius": settings.ocr.inpaint_radius,
+        "max_dimension": settings.image_processing.max_processing_dimension,
+    }
+    return make_key("erase", image_digest(image), params)
+
+
+def caption_font(font: str | None, settings: Settings) -> FontSource:
+    """The font to draw with: `font` if given, else `fonts.default`, else the best found."""
+    return resolve_font(font or settings.fonts.default, settings.fonts.paths)
+
+
+def make_meme_result(
+    image: np.ndarray,
+    captions: Sequence[str],
+    *,
+    erase: EraseMode = "auto",
+    layout: str = "default",
+    boxes: Sequence[TextBox] | None = None,
+    font: str | None = None,
+    method: str | None = None,
+    settings: Settings | None = None,
+) -> MemeResult:
+    """Like `make_meme`, also returning the erased regions and the OCR result."""
+    _check_image(image)
+    settings = settings or get_settings()
+    captions = list(captions)
+    limit = settings.limits.max_text_length
+    for text in captions:
+        if len(text) > limit:
+            raise InvalidParameters(f"A caption has {len(text)} characters; the limit is {limit}")
+    # Later: `template="auto"|ID` picks `boxes` from the template library before this line.
+    text_boxes = list(boxes) if boxes is not None else layout_boxes(layout)
+    if len(captions) > len(text_boxes):
+        raise InvalidParameters(
+            f"{len(captions)} captions but only {len(text_boxes)} text boxes; "
+            "pass fewer --text or another layout"
+        )
+    source = caption_font(font, settings)
+    erased = erase_text(image, mode=erase, method=method, settings=settings)
+    if not any(text.strip() for text in captions):
+        return MemeResult(erased.image, erased.regions_erased, erased.ocr)
+    fonts = get_font_cache(settings.cache.font_cache_size)
+    box_fonts = {
+        box.font: resolve_font(box.font, settings.fonts.paths)
+        for box in text_boxes
+        if box.font and box.font.lower() not in MEMEGEN_ALIASES
+    }
+    out = render_captions(
+        erased.image, captions, text_boxes, font=source, fonts=fonts, box_fonts=box_fonts
+    )
+    return MemeResult(out, erased.regions_erased, erased.ocr)
+
+
+def make_meme(
+    image: np.ndarray,
+    captions: Sequence[str],
+    *,
+    erase: EraseMode = "auto",
+    layout: str = "default",
+    boxes: Sequence[TextBox] | None = None,
+    font: str | None = None,
+    method: str | None = None,
+    settings: Settings | None = None,
+) -> np.ndarray:
+    """A meme: `image` with its existing text erased (per `erase`) and `captions` drawn in
+    `boxes` (or the named `layout`'s boxes), one caption per box, top first."""
+    return make_meme_result(
+        image,
+        captions,
+        erase=erase,
+        layout=layout,
+        boxes=boxes,
+        font=font,
+        method=method,
+        settings=settings,
+    ).image

@@ -1,0 +1,111 @@
+"""`glitchzap ocr | erase-text | meme | fonts` as a user runs them (a real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from glitchzap.io import load_image, save_image
+from glitchzap.settings import get_settings
+
+# Registers the meme commands even before cli/__init__.py lists the module.
+CODE = (
+    "from glitchzap import cli; m = 'glitchzap.cli.meme'; "
+    "m in cli.COMMAND_MODULES or cli.COMMAND_MODULES.append(m); cli.main()"
+)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    settings = get_settings()
+    env = {**os.environ, "GLITCHZAP_DATA_DIR": str(settings.data_dir)}
+    return subprocess.run(
+        [sys.executable, "-c", CODE, *args], capture_output=True, text=True, timeout=300, env=env
+    )
+
+
+@pytest.fixture
+def photo(tmp_path: Path) -> Path:
+    from skimage import data
+
+    return save_image(np.ascontiguousarray(data.chelsea()), tmp_path / "cat.png")
+
+
+def test_method_choices_match_the_registry() -> None:
+    from glitchzap.cli.meme import METHOD_CHOICES
+    from glitchzap.inpaint import INPAINT_METHODS
+
+    assert set(METHOD_CHOICES) == set(INPAINT_METHODS)
+
+
+@pytest.mark.slow
+def test_meme_then_ocr_json_then_erase(photo: Path, tmp_path: Path) -> None:
+    meme = tmp_path / "meme.jpg"
+    made = run_cli(
+        "meme", str(photo), "-o", str(meme), "--text", "hello there", "--text", "general kenobi"
+    )
+    assert made.returncode == 0, made.stderr
+    assert load_image(meme).shape == load_image(photo).shape
+
+    read = run_cli("ocr", str(meme), str(photo), "--json")
+    assert read.returncode == 0, read.stderr
+    lines = [json.loads(line) for line in read.stdout.splitlines()]
+    assert [line["input"] for line in lines] == [str(meme), str(photo)]
+    assert set(lines[0]) == {"input", "regions", "elapsed_ms", "cached"}
+    words = " ".join(r["text"] for r in lines[0]["regions"]).replace(" ", "")
+    assert "HELLOTHERE" in words and "GENERALKENOBI" in words
+    assert all(len(r["box"]) == 4 and 0 <= r["score"] <= 1 for r in lines[0]["regions"])
+    assert lines[1]["regions"] == []
+    again = json.loads(run_cli("ocr", str(meme), "--json").stdout)
+    assert again["cached"] is True and again["regions"] == lines[0]["regions"]
+
+    out_dir = tmp_path / "erased"
+    erased = run_cli(
+        "erase-text", str(meme), str(photo), "--out-dir", str(out_dir), "--method", "telea"
+    )
+    assert erased.returncode == 0, erased.stderr
+    assert np.array_equal(load_image(out_dir / "cat.png"), load_image(photo))  # no text: untouched
+    assert (out_dir / "meme.jpg").is_file()
+
+
+def test_fonts_lists_what_resolves() -> None:
+    result = run_cli("fonts", "--json")
+    assert result.returncode == 0, result.stderr
+    fonts = json.loads(result.stdout)
+    assert fonts[-1]["origin"] == "builtin" and sum(f["default"] for f in fonts) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["erase-text", "{photo}", "-o", "x.png", "--method", "magic"], "Unknown --method"),
+        (["erase-text", "{photo}"], "exactly one of"),
+        (["meme", "{photo}", "-o", "x.png", "--erase", "maybe"], "Unknown --erase"),
+        (
+            ["meme", "{photo}", "-o", "x.png", "--layout", "sideways", "--erase", "never"],
+            "Unknown layout",
+        ),
+        (
+            ["meme", "{photo}", "-o", "x.png", "--font", "Nope Sans", "--erase", "never"],
+            "Unknown font",
+        ),
+        (["meme", "missing.png", "-o", "x.png"], "No such file"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(photo: Path, args: list[str], message: str) -> None:
+    result = run_cli(*[a.replace("{photo}", str(photo)) for a in args])
+    assert result.returncode == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_ocr_reports_unreadable_inputs_and_goes_on(photo: Path, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"nope")
+    result = run_cli("ocr", str(junk), "--json")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"error: {junk}")

@@ -1,0 +1,160 @@
+"""The meme flow on real images: erase only when there is text, captions read back by OCR.
+
+Read-back metric: character F1 between the captions and the OCR of the result, upper-cased
+and without whitespace (matched characters = difflib matching blocks, as in test_ocr.py).
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from glitchzap.captions import box_pixels, layout_boxes
+from glitchzap.errors import InvalidParameters
+from glitchzap.io import load_image
+from glitchzap.meme import erase_text, make_meme, make_meme_result, read_image_text
+from glitchzap.ocr import engine_stats
+from glitchzap.settings import Settings
+
+SHORT = ["one does not simply", "walk into mordor"]
+LONG = [
+    "when you finally fix the bug that has been haunting the whole team for three weeks",
+    "and the next morning the nightly build fails because somebody renamed the test folder",
+]
+
+
+def template(memegen_dir: Path, name: str) -> np.ndarray:
+    image = load_image(next((memegen_dir / name).glob("default.*")))[..., :3]
+    scale = 800 / max(image.shape[:2])
+    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+    return np.ascontiguousarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+
+
+def char_f1(expected: str, found: str) -> float:
+    expected, found = "".join(expected.upper().split()), "".join(found.upper().split())
+    matcher = difflib.SequenceMatcher(None, expected, found, autojunk=False)
+    matched = sum(block.size for block in matcher.get_matching_blocks())
+    if not matched:
+        return 0.0
+    recall, precision = matched / len(expected), matched / len(found)
+    return 2 * recall * precision / (recall + precision)
+
+
+def read_back(image: np.ndarray, settings: Settings) -> str:
+    regions = read_image_text(image, settings, use_cache=False).regions
+    ordered = sorted(regions, key=lambda r: (sum(p[1] for p in r.box), sum(p[0] for p in r.box)))
+    return " ".join(r.text for r in ordered)
+
+
+@pytest.mark.slow
+def test_a_photo_without_text_is_returned_unchanged(settings: Settings) -> None:
+    from skimage import data
+
+    photo = np.ascontiguousarray(data.chelsea())
+    result = erase_text(photo, mode="auto", settings=settings)
+    assert result.regions_erased == [] and np.array_equal(result.image, photo)
+    assert np.array_equal(make_meme(photo, [], erase="auto", settings=settings), photo)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("captions", [SHORT, LONG], ids=["short", "long"])
+@pytest.mark.parametrize("name", ["mordor", "kermit", "ants"])
+def test_captions_read_back_and_stay_inside(
+    memegen_dir: Path, settings: Settings, name: str, captions: list[str]
+) -> None:
+    clean = template(memegen_dir, name)
+    meme = make_meme(clean, captions, erase="never", settings=settings)
+    assert char_f1(" ".join(captions), read_back(meme, settings)) >= 0.97
+    changed = np.any(meme != clean, axis=2)
+    inside = np.zeros_like(changed)
+    for box in layout_boxes("default"):
+        x, y, w, h = box_pixels(box, clean.shape[1], clean.shape[0])
+        inside[y : y + h, x : x + w] = True
+    assert changed.any() and not changed[~inside].any()
+
+
+@pytest.mark.slow
+def test_new_captions_replace_the_old_ones(memegen_dir: Path, settings: Settings) -> None:
+    old = make_meme(
+        template(memegen_dir, "fry"), ["not sure if trolling", "or just stupid"], settings=settings
+    )
+    result = make_meme_result(old, ["", "new caption"], erase="auto", settings=settings)
+    assert result.regions_erased
+    text = read_back(result.image, settings).upper()
+    assert "NEWCAPTION" in text.replace(" ", "")
+    assert "TROLLING" not in text and "STUPID" not in text
+
+
+@pytest.mark.slow
+def test_large_inputs_are_read_small_and_composed_full_size(
+    memegen_dir: Path, settings: Settings
+) -> None:
+    base = make_meme(
+        template(memegen_dir, "kermit"),
+        ["but that's none", "of my business"],
+        erase="never",
+        settings=settings,
+    )
+    big = cv2.resize(base, (base.shape[1] * 3, base.shape[0] * 3), interpolation=cv2.INTER_CUBIC)
+    result = make_meme_result(big, ["tea time"], erase="always", settings=settings)
+    assert result.image.shape == big.shape and result.regions_erased
+    assert "TEATIME" in read_back(result.image, settings).replace(" ", "").upper()
+
+
+def test_erase_never_skips_ocr(small_rgb: np.ndarray, settings: Settings) -> None:
+    runs = engine_stats.runs
+    result = erase_text(small_rgb, mode="never", settings=settings)
+    assert result.image is small_rgb and engine_stats.runs == runs
+
+
+def test_bad_requests_raise(small_rgb: np.ndarray, settings: Settings) -> None:
+    with pytest.raises(InvalidParameters, match="erase mode"):
+        erase_text(small_rgb, mode="sometimes", settings=settings)  # type: ignore[arg-type]
+    with pytest.raises(InvalidParameters, match="captions but only"):
+        make_meme(small_rgb, ["a", "b", "c"], erase="never", settings=settings)
+    with pytest.raises(InvalidParameters, match="limit"):
+        make_meme(
+            small_rgb,
+            ["x" * (settings.limits.max_text_length + 1)],
+            erase="never",
+            settings=settings,
+        )
+    with pytest.raises(InvalidParameters, match="Unknown font"):
+        make_meme(small_rgb, ["x"], erase="never", font="No Such Font", settings=settings)
+
+
+@pytest.mark.slow
+def test_a_second_erase_of_the_same_picture_comes_from_the_cache(
+    memegen_dir: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import glitchzap.meme as meme_module
+
+    image = make_meme(template(memegen_dir, "mordor"), SHORT, erase="never", settings=settings)
+    first = erase_text(image, settings=settings)
+    assert first.regions_erased
+
+    def no_inpainting(*args: object, **kwargs: object) -> None:
+        raise AssertionError("inpainted again")
+
+    monkeypatch.setattr(meme_module, "_inpaint_scaled", no_inpainting)
+    second = erase_text(image, settings=settings)
+    assert np.array_equal(second.image, first.image)
+    assert second.regions_erased == first.regions_erased
+
+
+def test_a_stored_patch_that_does_not_fit_is_a_miss(small_rgb: np.ndarray) -> None:
+    from glitchzap.meme import _apply_patch, _encode_patch
+
+    hole = np.zeros(small_rgb.shape[:2], bool)
+    hole[5:9, 10:20] = True
+    erased = small_rgb.copy()
+    erased[hole] = 7
+    data = _encode_patch(erased, hole)
+    restored = _apply_patch(small_rgb, data)
+    assert restored is not None and np.array_equal(restored, erased)
+    assert _apply_patch(small_rgb[:32], data) is None
+    assert _apply_patch(small_rgb, b"garbage") is None
