@@ -125,3 +125,19 @@ def test_doctor_reports_versions_and_dirs() -> None:
     result = run_cli("doctor")
     assert result.returncode == 0
     assert "data dir" in result.stdout and "numpy" in result.stdout
+
+
+@pytest.mark.slow
+def test_glitch_target_background_keeps_the_subject(photo: Path, tmp_path: Path) -> None:
+    from glitchzap.background import foreground_mask
+
+    out = tmp_path / "bg.png"
+    result = run_cli("glitch", str(photo), "-o", str(out), "--target", "background", "--blur", "12")
+    assert result.returncode == 0, result.stderr
+    image, rendered = load_image(photo), load_image(out)
+    mask = foreground_mask(image)
+    subject, background = mask == 1.0, mask < 0.01
+    assert subject.sum() > 10_000 and background.sum() > 10_000
+    assert np.array_equal(rendered[subject], image[subject])
+    changed = np.abs(rendered[background].astype(int) - image[background]).mean()
+    assert changed > 3

@@ -124,7 +124,19 @@ class FontsSettings(Section):
 
 class TemplatesSettings(Section):
     dir: Path | None = None  # default <data_dir>/templates
+    # A match scores inliers / (inliers + 20) (RANSAC-verified ORB keypoints): 0.5 = 20 inliers.
+    # Below it, an image is "no known template".
     match_threshold: float = Field(0.5, ge=0, le=1)
+    match_top_k: int = Field(3, ge=1, le=100)  # candidates `templates match` prints by default
+    # Fill an empty library with the starter set (scikit-image photos) on first use.
+    starter_on_empty: bool = True
+    # Optional CLIP backend (semantic match and text search): a folder holding image.onnx,
+    # text.onnx and tokenizer.json, or None (off). Never downloaded.
+    clip_model_path: Path | None = None
+    enable_gpu: bool = False  # CUDA execution provider for CLIP when onnxruntime has it
+    enable_half_precision: bool = False  # feed float16 when the exported model takes it
+    max_image_size: int = Field(224, ge=32, le=1024)  # CLIP input side (px)
+    cache_size: int = Field(128, ge=0)  # CLIP embeddings kept in memory
 
 
 class ServerSettings(Section):

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "glitchzap.cli.config",
     "glitchzap.cli.serve",
     "glitchzap.cli.meme",
+    "glitchzap.cli.background",
 ]
 
 app = typer.Typer(

@@ -9,7 +9,7 @@ from importlib import metadata
 import typer
 import yaml
 
-from glitchzap.settings import find_config_file, get_settings
+from glitchzap.settings import Settings, find_config_file, get_settings
 
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 
@@ -50,6 +50,17 @@ def doctor() -> None:
     typer.echo(f"data dir       {settings.data_dir}")
     typer.echo(f"cache          {settings.cache.backend} at {settings.cache_dir}")
     typer.echo(f"models dir     {settings.models_dir}")
+    _report_model(settings)
+
+
+def _report_model(settings: Settings) -> None:
+    from glitchzap.background.files import describe_model_file
+
+    name = settings.models.default
+    info = describe_model_file(name, settings.models_dir)
+    state = "ok" if info.checksum_ok else ("CORRUPT" if info.present else "missing")
+    fix = "" if info.checksum_ok else f" (run `glitchzap models fetch {name}`)"
+    typer.echo(f"bg model       {name}: {state}, device {settings.models.device}{fix}")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,204 @@
+"""Background removal speed and memory, beside rembg used the common way and the seed.
+
+Run: .venv/bin/python bench/background.py [--removals 200]   (part of `make bench`)
+Needs the u2netp model: `glitchzap models fetch u2netp` (make install does it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import cv2
+import numpy as np
+from skimage import data
+
+from _report import header, row, rss_mb
+from glitchzap.settings import configure, get_settings
+
+SEED_SECONDS = (4.0, 12.0)  # the seed's published time per removal
+
+
+def photo(width: int, height: int) -> np.ndarray:
+    """scikit-image's astronaut resized to width x height (a real portrait at that size)."""
+    return cv2.resize(data.astronaut(), (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+_edits = iter(range(1, 1 << 30))
+
+
+def fresh(image: np.ndarray) -> np.ndarray:
+    """`image` with one pixel changed, never twice the same: the mask cache misses."""
+    n = next(_edits)
+    image[0, 0, :] = (n % 256, n // 256 % 256, n // 65536 % 256)
+    return image
+
+
+def median_ms(fn: Callable[[int], Any], repeat: int) -> float:
+    times = []
+    for i in range(repeat):
+        start = time.perf_counter()
+        fn(i)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def bench_session_options(model_path: str) -> None:
+    """Raw ONNX Runtime inference: our SessionOptions (arena on / off) vs onnxruntime's defaults."""
+    import onnxruntime as ort
+
+    from glitchzap.background.base import session_options
+
+    x = np.random.default_rng(0).random((1, 3, 320, 320), dtype=np.float32)
+    lean = session_options()
+    lean.enable_cpu_mem_arena = False
+    variants = {
+        "ours": session_options(),
+        "ours, cpu_mem_arena off": lean,
+        "default": ort.SessionOptions(),
+    }
+    sessions = {}
+    for label, options in variants.items():
+        sessions[label] = ort.InferenceSession(
+            model_path, options, providers=["CPUExecutionProvider"]
+        )
+        sessions[label].run(None, {"input.1": x})
+    times: dict[str, list[float]] = {label: [] for label in sessions}
+    for _ in range(7):  # interleaved, so load drift hits every variant alike
+        for label, session in sessions.items():
+            start = time.perf_counter()
+            session.run(None, {"input.1": x})
+            times[label].append((time.perf_counter() - start) * 1000)
+    ms = {label: statistics.median(values) for label, values in times.items()}
+    row(
+        "u2netp inference 320x320, our SessionOptions",
+        ms["ours"],
+        ms["default"],
+        "ORT default SessionOptions",
+    )
+    row(
+        "u2netp inference 320x320, arena off",
+        ms["ours, cpu_mem_arena off"],
+        ms["ours"],
+        "arena on (our default)",
+    )
+
+
+def bench_speed(image_1mp: np.ndarray, image_12mp: np.ndarray) -> None:
+    from rembg import new_session, remove
+
+    from glitchzap.background import get_manager, remove_background
+
+    get_manager().session("u2netp")
+    remove_background(fresh(image_1mp))  # first call: lazy imports, arena growth
+    ours_1 = median_ms(lambda _i: remove_background(fresh(image_1mp)), 7)
+    warm = new_session("u2netp")
+    remove(image_1mp, session=warm)
+    rembg_warm = median_ms(lambda _i: remove(image_1mp, session=warm), 5)
+    rembg_new = median_ms(lambda _i: remove(image_1mp, session=new_session("u2netp")), 3)
+    target_1 = "target <= 250 ms"
+    row(
+        "1 MP removal, warm",
+        ours_1,
+        rembg_new,
+        "rembg.remove, new session per call",
+        target=target_1,
+        ok=ours_1 <= 250,
+    )
+    row(
+        "1 MP removal, warm",
+        ours_1,
+        rembg_warm,
+        "rembg.remove, warm session",
+        target=target_1,
+        ok=ours_1 <= 250,
+    )
+    row("1 MP removal, warm", ours_1, SEED_SECONDS[0] * 1000, "seed, best published (4 s)")
+    ours_12 = median_ms(lambda _i: remove_background(fresh(image_12mp)), 3)
+    rembg_12 = median_ms(lambda _i: remove(image_12mp, session=warm), 2)
+    row(
+        "12 MP removal, warm",
+        ours_12,
+        rembg_12,
+        "rembg.remove, warm session",
+        target="target <= 1200 ms",
+        ok=ours_12 <= 1200,
+    )
+    row("12 MP removal, warm", ours_12, SEED_SECONDS[1] * 1000, "seed, worst published (12 s)")
+    cached = median_ms(lambda _i: remove_background(image_12mp, background=(0, 0, 0)), 3)
+    row("12 MP re-render, mask cached (0 model runs)", cached, ours_12, "12 MP removal, warm")
+
+
+def bench_memory(image: np.ndarray, removals: int) -> None:
+    from glitchzap.background import remove_background
+
+    remove_background(fresh(image))
+    first = rss_mb()
+    remove_background(fresh(image))
+    second = rss_mb()
+    for _ in range(2, removals):
+        remove_background(fresh(image))
+    after = rss_mb()
+    row(
+        f"RSS growth, first -> {removals}th removal (1 MP)",
+        after - first,
+        None,
+        f"RSS {first:.0f} MB after the first, {after:.0f} MB after the last",
+        unit="MB",
+        target="target <= 50 MB",
+        ok=after - first <= 50,
+    )
+    row(
+        f"RSS growth, second -> {removals}th removal",
+        after - second,
+        None,
+        f"steady state; ORT arena grew {second - first:.0f} MB on run 2",
+        unit="MB",
+    )
+
+
+def bench_cuda(image: np.ndarray) -> None:
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        print("CUDA: onnxruntime has no CUDAExecutionProvider here; not measured")
+        return
+    from glitchzap.background import ModelManager, remove_background
+
+    cpu = ModelManager(get_settings().models_dir, device="cpu")
+    cuda = ModelManager(get_settings().models_dir, device="cuda")
+    ms = {}
+    for label, manager in (("cuda", cuda), ("cpu", cpu)):
+        remove_background(fresh(image), manager=manager)
+        ms[label] = median_ms(lambda _i, m=manager: remove_background(fresh(image), manager=m), 7)
+        manager.unload()
+    row("1 MP removal, CUDA provider", ms["cuda"], ms["cpu"], "CPU provider, same run")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--removals", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as data_dir:
+        models_dir = get_settings().models_dir
+        os.environ["U2NET_HOME"] = str(models_dir)  # rembg's anchor reads the same file
+        configure(None, data_dir=data_dir, models={"dir": models_dir}, cache={"backend": "memory"})
+        from glitchzap.background.files import require_model_file
+
+        model_path = str(require_model_file("u2netp", models_dir))
+        header("background removal, u2netp")
+        image_1mp, image_12mp = photo(1000, 1000), photo(4000, 3000)
+        bench_memory(image_1mp, args.removals)  # first, so no 12 MP run has grown the heap
+        bench_session_options(model_path)
+        bench_speed(image_1mp, image_12mp)
+        bench_cuda(image_1mp)
+        print(f"(load average during the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores)")
+
+
+if __name__ == "__main__":
+    main()

