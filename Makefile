@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps models run demo test test-fast check format bench clean
+.PHONY: help install system-deps models run demo test test-fast check format bench clean fuzz soak
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,8 +51,14 @@ format: $(STAMP) ## ruff format + autofix
 	$(BIN)/ruff check --fix src tests bench
 
 bench: install ## Benchmarks: each figure beside its anchor
-	cd bench && for script in effects.py $(wildcard bench/background.py bench/meme.py bench/api.py bench/templates.py bench/web.py); do \
+	cd bench && for script in effects.py $(wildcard bench/background.py bench/meme.py bench/api.py bench/templates.py bench/web.py bench/soak.py); do \
 	  ../$(PY) $$(basename $$script) || exit 1; done
+
+fuzz: $(STAMP) ## Long fuzzing: 3,000 hypothesis examples per target + schemathesis over the API
+	GLITCHZAP_FUZZ=long $(BIN)/pytest tests/test_fuzz.py -W ignore::UserWarning $(PYTEST_ARGS)
+
+soak: install ## Soak: 10,000 mixed good+bad requests at 20 clients against a real server
+	$(PY) bench/soak.py --requests 10000 --clients 20
 
 clean: ## Remove caches and build output (keeps .venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist src/*.egg-info tests/failures bench/out

@@ -67,3 +67,16 @@ def test_render_without_seed_is_not_cached(small_rgb: np.ndarray) -> None:
     two = render(small_rgb, recipe)
     assert not np.array_equal(one, two)
     assert get_cache("renders").hits == 0
+
+
+def test_deeply_nested_recipe_files_are_refused(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InvalidParameters, match="nested too deeply"):
+        load_recipe(deep)
+
+
+@pytest.mark.parametrize("color", [[256, 0, 0, 0], [0, -1, 0, 255], [0, 0, 0]])
+def test_background_color_channels_are_bounded(color: list[int]) -> None:
+    with pytest.raises(InvalidParameters, match=r"background\.color"):
+        parse_recipe({"background": {"remove": True, "color": color}})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -13,6 +13,7 @@ from glitchzap.effects import parse_effects
 from glitchzap.errors import InvalidParameters
 
 Target = Literal["all", "foreground", "background"]
+Channel = Annotated[int, Field(ge=0, le=255)]
 
 
 class OutputOptions(BaseModel):
@@ -25,7 +26,9 @@ class BackgroundOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     remove: bool = Field(False, description="Cut the subject out (transparent background)")
     model: str | None = Field(None, description="Background model; default from config")
-    color: tuple[int, int, int, int] | None = Field(None, description="Fill removed background")
+    color: tuple[Channel, Channel, Channel, Channel] | None = Field(
+        None, description="R, G, B, A (0-255) to fill the removed background"
+    )
 
 
 class Recipe(BaseModel):
@@ -78,4 +81,6 @@ def load_recipe(path: str | Path) -> Recipe:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
         raise InvalidParameters(f"Recipe {path} is not valid JSON/YAML: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidParameters(f"Recipe {path} is nested too deeply") from exc
     return parse_recipe(data)

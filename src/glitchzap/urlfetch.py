@@ -111,7 +111,8 @@ def literal_address(host: str) -> IPAddress | None:
     try:
         return ipaddress.ip_address(host.split("%")[0])  # drop an IPv6 zone id
     except ValueError:
-        return parse_ipv4_loose(host)
+        # "127.0.0.1." is an IPv4 literal too (one trailing dot, as browsers read it).
+        return parse_ipv4_loose(host[:-1] if host.endswith(".") else host)
 
 
 def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
@@ -290,6 +291,10 @@ def _read_capped(response: http.client.HTTPResponse, max_bytes: int, deadline: f
             raise UrlFetchFailed("Timed out reading the remote file")
         chunk = response.read1(CHUNK_BYTES)  # one recv: a trickling server meets the deadline
         if not chunk:
+            if declared and declared.isdigit() and total < int(declared):
+                raise UrlFetchFailed(
+                    f"The connection closed after {total} of {int(declared)} bytes"
+                )
             return b"".join(chunks)
         total += len(chunk)
         if total > max_bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from glitchzap.captions import TextBox
 from glitchzap.recipes import Recipe
@@ -116,6 +116,17 @@ class EraseTextRequest(ImageSourceRequest):
     mode: Literal["auto", "always", "never"] = "auto"
     method: str | None = Field(None, max_length=32, description="Inpainting method")
     format: ImageFormat = "png"
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, value: str | None) -> str | None:
+        # Checked up front: inpainting only runs when text is found, so a typo would
+        # otherwise pass silently on images without text and fail on the others.
+        from glitchzap.inpaint import INPAINT_METHODS
+
+        if value is not None and value not in INPAINT_METHODS:
+            raise ValueError(f"unknown inpainting method: use one of {', '.join(INPAINT_METHODS)}")
+        return value
 
 
 class MemeRequest(ImageSourceRequest):

@@ -11,6 +11,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -88,7 +89,7 @@ class ImageStore:
     def _info(self, image_id: str) -> StoredImage | None:
         raw = self.cache.get(f"info:{image_id}")
         size = decode_json(raw) if raw is not None else None
-        if not (isinstance(size, list) and len(size) == 3):
+        if not _valid_size(size):  # damaged, or written by something else: unknown
             return None
         return StoredImage(image_id, int(size[0]), int(size[1]), int(size[2]))
 
@@ -97,7 +98,8 @@ class ImageStore:
         image = self.arrays.get(image_id)
         if image is None:
             data = self.cache.get(f"original:{image_id}")
-            if data is None:
+            # The id is the digest of the bytes: anything else under it is never decoded.
+            if data is None or bytes_digest(data) != image_id:
                 raise _unknown(image_id)
             image = load_image(data, limits=self.limits)
             self.arrays.put(image_id, image)
@@ -110,6 +112,15 @@ class ImageStore:
             image = np.ascontiguousarray(make())
             self.arrays.put(key, image)
         return image
+
+
+def _valid_size(size: Any) -> TypeGuard[list[int]]:
+    """[width, height, channels] as a stored image's info entry must hold them."""
+    if not (isinstance(size, list) and len(size) == 3):
+        return False
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in size):
+        return False
+    return bool(size[0] >= 1 and size[1] >= 1 and size[2] in (3, 4))
 
 
 def _unknown(image_id: str) -> NotFound:

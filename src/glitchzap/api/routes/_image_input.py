@@ -19,6 +19,8 @@ from glitchzap.api.store import StoredImage
 from glitchzap.errors import InvalidParameters, UnsupportedFormat
 
 R = TypeVar("R", bound=ImageSourceRequest)
+# json.loads fails with RecursionError on deeply nested input ("[[[[..."), not ValueError.
+JSON_ERRORS = (ValueError, UnicodeDecodeError, RecursionError)
 
 
 def openapi_body(model: type[ImageSourceRequest]) -> dict[str, Any]:
@@ -62,7 +64,7 @@ async def read_image_request(
     if content_type.startswith("application/json"):
         try:
             raw = json.loads(await request.body())
-        except (ValueError, UnicodeDecodeError) as exc:
+        except JSON_ERRORS as exc:
             raise InvalidParameters(f"The body is not valid JSON: {exc}") from exc
         params = _validate(model, raw)
         if (params.image_id is None) == (params.url is None):
@@ -84,7 +86,7 @@ async def _read_form(request: Request) -> tuple[bytes, Any]:
             raise InvalidParameters("Field `params` must be a JSON object, not a file")
         try:
             params = json.loads(raw_params)
-        except ValueError as exc:
+        except JSON_ERRORS as exc:
             raise InvalidParameters(f"Field `params` is not valid JSON: {exc}") from exc
         return await upload.read(), params
     finally:

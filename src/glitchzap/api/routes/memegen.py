@@ -48,6 +48,7 @@ async def meme_image(
 ) -> Response:
     """The template with one caption per path segment, memegen escapes decoded."""
     template_id, lines, fmt = parse_meme_path(path)
+    _check_lines(lines, state.settings.limits)
     limit = state.settings.limits.max_output_dimension
     if (width or 0) > limit or (height or 0) > limit:
         raise InvalidParameters(f"width and height must be at most {limit} px")
@@ -131,6 +132,15 @@ def _fitted_size(w: int, h: int, width: int | None, height: int | None) -> tuple
         return w, h
     scale = min(width / w if width else np.inf, height / h if height else np.inf)
     return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def _check_lines(lines: list[str], limits: LimitsSettings) -> None:
+    # The same caption limit as POST /api/meme: a 60,000-character line costs seconds of CPU.
+    for line in lines:
+        if len(line) > limits.max_text_length:
+            raise InvalidParameters(
+                f"A caption has {len(line)} characters; the limit is {limits.max_text_length}"
+            )
 
 
 def _check_output_size(size: tuple[int, int], limits: LimitsSettings) -> None:

@@ -1,0 +1,215 @@
+"""Size attacks: headers that lie, decompression bombs, chunk floods and absurd output sizes.
+
+Memory for the bomb cases is measured in a subprocess (peak RSS from getrusage), never with
+tracemalloc, which does not see allocations made inside Pillow's and zlib's C code.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import subprocess
+import sys
+import textwrap
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data as skdata
+
+from api_fixtures import make_client, upload
+from glitchzap.cache import reset_caches
+from glitchzap.io import encode_image
+from glitchzap.settings import configure
+
+pytest_plugins = ["api_fixtures"]
+
+
+def png_chunk(kind: bytes, payload: bytes) -> bytes:
+    crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+
+def png_with(width: int, height: int, extra: bytes = b"", idat: bytes | None = None) -> bytes:
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = zlib.compress(b"\x00" * 64) if idat is None else idat
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + extra
+        + png_chunk(b"IDAT", rows)
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def zero_png(width: int, height: int) -> bytes:
+    """A complete, valid all-black PNG: width x height x 3 bytes of pixels in a few hundred KB."""
+    row = b"\x00" * (width * 3 + 1)
+    packer = zlib.compressobj(9)
+    body = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    return png_with(width, height, idat=body)
+
+
+def jpeg_claiming(width: int, height: int) -> bytes:
+    data = bytearray(encode_image(np.ascontiguousarray(skdata.chelsea()), "jpeg"))
+    sof = data.find(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def post_file(client: Any, data: bytes) -> tuple[int, str | None]:
+    response = client.post("/api/images", files={"file": ("x", data, "image/png")})
+    body = response.json()
+    return response.status_code, body.get("error")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        png_with(100_000, 100_000),
+        png_with(2**31 - 1, 2**31 - 1),
+        png_with(1, 2**31 - 1),
+        png_with(2**31, 16),  # past PNG's own limit
+        jpeg_claiming(65_000, 65_000),
+        jpeg_claiming(65_535, 1_000),
+    ],
+    ids=["png-10gp", "png-max-int", "png-1-wide", "png-2**31", "jpeg-4gp", "jpeg-65mp"],
+)
+def test_headers_claiming_huge_sizes_are_413(api_client: Any, data: bytes) -> None:
+    assert post_file(api_client, data) == (413, "image_too_large")
+
+
+def test_text_chunk_flood_is_accepted_and_dropped(api_client: Any) -> None:
+    flood = b"".join(png_chunk(b"tEXt", b"k%d\x00v" % i) for i in range(20_000))
+    data = zero_png(32, 32)
+    data = data[:33] + flood + data[33:]  # after IHDR
+    stored = upload(api_client, data)
+    out = api_client.post("/api/render", json={"image_id": stored["image_id"], "quality": "full"})
+    assert out.status_code == 200
+    assert len(out.content) < 1000 and not Image.open(io.BytesIO(out.content)).info
+
+
+@pytest.mark.parametrize("kind", [b"zTXt", b"iTXt", b"iCCP"])
+def test_compressed_chunk_bomb_is_400(api_client: Any, kind: bytes) -> None:
+    bomb = zlib.compress(b"a" * 50_000_000, 9)  # 50 MB of text in 49 KB
+    header = b"k\x00\x01\x00\x00\x00" if kind == b"iTXt" else b"k\x00\x00"
+    data = png_with(8, 8, extra=png_chunk(kind, header + bomb))
+    assert post_file(api_client, data) == (400, "unreadable_image")
+
+
+def test_progressive_jpeg_within_budget(api_client: Any) -> None:
+    image = np.ascontiguousarray(skdata.coffee())  # 400 x 600
+    big = np.tile(image, (4, 4, 1))  # 1600 x 2400: 3.8 MP
+    buffer = io.BytesIO()
+    Image.fromarray(big).save(buffer, "JPEG", progressive=True, quality=80)
+    stored = upload(api_client, buffer.getvalue())
+    assert (stored["width"], stored["height"]) == (2400, 1600)
+
+
+# --- the 64 MP bomb, measured in a subprocess -------------------------------------------------
+
+BOMB_SIDE = 8192  # 8192 x 8192 = 67 MP: 201 MB of RGB once decoded
+
+UPLOAD_AND_MEASURE = textwrap.dedent(
+    """
+    import json, resource, sys
+    from fastapi.testclient import TestClient
+    from glitchzap.api.main import create_app
+    from glitchzap.settings import configure
+
+    data = open(sys.argv[1], "rb").read()
+    settings = configure(None, data_dir=sys.argv[2], cache={"backend": "memory"},
+                         limits={"max_pixels": int(sys.argv[3])})
+    with TestClient(create_app(settings)) as client:
+        client.get("/api/health")
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        response = client.post("/api/images", files={"file": ("bomb.png", data, "image/png")})
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"status": response.status_code, "body": response.json(),
+                      "growth": peak - before}))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def bomb_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("bomb") / "64mp.png"
+    path.write_bytes(zero_png(BOMB_SIDE, BOMB_SIDE))
+    yield path
+
+
+def _upload_in_subprocess(path: Path, data_dir: Path, max_pixels: int) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, "-c", UPLOAD_AND_MEASURE, str(path), str(data_dir), str(max_pixels)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return answer
+
+
+def test_64_megapixel_bomb_is_refused_without_allocating(bomb_file: Path, tmp_path: Path) -> None:
+    assert bomb_file.stat().st_size < 300_000  # a 200 MB image in a few hundred KB
+    refused = _upload_in_subprocess(bomb_file, tmp_path / "a", 50_000_000)
+    assert (refused["status"], refused["body"]["error"]) == (413, "image_too_large")
+    assert refused["growth"] < 40 * 2**20, refused
+    # Control: with the cap raised past 67 MP the same file is decoded, and the same probe sees
+    # the 201 MB frame, so the small growth above is a real measurement, not a blind spot.
+    accepted = _upload_in_subprocess(bomb_file, tmp_path / "b", 100_000_000)
+    assert accepted["status"] == 200, accepted
+    assert accepted["growth"] > 150 * 2**20, accepted
+
+
+# --- absurd output sizes (memegen URLs take width/height) -------------------------------------
+
+
+@pytest.fixture
+def wide_template_client(tmp_path: Path) -> Iterator[Any]:
+    """An app whose only template is a 451 x 300 photo (wider than tall)."""
+    template = tmp_path / "templates" / "wide"
+    template.mkdir(parents=True)
+    (template / "config.yml").write_text("name: Wide\ntext: []\n")
+    (template / "default.jpg").write_bytes(
+        encode_image(np.ascontiguousarray(skdata.chelsea()), "jpeg")
+    )
+    settings = configure(None, data_dir=tmp_path, templates={"dir": tmp_path / "templates"})
+    reset_caches()
+    with make_client(settings) as client:
+        yield client
+    reset_caches()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "width=100000",
+        "height=10001",
+        "width=0",
+        "width=-5",
+        "width=1e9",
+        "width=NaN",
+        "height=99999999999999999999",
+        # each side within 10,000 px, but the aspect ratio makes the other side larger:
+        "height=9000",
+        # both sides within 10,000 px, but 10000 x 6652 = 66.5 MP, over the 50 MP cap:
+        "width=10000&height=10000",
+    ],
+)
+def test_absurd_output_sizes_are_422(wide_template_client: Any, query: str) -> None:
+    response = wide_template_client.get(f"/images/wide/hello/world.png?{query}")
+    assert (response.status_code, response.json()["error"]) == (422, "invalid_parameters")
+
+
+def test_output_size_within_limits_is_served(wide_template_client: Any) -> None:
+    response = wide_template_client.get("/images/wide/hello/world.jpg?height=600")
+    assert response.status_code == 200
+    assert Image.open(io.BytesIO(response.content)).size == (902, 600)
