@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[server,dev,bench]'
+	@# rembg imports pymatting, whose numba kernels compile on first import (~1 min): do it once here.
+	$(PY) -c "import rembg" 2>/dev/null
 	@touch $(STAMP)
 
 system-deps: ## Debian packages the tests and server use (installed when missing)
