@@ -16,7 +16,7 @@ help: ## List the targets
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[server,dev,bench]'
+	$(PY) -m pip install --quiet -e '.[server,dev,bench,ray]'
 	@# rembg imports pymatting, whose numba kernels compile on first import (~1 min): do it once here.
 	$(PY) -c "import rembg" 2>/dev/null
 	@touch $(STAMP)
@@ -52,9 +52,11 @@ format: $(STAMP) ## ruff format + autofix
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-bench: install ## Benchmarks: each figure beside its anchor
-	cd bench && for script in effects.py $(wildcard bench/background.py bench/meme.py bench/api.py bench/templates.py bench/web.py bench/soak.py); do \
-	  ../$(PY) $$(basename $$script) || exit 1; done
+bench: install ## Benchmarks: each figure beside its anchor; regenerates docs/BENCHMARKS.md
+	rm -rf bench/out/rows
+	cd bench && for script in effects.py $(notdir $(wildcard bench/background.py bench/meme.py bench/templates.py bench/api.py bench/web.py bench/soak.py bench/batch.py)); do \
+	  ../$(PY) _benchmarks_md.py run $$script || exit 1; done
+	cd bench && ../$(PY) _benchmarks_md.py write
 
 fuzz: $(STAMP) ## Long fuzzing: 3,000 hypothesis examples per target + schemathesis over the API
 	GLITCHZAP_FUZZ=long $(BIN)/pytest tests/test_fuzz.py -W ignore::UserWarning $(PYTEST_ARGS)

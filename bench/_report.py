@@ -70,3 +70,21 @@ def row(
 def header(title: str) -> None:
     print(f"\n== {title} ({machine()}) ==")
     print(f"{'figure':<52} {'ours':>12}      {'anchor':<44} {'ratio':>7}  target")
+
+
+def save_rows(path: str | os.PathLike[str], script: str = "") -> None:
+    """Write the rows recorded so far, with the machine and date, as JSON (for BENCHMARKS.md)."""
+    import json
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "script": script,
+        "machine": machine(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "rows": ROWS,
+    }
+    target.write_text(json.dumps(data, indent=1), encoding="utf-8")

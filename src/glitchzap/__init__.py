@@ -30,6 +30,7 @@ _EXPORTS = {
     "parse_recipe": "glitchzap.recipes",
     "render": "glitchzap.render",
     "make_meme": "glitchzap.meme",
+    "run_batch": "glitchzap.batch",
     "remove_background": "glitchzap.background",
     "foreground_mask": "glitchzap.background",
     "erase_text": "glitchzap.meme",
@@ -76,5 +77,6 @@ __all__ = [
     "remove_background",
     "render",
     "resize_for_preview",
+    "run_batch",
     "save_image",
 ]

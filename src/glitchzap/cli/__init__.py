@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "glitchzap.cli.serve",
     "glitchzap.cli.meme",
     "glitchzap.cli.background",
+    "glitchzap.cli.batch",
 ]
 
 app = typer.Typer(

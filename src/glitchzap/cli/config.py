@@ -32,6 +32,7 @@ DOCTOR_CHECKS: list[tuple[str, str]] = [
     ("fastapi", "fastapi"),
     ("uvicorn", "uvicorn"),
     ("redis", "redis"),
+    ("ray", "ray"),
 ]
 
 

@@ -1,0 +1,115 @@
+"""The per-image work every engine runs, and the set-up of a worker process.
+
+`process_one` is the single-image path (load, cut out, render, write atomically); the local
+pool and the Ray actors both call `run_item`, which turns any failure into a record so one bad
+file never stops a batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from glitchzap.batch.report import BatchRecord
+from glitchzap.errors import GlitchzapError
+from glitchzap.recipes import Recipe
+from glitchzap.settings import Settings, configure, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def render_one(image: np.ndarray, recipe: Recipe, settings: Settings) -> np.ndarray:
+    """The recipe applied to one decoded image at full quality: what a batch writes."""
+    from glitchzap.render import render
+
+    mask = None
+    if recipe.background.remove or recipe.needs_mask:
+        from glitchzap.background import foreground_mask, remove_background
+
+        # The subject mask comes from the original pixels (cached, so the cut-out below
+        # reuses it: one model run per image).
+        if recipe.needs_mask:
+            mask = foreground_mask(image, model=recipe.background.model)
+        if recipe.background.remove:
+            image = remove_background(
+                image, model=recipe.background.model, background=recipe.background.color
+            )
+    return render(
+        image, recipe, quality="full", mask=mask, sizes=settings.image_processing.preview_sizes
+    )
+
+
+def process_one(source: Path, recipe: Recipe, output: Path) -> Path:
+    """Render `source` with `recipe` into `output` (written atomically); errors propagate."""
+    from glitchzap.io import load_image, save_image
+
+    settings = get_settings()
+    image = load_image(source, limits=settings.limits)
+    out = render_one(image, recipe, settings)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    return save_image(out, output, fmt=recipe.output.format, quality=recipe.output.quality)
+
+
+def run_item(source: str, output: str, recipe: Recipe) -> BatchRecord:
+    """`process_one` as a record: done, or failed with the reason (the worker carries on)."""
+    started = time.perf_counter()
+    try:
+        process_one(Path(source), recipe, Path(output))
+    except GlitchzapError as exc:
+        return _failed(source, output, str(exc), started)
+    except MemoryError:
+        return _failed(source, output, "MemoryError: not enough memory for this image", started)
+    except Exception as exc:  # a bug or a library failure on one file must not end the batch
+        log.exception("unexpected failure on %s", source)
+        return _failed(source, output, f"{type(exc).__name__}: {exc}", started)
+    return BatchRecord(source, output, "done", None, time.perf_counter() - started)
+
+
+def _failed(source: str, output: str, reason: str, started: float) -> BatchRecord:
+    return BatchRecord(source, output, "failed", reason, time.perf_counter() - started)
+
+
+def model_name(recipe: Recipe, settings: Settings) -> str | None:
+    """The background model the recipe needs, or None when it needs none."""
+    if not (recipe.background.remove or recipe.needs_mask):
+        return None
+    return recipe.background.model or settings.models.default
+
+
+def set_up_worker(settings_data: dict[str, Any], recipe: Recipe, threads: int) -> None:
+    """Make a fresh worker process match the parent: settings, thread counts, warm model."""
+    import cv2
+
+    from glitchzap.background import get_manager, reset_manager
+    from glitchzap.cache import reset_caches
+
+    # Workers share the cores: each model session and OpenCV get their share, no more.
+    models = {**settings_data.get("models", {}), "threads": threads}
+    settings = configure(None, **{**settings_data, "models": models})
+    reset_caches()
+    reset_manager()
+    cv2.setNumThreads(threads)
+    name = model_name(recipe, settings)
+    if name is not None:
+        try:
+            get_manager().session(name)  # loaded once per worker, not per image
+        except GlitchzapError as exc:  # every image will report it; the pool must not break
+            log.warning("model %s not loaded in worker: %s", name, exc)
+
+
+def exit_with_parent(parent_pid: int, interval_seconds: float = 1.0) -> None:
+    """Exit this worker when its parent dies (a killed batch leaves no orphans behind)."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval_seconds)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
