@@ -26,6 +26,7 @@ system-deps: ## Debian packages the tests and server use (installed when missing
 
 models: $(STAMP) ## Fetch the default background model (offline-safe, md5-checked)
 	$(BIN)/glitchzap models fetch u2netp
+	$(BIN)/glitchzap templates starter
 
 install: system-deps $(STAMP) models ## .venv with the package, extras and models (idempotent)
 

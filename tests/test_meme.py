@@ -158,3 +158,44 @@ def test_a_stored_patch_that_does_not_fit_is_a_miss(small_rgb: np.ndarray) -> No
     assert restored is not None and np.array_equal(restored, erased)
     assert _apply_patch(small_rgb[:32], data) is None
     assert _apply_patch(small_rgb, b"garbage") is None
+
+
+@pytest.mark.slow
+def test_auto_template_renders_on_the_clean_template(memegen_dir: Path) -> None:
+    import io as _io
+
+    from PIL import Image
+
+    from glitchzap.meme import make_meme, make_meme_result
+    from glitchzap.templates import get_library
+
+    library = get_library()
+    library.import_memegen(memegen_dir)
+    clean, boxes = library.template_for_meme("fine")
+    # A real-looking meme of the template: our captions, shrunk and re-encoded as JPEG.
+    captioned = make_meme(clean, ["THIS IS", "FINE"], erase="never")
+    small = Image.fromarray(captioned).resize(
+        (captioned.shape[1] * 7 // 10, captioned.shape[0] * 7 // 10)
+    )
+    buffer = _io.BytesIO()
+    small.save(buffer, "JPEG", quality=60)
+    query = np.asarray(Image.open(buffer).convert("RGB"))
+
+    result = make_meme_result(query, ["new top", "new bottom"], template="auto")
+    assert result.template_id == "fine"
+    expected = make_meme(clean, ["new top", "new bottom"], boxes=boxes, erase="never")
+    assert np.array_equal(result.image, expected)
+    assert result.image.shape == clean.shape  # the clean full-size template, not the query
+
+
+@pytest.mark.slow
+def test_auto_template_falls_back_to_erasing_when_nothing_matches() -> None:
+    from skimage import data
+
+    from glitchzap.meme import make_meme_result
+
+    # A photo that is no template (the starter set holds scikit-image photos, so not one of those).
+    photo = np.ascontiguousarray(data.immunohistochemistry())
+    result = make_meme_result(photo, ["hello"], template="auto")
+    assert result.template_id is None
+    assert result.image.shape == photo.shape

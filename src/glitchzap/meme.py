@@ -43,6 +43,7 @@ class MemeResult:
     image: np.ndarray
     regions_erased: list[TextRegion] = field(default_factory=list)
     ocr: OcrResult | None = None
+    template_id: str | None = None  # the clean template rendered on, when one was used
 
 
 def read_image_text(
@@ -181,9 +182,10 @@ def make_meme_result(
     boxes: Sequence[TextBox] | None = None,
     font: str | None = None,
     method: str | None = None,
+    template: str | None = None,
     settings: Settings | None = None,
 ) -> MemeResult:
-    """Like `make_meme`, also returning the erased regions and the OCR result."""
+    """Like `make_meme`, also returning the erased regions, the OCR result and the template."""
     _check_image(image)
     settings = settings or get_settings()
     captions = list(captions)
@@ -191,7 +193,14 @@ def make_meme_result(
     for text in captions:
         if len(text) > limit:
             raise InvalidParameters(f"A caption has {len(text)} characters; the limit is {limit}")
-    # Later: `template="auto"|ID` picks `boxes` from the template library before this line.
+    template_id = _pick_template(image, template, settings)
+    if template_id is not None:
+        from glitchzap.templates import get_library
+
+        # The clean template replaces the picture: no text to erase, its own text boxes.
+        image, template_boxes = get_library(settings).template_for_meme(template_id)
+        boxes = boxes if boxes is not None else template_boxes
+        erase = "never"
     text_boxes = list(boxes) if boxes is not None else layout_boxes(layout)
     if len(captions) > len(text_boxes):
         raise InvalidParameters(
@@ -201,7 +210,7 @@ def make_meme_result(
     source = caption_font(font, settings)
     erased = erase_text(image, mode=erase, method=method, settings=settings)
     if not any(text.strip() for text in captions):
-        return MemeResult(erased.image, erased.regions_erased, erased.ocr)
+        return MemeResult(erased.image, erased.regions_erased, erased.ocr, template_id)
     fonts = get_font_cache(settings.cache.font_cache_size)
     box_fonts = {
         box.font: resolve_font(box.font, settings.fonts.paths)
@@ -211,7 +220,19 @@ def make_meme_result(
     out = render_captions(
         erased.image, captions, text_boxes, font=source, fonts=fonts, box_fonts=box_fonts
     )
-    return MemeResult(out, erased.regions_erased, erased.ocr)
+    return MemeResult(out, erased.regions_erased, erased.ocr, template_id)
+
+
+def _pick_template(image: np.ndarray, template: str | None, settings: Settings) -> str | None:
+    """The template id to render on: `template` itself, the best match for "auto", or None."""
+    if template is None:
+        return None
+    from glitchzap.templates import get_library
+
+    if template != "auto":
+        return get_library(settings).get(template).id  # NotFound for an unknown id
+    best = get_library(settings).best_match(image)
+    return best.id if best is not None else None
 
 
 def make_meme(
@@ -223,10 +244,15 @@ def make_meme(
     boxes: Sequence[TextBox] | None = None,
     font: str | None = None,
     method: str | None = None,
+    template: str | None = None,
     settings: Settings | None = None,
 ) -> np.ndarray:
     """A meme: `image` with its existing text erased (per `erase`) and `captions` drawn in
-    `boxes` (or the named `layout`'s boxes), one caption per box, top first."""
+    `boxes` (or the named `layout`'s boxes), one caption per box, top first.
+
+    `template="auto"` renders on the clean template (with its own text boxes) when `image`
+    matches one above `templates.match_threshold`; an id renders on that template.
+    """
     return make_meme_result(
         image,
         captions,
@@ -235,5 +261,6 @@ def make_meme(
         boxes=boxes,
         font=font,
         method=method,
+        template=template,
         settings=settings,
     ).image

@@ -124,7 +124,7 @@ class FontsSettings(Section):
 
 class TemplatesSettings(Section):
     dir: Path | None = None  # default <data_dir>/templates
-    # A match scores inliers / (inliers + 20) (RANSAC-verified ORB keypoints): 0.5 = 20 inliers.
+    # A match scores inliers / (inliers + 7) (RANSAC-verified ORB keypoints): 0.5 = 7 inliers.
     # Below it, an image is "no known template".
     match_threshold: float = Field(0.5, ge=0, le=1)
     match_top_k: int = Field(3, ge=1, le=100)  # candidates `templates match` prints by default

@@ -27,6 +27,7 @@ from glitchzap.api.routes import (
     performance,
     remove_background,
     render,
+    templates,
 )
 from glitchzap.cache import reset_caches
 from glitchzap.errors import GlitchzapError
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         effects,
         performance,
         memegen,
+        templates,
     )
     for module in topics:
         app.include_router(module.router, dependencies=protected)

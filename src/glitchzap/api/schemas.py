@@ -134,6 +134,12 @@ class MemeRequest(ImageSourceRequest):
     erase: Literal["auto", "always", "never"] = "auto"
     layout: str = Field("default", max_length=32)
     font: str | None = Field(None, max_length=200, description="Font name; default fonts.default")
+    template: str | None = Field(
+        None,
+        max_length=64,
+        description='"auto": render on the clean template when the image matches one; '
+        "an id: render on that template",
+    )
     boxes: list[TextBox] | None = Field(
         None,
         max_length=10,

@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "glitchzap.cli.meme",
     "glitchzap.cli.background",
     "glitchzap.cli.batch",
+    "glitchzap.cli.templates",
 ]
 
 app = typer.Typer(
@@ -43,9 +44,11 @@ def _root(
     """Load the settings once for whichever command runs."""
     from glitchzap.cache import reset_caches
     from glitchzap.settings import configure
+    from glitchzap.templates import reset_library
 
     configure(config)
     reset_caches()
+    reset_library()
 
 
 def _register_all() -> None:

@@ -33,6 +33,7 @@ DOCTOR_CHECKS: list[tuple[str, str]] = [
     ("uvicorn", "uvicorn"),
     ("redis", "redis"),
     ("ray", "ray"),
+    ("tokenizers", "tokenizers"),
 ]
 
 

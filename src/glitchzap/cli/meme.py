@@ -142,6 +142,13 @@ def meme(
         str, typer.Option("--layout", help="default, top, bottom or center")
     ] = "default",
     method: Annotated[str | None, typer.Option("--method", help="Inpainting method")] = None,
+    auto_template: Annotated[
+        bool,
+        typer.Option("--auto-template", help="Render on the clean template when IN matches one"),
+    ] = False,
+    template: Annotated[
+        str | None, typer.Option("--template", help="Render on this template id")
+    ] = None,
 ) -> None:
     """Erase the image's text if it has some, then write the captions meme-style."""
     from glitchzap.io import load_image, save_image
@@ -161,15 +168,15 @@ def meme(
         layout=layout,
         font=font,
         method=method,
+        template="auto" if auto_template else template,
         settings=settings,
     )
-    try:
-        save_image(result.image, output)
-    except OSError as exc:
-        raise InvalidParameters(f"cannot write {output} ({exc.strerror or exc})") from exc
+    save_image(result.image, output)
     elapsed = (time.perf_counter() - start) * 1000
+    on = f"on template {result.template_id}, " if result.template_id else ""
     typer.echo(
-        f"{source} -> {output} ({len(result.regions_erased)} region(s) erased, {elapsed:.0f} ms)"
+        f"{source} -> {output} ({on}{len(result.regions_erased)} region(s) erased, "
+        f"{elapsed:.0f} ms)"
     )
 
 

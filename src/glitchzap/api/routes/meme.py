@@ -38,6 +38,7 @@ async def meme_route(request: Request, state: State) -> Response:
                 layout=body.layout,
                 font=body.font,
                 boxes=body.boxes,
+                template=body.template,
                 settings=state.settings,
             )
         return encode_image(out, body.format)

@@ -1,0 +1,120 @@
+"""The template library over HTTP: list, show, text search and image matching."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from glitchzap.api.deps import State
+from glitchzap.api.routes._image_input import openapi_body, read_image_request
+from glitchzap.api.schemas import ERROR_RESPONSES, ImageSourceRequest
+from glitchzap.templates import get_library
+
+router = APIRouter(prefix="/api/templates", tags=["templates"])
+
+
+class TemplateResponse(BaseModel):
+    id: str
+    name: str
+    keywords: list[str]
+    example: list[str]
+    text_boxes: list[dict[str, Any]] = Field(description="memegen text boxes (fractions)")
+    source: str | None
+    origin: str = Field(description="memegen, user or starter")
+    width: int
+    height: int
+    image_url: str = Field(description="The clean template picture (memegen URL API)")
+
+
+class TemplateListResponse(BaseModel):
+    templates: list[TemplateResponse]
+
+
+class TemplateSearchHit(TemplateResponse):
+    score: float = Field(description="Relevance in (0, 1)")
+
+
+class TemplateSearchResponse(BaseModel):
+    results: list[TemplateSearchHit]
+
+
+class TemplateMatchRequest(ImageSourceRequest):
+    top_k: int = Field(3, ge=1, le=20, description="How many ranked candidates")
+
+
+class TemplateMatchHit(BaseModel):
+    id: str
+    score: float = Field(description="inliers / (inliers + 7), in [0, 1]")
+    matched: bool = Field(description="score reaches templates.match_threshold")
+    mirrored: bool
+
+
+class TemplateMatchResponse(BaseModel):
+    matches: list[TemplateMatchHit]
+    threshold: float
+    elapsed_ms: float
+
+
+def _describe(template: Any) -> dict[str, Any]:
+    data = template.to_dict()
+    data.pop("image", None)  # a server path: never sent to clients
+    data["image_url"] = f"/images/{template.id}.png"
+    return data
+
+
+@router.get("", response_model=TemplateListResponse, responses=ERROR_RESPONSES)
+def list_templates(state: State) -> TemplateListResponse:
+    """Every template in the library, sorted by id."""
+    templates = get_library(state.settings).list_templates()
+    return TemplateListResponse(templates=[TemplateResponse(**_describe(t)) for t in templates])
+
+
+@router.get("/search", response_model=TemplateSearchResponse, responses=ERROR_RESPONSES)
+def search_templates(
+    state: State,
+    q: str = Query(..., min_length=1, max_length=200, description="Words to look for"),
+    limit: int = Query(10, ge=1, le=100),
+) -> TemplateSearchResponse:
+    """Templates ranked by name, keywords and example captions (BM25)."""
+    hits = get_library(state.settings).search(q, limit)
+    return TemplateSearchResponse(
+        results=[TemplateSearchHit(**_describe(t), score=round(score, 4)) for t, score in hits]
+    )
+
+
+@router.get("/{template_id}", response_model=TemplateResponse, responses=ERROR_RESPONSES)
+def show_template(template_id: str, state: State) -> TemplateResponse:
+    """One template (404 when the id is unknown)."""
+    return TemplateResponse(**_describe(get_library(state.settings).get(template_id)))
+
+
+@router.post(
+    "/match",
+    response_model=TemplateMatchResponse,
+    responses=ERROR_RESPONSES,
+    openapi_extra=openapi_body(TemplateMatchRequest),
+)
+async def match_template(request: Request, state: State) -> TemplateMatchResponse:
+    """Which known templates the image is, ranked (robust to captions, crops, banners...)."""
+    stored, body = await read_image_request(request, state, TemplateMatchRequest)
+
+    def compute() -> TemplateMatchResponse:
+        start = time.perf_counter()
+        library = get_library(state.settings)
+        found = library.match(state.store.get(stored.image_id), body.top_k)
+        return TemplateMatchResponse(
+            matches=[
+                TemplateMatchHit(
+                    id=m.id, score=round(m.score, 4), matched=m.matched, mirrored=m.mirrored
+                )
+                for m in found
+            ],
+            threshold=state.settings.templates.match_threshold,
+            elapsed_ms=round((time.perf_counter() - start) * 1000, 1),
+        )
+
+    with state.monitor.track("template_match"):
+        return await state.pool.run(state.settings.server.render_timeout_seconds, compute)

@@ -1,0 +1,112 @@
+"""The template routes, against a real library (the starter set made from scikit-image photos)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data as skdata
+
+from glitchzap.io import encode_image, load_image
+
+pytest_plugins = ["api_fixtures"]
+
+
+def jpeg(image: np.ndarray, quality: int = 70) -> bytes:
+    return encode_image(np.ascontiguousarray(image), "jpeg", quality=quality)
+
+
+def with_banner(image: np.ndarray) -> np.ndarray:
+    """The picture under a white caption banner with black text, re-encoded as JPEG."""
+    canvas = Image.new("RGB", (image.shape[1], image.shape[0] + 90), "white")
+    canvas.paste(Image.fromarray(image), (0, 90))
+    from PIL import ImageDraw
+
+    ImageDraw.Draw(canvas).text((20, 25), "WHEN THE CODE FINALLY WORKS", fill="black", font_size=36)
+    return load_image(jpeg(np.asarray(canvas)))
+
+
+def test_list_and_show(api_client: Any) -> None:
+    listed = api_client.get("/api/templates")
+    assert listed.status_code == 200
+    templates = {t["id"]: t for t in listed.json()["templates"]}
+    assert "starter-astronaut" in templates
+    astronaut = templates["starter-astronaut"]
+    assert "image" not in astronaut  # server paths never leave the server
+    assert astronaut["image_url"] == "/images/starter-astronaut.png"
+    shown = api_client.get("/api/templates/starter-astronaut")
+    assert shown.status_code == 200 and shown.json() == astronaut
+
+
+@pytest.mark.parametrize(
+    ("template_id", "status"), [("no-such-template", 404), ("..%2F..%2Fetc", 404)]
+)
+def test_unknown_or_hostile_ids_are_4xx(api_client: Any, template_id: str, status: int) -> None:
+    response = api_client.get(f"/api/templates/{template_id}")
+    assert 400 <= response.status_code < 500
+    assert set(response.json()) == {"error", "message"}
+
+
+def test_search_ranks_by_keywords(api_client: Any) -> None:
+    response = api_client.get("/api/templates/search", params={"q": "cat"})
+    assert response.status_code == 200
+    ids = [hit["id"] for hit in response.json()["results"]]
+    assert ids and ids[0] == "starter-chelsea"
+    assert all(0 < hit["score"] < 1 for hit in response.json()["results"])
+    assert api_client.get("/api/templates/search").status_code == 422
+    assert api_client.get("/api/templates/search", params={"q": "zzqqxx"}).json()["results"] == []
+
+
+def test_match_finds_a_template_under_a_caption_banner(api_client: Any) -> None:
+    query = with_banner(skdata.astronaut()[40:470, 30:490])  # cropped, captioned, re-encoded
+    response = api_client.post(
+        "/api/templates/match", json={"image_id": _upload(api_client, query)}
+    )
+    assert response.status_code == 200, response.text
+    best = response.json()["matches"][0]
+    assert best["id"] == "starter-astronaut" and best["matched"] is True
+    assert best["score"] >= response.json()["threshold"]
+
+
+def test_match_of_no_template_is_below_the_threshold(api_client: Any) -> None:
+    other = skdata.immunohistochemistry()
+    response = api_client.post(
+        "/api/templates/match", json={"image_id": _upload(api_client, other), "top_k": 2}
+    )
+    assert response.status_code == 200
+    assert not any(match["matched"] for match in response.json()["matches"])
+
+
+def test_match_validates_its_parameters(api_client: Any) -> None:
+    image_id = _upload(api_client, skdata.coffee())
+    bad = api_client.post("/api/templates/match", json={"image_id": image_id, "top_k": 0})
+    assert bad.status_code == 422 and bad.json()["error"] == "invalid_parameters"
+
+
+@pytest.mark.slow
+def test_meme_with_auto_template_renders_on_the_clean_template(api_client: Any) -> None:
+    query = with_banner(skdata.coffee())
+    response = api_client.post(
+        "/api/meme",
+        json={
+            "image_id": _upload(api_client, query),
+            "captions": ["top", "bottom"],
+            "template": "auto",
+            "format": "png",
+        },
+    )
+    assert response.status_code == 200, response.text
+    out = np.asarray(Image.open(io.BytesIO(response.content)))
+    assert out.shape == skdata.coffee().shape  # the clean template, not the bannered query
+
+
+def _upload(api_client: Any, image: np.ndarray) -> str:
+    response = api_client.post(
+        "/api/images", files={"file": ("q.jpg", jpeg(image, 90), "image/jpeg")}
+    )
+    assert response.status_code == 200, response.text
+    image_id: str = response.json()["image_id"]
+    return image_id

@@ -1,0 +1,151 @@
+"""The template store: add, import (idempotent, conflicts, safe ids), list/show/remove,
+text search, the starter set, and the `glitchzap templates` CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from skimage import data
+from typer.testing import CliRunner
+
+from glitchzap.errors import InvalidParameters, NotFound
+from glitchzap.io import encode_image
+from glitchzap.templates import TemplateLibrary, text_boxes
+from glitchzap.templates.starter import STARTER_PHOTOS, add_starter_set
+
+
+def write_memegen(root: Path, template_id: str, image: np.ndarray, **config: object) -> Path:
+    folder = root / template_id
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "default.png").write_bytes(encode_image(image, "png"))
+    values = {"name": template_id.title(), "keywords": ["k"], "example": ["a", "b"],
+              "text": [{"anchor_x": -0.02, "anchor_y": 0.0, "scale_x": 1.0, "scale_y": 0.2,
+                        "style": "upper", "color": "white", "font": "thick", "align": "center",
+                        "angle": 0.0, "start": 0.0, "stop": 1.0}]}  # fmt: skip
+    values.update(config)
+    (folder / "config.yml").write_text(yaml.safe_dump(values))
+    return folder
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> TemplateLibrary:
+    return TemplateLibrary(tmp_path / "lib")
+
+
+def test_import_is_idempotent_and_updates(library: TemplateLibrary, tmp_path: Path) -> None:
+    source = tmp_path / "memegen"
+    write_memegen(source, "cat", data.chelsea(), name="Staring Cat", keywords=["cat", "stare"])
+    write_memegen(source, "coffee", data.coffee())
+    first = library.import_memegen(source)
+    assert sorted(first.added) == ["cat", "coffee"] and not first.errors
+    again = library.import_memegen(source)
+    assert sorted(again.unchanged) == ["cat", "coffee"] and not again.added
+    write_memegen(source, "cat", data.chelsea(), name="Renamed Cat")
+    third = library.import_memegen(source)
+    assert third.updated == ["cat"] and third.unchanged == ["coffee"]
+    assert len(library) == 2 and library.get("cat").name == "Renamed Cat"
+    stored = library.get("cat")
+    assert stored.image_path.is_file() and stored.image_path.parent.name == "cat"
+    assert (stored.image_path.parent / "config.yml").is_file()  # memegen layout for the API
+
+
+def test_import_reports_unsafe_ids_and_conflicts(library: TemplateLibrary, tmp_path: Path) -> None:
+    source = tmp_path / "memegen"
+    write_memegen(source, "Bad Name", data.coffee())
+    write_memegen(source, "starter-coffee", data.coffee())
+    write_memegen(source, "mine", data.rocket())
+    (source / "empty").mkdir()
+    library.add(data.astronaut(), name="Mine", template_id="mine")
+    report = library.import_memegen(source)
+    assert any(e.startswith("Bad Name") for e in report.errors)
+    assert any(e.startswith("empty") for e in report.errors)
+    assert any(c.startswith("starter-coffee") for c in report.conflicts)
+    assert any(c.startswith("mine: already used by a user") for c in report.conflicts)
+    assert library.get("mine").origin == "user"
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/b", "..", "", "A", "x" * 65, "-x", "a b", "é"])
+def test_unsafe_ids_are_refused(library: TemplateLibrary, bad: str) -> None:
+    with pytest.raises(InvalidParameters):
+        library.add(data.coffee(), name="x", template_id=bad)
+    with pytest.raises(InvalidParameters):
+        library.get(bad)
+
+
+def test_add_list_show_remove(library: TemplateLibrary, tmp_path: Path) -> None:
+    path = tmp_path / "rocket.png"
+    path.write_bytes(encode_image(data.rocket(), "png"))
+    template = library.add(path, name="Rocket Launch", keywords=["space"])
+    assert template.id == "rocket-launch" and (template.width, template.height) == (640, 427)
+    assert [t.id for t in library.list_templates()] == ["rocket-launch"]
+    assert len(text_boxes(template)) == 2  # memegen's default top and bottom boxes
+    library.remove("rocket-launch")
+    assert len(library) == 0 and not (library.root / "rocket-launch").exists()
+    with pytest.raises(NotFound):
+        library.remove("rocket-launch")
+    with pytest.raises(InvalidParameters):
+        library.add(data.rocket(), name="x", template_id="starter-x")
+
+
+def test_memegen_boxes_are_clamped_into_textboxes(library: TemplateLibrary, tmp_path: Path) -> None:
+    write_memegen(tmp_path / "m", "cat", data.chelsea())
+    library.import_memegen(tmp_path / "m")
+    image, boxes = library.template_for_meme("cat")
+    assert image.shape == data.chelsea().shape
+    assert boxes[0].anchor_x == 0.0 and boxes[0].scale_y == 0.2
+
+
+def test_search_ranks_name_keywords_and_examples(library: TemplateLibrary, tmp_path: Path) -> None:
+    source = tmp_path / "m"
+    write_memegen(source, "cat", data.chelsea(), name="Staring Cat", keywords=["feline"])
+    write_memegen(source, "coffee", data.coffee(), name="Morning", example=["need a cat nap"])
+    write_memegen(source, "rocket", data.rocket(), name="Launch", keywords=["space"])
+    library.import_memegen(source)
+    ranked = [t.id for t, _ in library.search("cat")]
+    assert ranked == ["cat", "coffee"]  # the name outranks an example caption
+    assert [t.id for t, _ in library.search("feline")] == ["cat"]
+    assert [t.id for t, _ in library.search("launching")] == ["rocket"]  # porter stemming
+    assert library.search("zebra") == []
+    with pytest.raises(InvalidParameters):
+        library.search("  ")
+
+
+def test_starter_set_and_match(library: TemplateLibrary) -> None:
+    report = add_starter_set(library)
+    assert len(report.added) == len(STARTER_PHOTOS)
+    assert all(t.id.startswith("starter-") for t in library.list_templates())
+    assert add_starter_set(library).unchanged == report.added
+    cat = np.ascontiguousarray(data.chelsea()[20:-20, 30:-30, :][:, ::-1])
+    best = library.best_match(cat)
+    assert best is not None and best.id == "starter-chelsea" and best.mirrored
+
+
+def test_cli_templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from glitchzap.cli import COMMAND_MODULES, app
+    from glitchzap.cli.templates import register
+    from glitchzap.templates import reset_library
+
+    if "glitchzap.cli.templates" not in COMMAND_MODULES:
+        register(app)
+    monkeypatch.setenv("GLITCHZAP_DATA_DIR", str(tmp_path / "data"))
+    reset_library()
+    runner = CliRunner()
+    source = tmp_path / "memegen"
+    write_memegen(source, "cat", data.chelsea(), name="Staring Cat")
+    result = runner.invoke(app, ["templates", "import-memegen", str(source)])
+    assert result.exit_code == 0, result.output
+    query = tmp_path / "q.jpg"
+    query.write_bytes(encode_image(data.chelsea()[10:-10], "jpeg", quality=60))
+    result = runner.invoke(app, ["templates", "match", "--json", "--top-k", "2", str(query)])
+    line = json.loads(result.output.splitlines()[0])
+    assert line["input"] == str(query) and line["matches"][0]["id"] == "cat"
+    assert line["matches"][0]["score"] >= 0.5 and line["elapsed_ms"] > 0
+    result = runner.invoke(app, ["templates", "show", "../../etc"])
+    assert result.exit_code != 0
+    assert runner.invoke(app, ["templates", "search", "staring"]).output.split()[1] == "cat"
+    assert runner.invoke(app, ["templates", "remove", "cat"]).exit_code == 0
+    reset_library()
