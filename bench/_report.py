@@ -5,9 +5,14 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+# Bench scripts reuse the test suite's data and fixtures (tests/meme_cases.py, web_fixtures.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 ROWS: list[dict[str, Any]] = []
 

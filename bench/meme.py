@@ -32,24 +32,11 @@ from glitchzap.io import load_image
 from glitchzap.meme import make_meme_result, read_image_text
 from glitchzap.ocr import MODEL_FILES, model_dir
 from glitchzap.settings import configure
+from meme_cases import CAPTIONED
 
 MEMEGEN = Path(__file__).resolve().parents[2] / "shared" / "memegen-templates"
 SEED_FIRST_MS = (3000.0, 6000.0)  # the seed's published first-time image
 SEED_CACHED_MS = (1000.0, 3000.0)  # the seed's published meme with OCR cached
-CAPTIONED = {
-    "ackbar": ("", "it's a trap!"),
-    "ants": ("do you want ants?", "because that's how you get ants"),
-    "bender": ("i'm going to build my own theme park", "with blackjack and hookers"),
-    "fry": ("not sure if trolling", "or just stupid"),
-    "gandalf": ("you shall not pass", "the code review"),
-    "interesting": ("i don't always test my code", "but when i do i do it in production"),
-    "keanu": ("what if meme text", "is just pixels"),
-    "kermit": ("but that's none", "of my business"),
-    "mordor": ("one does not simply", "walk into mordor"),
-    "philosoraptor": ("if a meme has no text", "is it still a meme"),
-    "blb": ("buys a new laptop", "compiles hello world"),
-    "rollsafe": ("can't lose tests", "if you never write them"),
-}
 NEW_CAPTIONS = ["fresh caption on top", "and another at the bottom"]
 
 

@@ -36,18 +36,8 @@ from skimage import data as skdata
 
 from _report import header, row
 from glitchzap.io import encode_image
+from web_fixtures import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TARGET_P95_MS = 100.0
 SLIDER_STEPS = 1000  # the page's range inputs run 0..1000 (square-law for wide px ranges)
 SERVER = """

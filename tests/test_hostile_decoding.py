@@ -8,8 +8,6 @@ and that re-encoded output never carries what was appended or embedded in the up
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -20,34 +18,11 @@ from skimage import data as skdata
 
 from api_fixtures import upload
 from glitchzap.io import encode_image
+from imagebytes import pil_bytes, png_with
 
 pytest_plugins = ["api_fixtures"]
 
 PAYLOAD = b"<?php system($_GET['c']); ?>GLITCHZAP-PAYLOAD"
-
-
-def pil_bytes(img: Image.Image, fmt: str, **save_args: Any) -> bytes:
-    buffer = io.BytesIO()
-    img.save(buffer, fmt, **save_args)
-    return buffer.getvalue()
-
-
-def png_chunk(kind: bytes, payload: bytes) -> bytes:
-    crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
-
-
-def png_with(width: int, height: int, extra: bytes = b"", idat: bytes | None = None) -> bytes:
-    """A PNG (8-bit RGB) of width x height, `extra` chunks before IDAT, zero pixels by default."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    rows = zlib.compress(b"\x00" * (width * 3 + 1) * height) if idat is None else idat
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", ihdr)
-        + extra
-        + png_chunk(b"IDAT", rows)
-        + png_chunk(b"IEND", b"")
-    )
 
 
 def photo(size: int = 48) -> np.ndarray:

@@ -27,25 +27,9 @@ from api_fixtures import make_client, upload
 from glitchzap.cache import reset_caches
 from glitchzap.io import encode_image
 from glitchzap.settings import configure
+from imagebytes import png_chunk, png_with
 
 pytest_plugins = ["api_fixtures"]
-
-
-def png_chunk(kind: bytes, payload: bytes) -> bytes:
-    crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
-
-
-def png_with(width: int, height: int, extra: bytes = b"", idat: bytes | None = None) -> bytes:
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    rows = zlib.compress(b"\x00" * 64) if idat is None else idat
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", ihdr)
-        + extra
-        + png_chunk(b"IDAT", rows)
-        + png_chunk(b"IEND", b"")
-    )
 
 
 def zero_png(width: int, height: int) -> bytes:

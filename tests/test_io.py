@@ -19,17 +19,7 @@ from PIL import Image, PngImagePlugin
 from glitchzap.errors import ImageTooLarge, InvalidParameters, UnreadableImage, UnsupportedFormat
 from glitchzap.io import encode_image, format_for_path, image_size, load_image, save_image
 from glitchzap.settings import LimitsSettings
-
-
-def pil_bytes(img: Image.Image, fmt: str, **save_args: object) -> bytes:
-    buffer = io.BytesIO()
-    img.save(buffer, fmt, **save_args)
-    return buffer.getvalue()
-
-
-def png_chunk(kind: bytes, payload: bytes) -> bytes:
-    crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+from imagebytes import pil_bytes, png_chunk
 
 
 def png_claiming(width: int, height: int) -> bytes:

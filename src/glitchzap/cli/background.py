@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from glitchzap.errors import GlitchzapError, InvalidParameters, ModelNotAvailable
+from glitchzap.errors import InvalidParameters, ModelNotAvailable
 
 models_app = typer.Typer(help="Background-removal model files.", no_args_is_help=True)
 
@@ -23,18 +23,6 @@ def parse_colour(text: str) -> tuple[int, ...]:
             f"--bgcolor must be R,G,B or R,G,B,A with 0..255 each, got {text!r}"
         )
     return values
-
-
-def _output_paths(inputs: list[Path], output: Path | None, out_dir: Path | None) -> list[Path]:
-    if (output is None) == (out_dir is None):
-        raise InvalidParameters("give exactly one of -o/--output (one input) or --out-dir")
-    if output is not None:
-        if len(inputs) != 1:
-            raise InvalidParameters("-o/--output takes one input; use --out-dir for several")
-        return [output]
-    assert out_dir is not None
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return [out_dir / f"{path.stem}.png" for path in inputs]
 
 
 def remove_bg(
@@ -62,43 +50,32 @@ def remove_bg(
     """Cut the subject out of each image (transparent PNG), with one model session for all."""
     from glitchzap.background import foreground_alpha, get_manager, remove_background
     from glitchzap.background.models import get_spec
-    from glitchzap.cli import fail
+    from glitchzap.cli import output_paths, run_each
     from glitchzap.io import load_image, save_image
     from glitchzap.settings import get_settings
 
     background = parse_colour(bgcolor) if bgcolor else None
-    targets = _output_paths(inputs, output, out_dir)
+    targets = output_paths(inputs, output, out_dir, suffix=".png")
     name = model or get_settings().models.default
     get_spec(name)
     get_manager().session(name)  # load once up front: a missing model fails before any file
-    failed = 0
-    for source, target in zip(inputs, targets, strict=True):
-        try:
-            image = load_image(source, limits=get_settings().limits)
-            if mask_only:
-                result = foreground_alpha(image, model=name, post_process=post_process)
-            else:
-                result = remove_background(
-                    image,
-                    model=name,
-                    alpha_matting=alpha_matting,
-                    post_process=post_process,
-                    background=background,
-                )
-            save_image(result, target)
-        except ModelNotAvailable:
-            raise
-        except GlitchzapError as exc:
-            failed += 1
-            typer.echo(f"error: {source}: {exc}", err=True)
-            continue
-        except OSError as exc:
-            failed += 1
-            typer.echo(f"error: {source}: cannot write {target} ({exc.strerror or exc})", err=True)
-            continue
-        typer.echo(f"{source} -> {target}")
-    if failed:
-        raise fail(f"{failed} of {len(inputs)} inputs failed")
+
+    def cut_out(source: Path, target: Path) -> str:
+        image = load_image(source, limits=get_settings().limits)
+        if mask_only:
+            result = foreground_alpha(image, model=name, post_process=post_process)
+        else:
+            result = remove_background(
+                image,
+                model=name,
+                alpha_matting=alpha_matting,
+                post_process=post_process,
+                background=background,
+            )
+        save_image(result, target)
+        return f"{source} -> {target}"
+
+    run_each(list(zip(inputs, targets, strict=True)), cut_out, fatal=(ModelNotAvailable,))
 
 
 @models_app.command("list")

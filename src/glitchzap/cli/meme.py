@@ -16,18 +16,6 @@ from glitchzap.errors import GlitchzapError, InvalidParameters
 METHOD_CHOICES = ("ns", "telea", "pyramid")
 
 
-def _output_paths(inputs: list[Path], output: Path | None, out_dir: Path | None) -> list[Path]:
-    if (output is None) == (out_dir is None):
-        raise InvalidParameters("give exactly one of -o/--output (one input) or --out-dir")
-    if output is not None:
-        if len(inputs) != 1:
-            raise InvalidParameters("-o/--output takes one input; use --out-dir for several")
-        return [output]
-    assert out_dir is not None
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return [out_dir / path.name for path in inputs]
-
-
 def _check_method(method: str | None) -> None:
     if method is not None and method not in METHOD_CHOICES:
         raise InvalidParameters(
@@ -99,32 +87,24 @@ def erase_text(
     ] = False,
 ) -> None:
     """Remove the text from each image (skipped when none is found)."""
+    from glitchzap.cli import output_paths, run_each
     from glitchzap.io import load_image, save_image
     from glitchzap.meme import erase_text as erase
     from glitchzap.settings import get_settings
 
     _check_method(method)
-    targets = _output_paths(inputs, output, out_dir)
+    targets = output_paths(inputs, output, out_dir)
     settings = get_settings()
-    failed = 0
-    for source, target in zip(inputs, targets, strict=True):
-        try:
-            image = load_image(source, limits=settings.limits)
-            result = erase(
-                image, mode="always" if always else "auto", method=method, settings=settings
-            )
-            save_image(result.image, target)
-        except GlitchzapError as exc:
-            failed += 1
-            typer.echo(f"error: {source}: {exc}", err=True)
-            continue
-        except OSError as exc:
-            failed += 1
-            typer.echo(f"error: {source}: cannot write {target} ({exc.strerror or exc})", err=True)
-            continue
-        typer.echo(f"{source} -> {target} ({len(result.regions_erased)} region(s) erased)")
-    if failed:
-        raise typer.Exit(2)
+
+    def clean(source: Path, target: Path) -> str:
+        image = load_image(source, limits=settings.limits)
+        result = erase(
+            image, mode="always" if always else "auto", method=method, settings=settings
+        )
+        save_image(result.image, target)
+        return f"{source} -> {target} ({len(result.regions_erased)} region(s) erased)"
+
+    run_each(list(zip(inputs, targets, strict=True)), clean)
 
 
 def meme(
