@@ -125,12 +125,10 @@ def test_starter_set_and_match(library: TemplateLibrary) -> None:
 
 
 def test_cli_templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from glitchzap.cli import COMMAND_MODULES, app
-    from glitchzap.cli.templates import register
+    from glitchzap.cli import _register_all, app
     from glitchzap.templates import reset_library
 
-    if "glitchzap.cli.templates" not in COMMAND_MODULES:
-        register(app)
+    _register_all()
     monkeypatch.setenv("GLITCHZAP_DATA_DIR", str(tmp_path / "data"))
     reset_library()
     runner = CliRunner()

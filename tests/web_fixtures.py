@@ -80,12 +80,25 @@ def start_server(app: Any, port: int | None = None) -> LiveServer:
     return LiveServer(f"http://127.0.0.1:{port}", server, thread)
 
 
+@pytest.fixture(scope="session")
+def memegen_library_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A template library with memegen's templates imported (once per session): the shared
+    sample folder itself is test data and is never written to."""
+    from glitchzap.templates import TemplateLibrary
+
+    folder = tmp_path_factory.mktemp("studio-templates")
+    library = TemplateLibrary(folder)
+    library.import_memegen(MEMEGEN_DIR)
+    return folder
+
+
 @pytest.fixture
-def studio_settings(settings: Settings) -> Settings:
-    """The test's settings, with memegen's templates as the template folder when present."""
+def studio_settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    """The test's settings, with memegen's templates in the template library when present."""
     if not MEMEGEN_DIR.is_dir():
         return settings
-    current = configure(None, **{**settings.model_dump(), "templates": {"dir": MEMEGEN_DIR}})
+    folder = request.getfixturevalue("memegen_library_dir")
+    current = configure(None, **{**settings.model_dump(), "templates": {"dir": folder}})
     reset_caches()
     return current
 

@@ -52,9 +52,15 @@ def _root(
     reset_library()
 
 
+_registered: set[str] = set()
+
+
 def _register_all() -> None:
+    """Add every topic's commands to `app` (once per module, however often it is called)."""
     for name in COMMAND_MODULES:
-        importlib.import_module(name).register(app)
+        if name not in _registered:
+            importlib.import_module(name).register(app)
+            _registered.add(name)
 
 
 def fail(message: str) -> typer.Exit:

@@ -32,6 +32,11 @@ _lock = threading.Lock()
 _libraries: dict[tuple[Path, float], TemplateLibrary] = {}
 
 
+def _holds_templates(directory: Path) -> bool:
+    """Whether `directory` already has memegen-style folders (never seed into someone's data)."""
+    return any(directory.glob("*/config.yml"))
+
+
 def get_library(settings: Settings | None = None) -> TemplateLibrary:
     """The library under `settings.templates_dir` (built once per directory and threshold),
     given the starter set first when it is empty and `templates.starter_on_empty` is on."""
@@ -43,7 +48,8 @@ def get_library(settings: Settings | None = None) -> TemplateLibrary:
             library = _libraries[key] = TemplateLibrary(
                 key[0], match_threshold=key[1], limits=settings.limits
             )
-        if settings.templates.starter_on_empty and len(library) == 0:
+        empty = len(library) == 0 and not _holds_templates(key[0])
+        if settings.templates.starter_on_empty and empty:
             from glitchzap.templates.starter import add_starter_set
 
             add_starter_set(library)
