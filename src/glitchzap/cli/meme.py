@@ -98,9 +98,7 @@ def erase_text(
 
     def clean(source: Path, target: Path) -> str:
         image = load_image(source, limits=settings.limits)
-        result = erase(
-            image, mode="always" if always else "auto", method=method, settings=settings
-        )
+        result = erase(image, mode="always" if always else "auto", method=method, settings=settings)
         save_image(result.image, target)
         return f"{source} -> {target} ({len(result.regions_erased)} region(s) erased)"
 
