@@ -13,7 +13,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,11 @@ ORIENTATION_RETRIES = 8  # candidates verified in both orientations when the fir
 # When nothing matched, the best-ranked candidates are verified again with keypoints taken
 # without the caption mask (line drawings: the mask also covers their own black strokes).
 UNMASKED_RETRIES = 8
+# ... as are the best-ranked by votes of those keypoints, and candidates ranked just below the
+# shortlists (measured: "made" in a border is 12th by the masked shortlists, 1st by unmasked
+# votes; "pooh" after JPEG or padding is 13th by votes, 27th by the global descriptor).
+RETRY_VOTE_CANDIDATES = 16
+RESAMPLED_RETRIES = 4  # then the best-ranked, with the query resampled (see match.py)
 CONFIDENT_SCORE = 0.75  # stop verifying once a candidate scores this (60 inliers)
 MEMEGEN_BOX_KEYS = (
     "style", "color", "font", "anchor_x", "anchor_y", "angle", "scale_x", "scale_y", "align",
@@ -385,17 +390,22 @@ class TemplateLibrary:
 
     def candidates(self, query: m.Query) -> list[tuple[int, bool]]:
         """Shortlisted (row, mirrored) pairs, most likely first."""
+        return self._shortlist(query.plain, query.mirrored, GLOBAL_CANDIDATES, VOTE_CANDIDATES)
+
+    def _shortlist(
+        self, plain: m.Features, mirrored: m.Features, global_count: int, vote_count: int
+    ) -> list[tuple[int, bool]]:
         index = self._load_index()
         n = len(index.ids)
         if n == 0:
             return []
         similarity = [
             (index.descriptors @ f.descriptors.T).reshape(n, -1).max(axis=1)
-            for f in (query.plain, query.mirrored)
+            for f in (plain, mirrored)
         ]
-        votes = [index.votes.votes(m.descriptor_keys(f.orb)) for f in (query.plain, query.mirrored)]
-        by_global = _top(np.maximum(*similarity), GLOBAL_CANDIDATES)
-        by_votes = _top(np.maximum(*votes), VOTE_CANDIDATES)
+        votes = [index.votes.votes(m.descriptor_keys(f.orb)) for f in (plain, mirrored)]
+        by_global = _top(np.maximum(*similarity), global_count)
+        by_votes = _top(np.maximum(*votes), vote_count)
         order: list[int] = []
         for row in _interleave(by_global, by_votes):
             if row not in order:
@@ -416,15 +426,45 @@ class TemplateLibrary:
         candidates = self.candidates(query)
         results = self._verify(index, candidates, query.plain, query.mirrored, k)
         if candidates and not any(r.matched for r in results):
-            # No match with caption keypoints masked: a line drawing loses its own strokes to
-            # that mask, so try once more with keypoints everywhere (costs only no-match queries).
-            plain, mirrored = query.unmasked()
-            top = candidates[:UNMASKED_RETRIES]
-            second = {r.id: r for r in self._verify(index, top, plain, mirrored, k)}
-            results = [max(r, second.get(r.id, r), key=lambda x: x.score) for r in results]
-            results += [r for i, r in second.items() if i not in {x.id for x in results}]
+            results = self._retry(index, query, candidates, results, k)
         results.sort(key=lambda r: -r.score)
         return results[:k]
+
+    def _retry(
+        self, index: _Index, query: m.Query, candidates: list[tuple[int, bool]],
+        results: list[TemplateMatch], k: int,
+    ) -> list[TemplateMatch]:  # fmt: skip
+        """Verify again after no match, until one matches (costs only no-match queries):
+        keypoints taken everywhere (a line drawing loses its own strokes to the caption mask),
+        wider shortlists, then the best-ranked with the query resampled (zoomed in, denser)."""
+        tried = {row for row, _ in candidates}
+        wider = self._shortlist(
+            query.plain, query.mirrored, GLOBAL_CANDIDATES, RETRY_VOTE_CANDIDATES
+        )
+        best = candidates[:RESAMPLED_RETRIES]
+        passes: list[tuple[Callable[[], tuple[m.Features, m.Features]], list[tuple[int, bool]]]]
+        passes = [
+            (query.unmasked, self._unmasked_candidates(query, candidates)),
+            (lambda: (query.plain, query.mirrored), [p for p in wider if p[0] not in tried]),
+            (lambda: query.resampled(m.RETRY_ZOOM, m.QUERY_FEATURES), best),
+            (lambda: query.resampled(1, m.RETRY_FEATURES), best),
+        ]
+        found = {r.id: r for r in results}
+        for features, rows in passes:
+            for r in self._verify(index, rows, *features(), k):
+                if r.id not in found or r.score > found[r.id].score:
+                    found[r.id] = r
+            if any(r.matched for r in found.values()):
+                break
+        return list(found.values())
+
+    def _unmasked_candidates(
+        self, query: m.Query, candidates: list[tuple[int, bool]]
+    ) -> list[tuple[int, bool]]:
+        """The best-ranked candidates, then the best-ranked by votes of unmasked keypoints."""
+        plain, mirrored = query.unmasked()
+        by_votes = self._shortlist(plain, mirrored, 0, VOTE_CANDIDATES)
+        return _merge(candidates[:UNMASKED_RETRIES], by_votes)
 
     def _verify(
         self, index: _Index, candidates: list[tuple[int, bool]], plain: m.Features,
@@ -534,8 +574,16 @@ def _check_image(image: np.ndarray) -> None:
 
 def _top(values: np.ndarray, count: int) -> list[int]:
     count = min(count, len(values))
+    if count <= 0:
+        return []
     part = np.argpartition(-values, count - 1)[:count]
     return [int(i) for i in part[np.argsort(-values[part], kind="stable")]]
+
+
+def _merge(first: list[tuple[int, bool]], second: list[tuple[int, bool]]) -> list[tuple[int, bool]]:
+    """`first`, then the pairs of `second` whose rows are not in it."""
+    seen = {row for row, _ in first}
+    return first + [pair for pair in second if pair[0] not in seen]
 
 
 def _interleave(first: list[int], second: list[int]) -> list[int]:

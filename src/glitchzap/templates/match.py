@@ -16,12 +16,21 @@ The score of a candidate is `inliers / (inliers + SCORE_HALF_INLIERS)`: 0.5 at 7
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 WORK_SIZE = 480  # longest side (px) of the trimmed picture that features are computed at
+# When nothing matched, a query is described again (keypoints in working px either way):
+# - zoomed in: a template picture that fills a small part of the query (a line drawing inside
+#   wide padding and white margins) otherwise has its corners several ORB pyramid levels away
+#   from the template's (measured: "jetpack" in a border, 0 inliers at 1x, 13 at 2x);
+# - with many more keypoints: on a blurry, low-texture picture the caption letters take most
+#   of the QUERY_FEATURES strongest corners (measured: "kramer" after JPEG q40-70, 4 inliers
+#   with 900 keypoints, 132 with 2,500).
+RETRY_ZOOM = 2
+RETRY_FEATURES = 2500
 TRIM_SIZE = 192  # longest side (px) that borders and banners are found at
 THUMB_SIZE = 16  # grey thumbnail side of the global descriptor
 CHROMA_SIZE = 8  # chroma thumbnail side
@@ -69,7 +78,9 @@ class Query:
     mirrored: Features
     coarse: np.ndarray
     boxes: list[tuple[int, int, int, int]]
+    mask: np.ndarray | None = None
     _unmasked: tuple[Features, Features] | None = None
+    _resampled: dict[tuple[int, int], tuple[Features, Features]] = field(default_factory=dict)
 
     def unmasked(self) -> tuple[Features, Features]:
         if self._unmasked is None:
@@ -81,6 +92,24 @@ class Query:
                 _describe(flipped, None, mirrored_boxes, QUERY_FEATURES),
             )
         return self._unmasked
+
+    def resampled(self, zoom: int, nfeatures: int) -> tuple[Features, Features]:
+        """Features as `plain` and `mirrored`, with `nfeatures` keypoints taken at `zoom` times
+        the working size (keypoints still in working px)."""
+        key = (zoom, nfeatures)
+        if key not in self._resampled:
+            width = self.coarse.shape[1]
+            flipped = np.ascontiguousarray(self.coarse[:, ::-1])
+            mirrored_boxes = [_mirror_box(box, width) for box in self.boxes]
+            mask = self.mask
+            flipped_mask = None if mask is None else np.ascontiguousarray(mask[:, ::-1])
+            size = WORK_SIZE * zoom
+            self._resampled[key] = (
+                _describe(self.coarse, mask, self.boxes, nfeatures, self.plain.descriptors, size),
+                _describe(flipped, flipped_mask, mirrored_boxes, nfeatures,
+                          self.mirrored.descriptors, size),
+            )  # fmt: skip
+        return self._resampled[key]
 
 
 @dataclass(frozen=True)
@@ -349,6 +378,7 @@ def describe_query(image: np.ndarray) -> Query:
         _describe(flipped, flipped_mask, mirrored_boxes, QUERY_FEATURES, mirrored),
         coarse,
         boxes,
+        mask,
     )
 
 
@@ -374,7 +404,7 @@ def _without_captions(small: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
 
 def _describe(
     coarse: np.ndarray, mask: np.ndarray | None, boxes: list[tuple[int, int, int, int]],
-    nfeatures: int, descriptors: np.ndarray | None = None,
+    nfeatures: int, descriptors: np.ndarray | None = None, work_size: int = WORK_SIZE,
 ) -> Features:  # fmt: skip
     # Two trim hypotheses: borders and banners, and borders only (a caption written on a white
     # panel of the template can make the panel look like part of the picture, or not).
@@ -383,13 +413,16 @@ def _describe(
     # Keypoints from the borders-only trim: a banner trim can eat into a line drawing on
     # white, and verification does not need the banner gone (its letters are only outliers).
     top, bottom, left, right = boxes[1]
-    picture = resize_longest(coarse[top:bottom, left:right], WORK_SIZE)
+    picture = resize_longest(coarse[top:bottom, left:right], work_size)
     size = (picture.shape[1], picture.shape[0])
     grey = cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY)
     orb_mask = None
     if mask is not None:
         orb_mask = cv2.resize(mask[top:bottom, left:right], size, interpolation=cv2.INTER_NEAREST)
     points, orb = local_features(grey, nfeatures, orb_mask)
+    if work_size != WORK_SIZE:  # keypoints in working px, where the RANSAC tolerance holds
+        points = points * np.float32(WORK_SIZE / work_size)
+        size = (round(size[0] * WORK_SIZE / work_size), round(size[1] * WORK_SIZE / work_size))
     return Features(descriptors, points, orb, size)
 
 
