@@ -52,15 +52,13 @@ def _root(
     reset_library()
 
 
-_registered: set[str] = set()
-
-
 def _register_all() -> None:
-    """Add every topic's commands to `app` (once per module, however often it is called)."""
+    """Add every topic's commands to `app` (once per module and app, however often called)."""
+    done: set[str] = app.__dict__.setdefault("_glitchzap_registered", set())
     for name in COMMAND_MODULES:
-        if name not in _registered:
+        if name not in done:
             importlib.import_module(name).register(app)
-            _registered.add(name)
+            done.add(name)
 
 
 def fail(message: str) -> typer.Exit:
