@@ -56,15 +56,19 @@ def albumentations_chain():  # type: ignore[no-untyped-def]
 def peak_extra_mb(width: int, height: int) -> float:
     """Peak RSS added by one full-size render, measured in a fresh subprocess."""
     code = f"""
-import resource, json, numpy as np, sys
+import json, numpy as np, sys
 sys.path.insert(0, 'bench')
 from effects import photo, EFFECTS
 from glitchzap.pipeline import apply_effects
 image = photo({width}, {height})
 apply_effects(photo(64, 64), EFFECTS, seed=1)  # import-time and first-call allocations
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak_kb():
+    # VmHWM: this process's own peak (ru_maxrss would start at the parent's after exec).
+    with open("/proc/self/status") as status:
+        return int(next(l for l in status if l.startswith("VmHWM:")).split()[1])
+before = peak_kb()
 out = apply_effects(image, EFFECTS, seed=1)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = peak_kb()
 print(json.dumps((after - before) / 1024))
 """
     result = subprocess.run(

@@ -11,7 +11,7 @@ from scipy.special import ndtri
 
 # Standard deviation, in 0..255 levels, of the noise at amount 1.
 FULL_SCALE_STD = 100.0
-_BAND_ROWS = 256  # rows per chunk: keeps the scratch buffer in cache
+_BAND_ROWS = 512  # rows per chunk: bounds the scratch buffer, one pass for previews
 
 
 class NoiseParams(BaseModel):
