@@ -7,6 +7,11 @@ with, so the adapters map errors in one place instead of guessing.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class GlitchzapError(Exception):
     """Base class: a problem the user can fix, described in `str(error)`."""
@@ -82,3 +87,15 @@ class ServerBusy(GlitchzapError):
 class OperationTimeout(GlitchzapError):
     code = "timeout"
     http_status = 504
+
+
+def describe_validation_error(
+    exc: ValidationError, *, root: str = "(root)", prefix: str = "", name_unknown_keys: bool = False
+) -> str:
+    """`key: what is wrong` for each problem pydantic found, joined by "; "."""
+    parts = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"]) or root
+        unknown = name_unknown_keys and err["type"] == "extra_forbidden"
+        parts.append(f"{prefix}{key}: {'unknown key' if unknown else err['msg']}")
+    return "; ".join(parts)

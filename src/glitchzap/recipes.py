@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from glitchzap.effects import parse_effects
-from glitchzap.errors import InvalidParameters
+from glitchzap.errors import InvalidParameters, describe_validation_error
 
 Target = Literal["all", "foreground", "background"]
 Channel = Annotated[int, Field(ge=0, le=255)]
@@ -61,10 +61,7 @@ def parse_recipe(data: Any) -> Recipe:
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'recipe'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = describe_validation_error(exc, root="recipe")
         raise InvalidParameters(f"Invalid recipe: {problems}") from exc
     except InvalidParameters as exc:  # raised by the effects validator
         raise InvalidParameters(f"Invalid recipe: {exc}") from exc

@@ -23,7 +23,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from glitchzap.errors import ConfigError
+from glitchzap.errors import ConfigError, describe_validation_error
 
 Quality = Literal["fast", "balanced", "high", "full"]
 
@@ -231,16 +231,6 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line per problem: `section.key: what is wrong`."""
-    lines = []
-    for err in exc.errors():
-        key = ".".join(str(part) for part in err["loc"]) or "(root)"
-        message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        lines.append(f"{key}: {message}")
-    return "; ".join(lines)
-
-
 class _YamlSource(PydanticBaseSettingsSource):
     """The YAML file's values, handed over by load_settings through a context variable."""
 
@@ -264,9 +254,8 @@ def load_settings(config_path: Path | str | None = None, **overrides: Any) -> Se
         raise ConfigError(f"Invalid configuration in the environment: {exc}") from exc
     except ValidationError as exc:
         where = f" in {path}" if path else ""
-        raise ConfigError(
-            f"Invalid configuration{where}: {describe_validation_error(exc)}"
-        ) from exc
+        problems = describe_validation_error(exc, name_unknown_keys=True)
+        raise ConfigError(f"Invalid configuration{where}: {problems}") from exc
     finally:
         _yaml_values.reset(token)
 

@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from glitchzap.effects import blur, motion, noise, shake
-from glitchzap.errors import InvalidParameters, UnknownEffect
+from glitchzap.errors import InvalidParameters, UnknownEffect, describe_validation_error
 
 EffectFn = Callable[[np.ndarray, Any, np.random.Generator, float], np.ndarray]
 
@@ -41,14 +41,6 @@ EFFECTS: dict[str, Effect] = {
 }
 
 
-def _describe(exc: ValidationError, name: str) -> str:
-    parts = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or name
-        parts.append(f"{name}.{key}: {err['msg']}")
-    return "; ".join(parts)
-
-
 def parse_effects(effects: Mapping[str, Any] | None) -> list[tuple[Effect, BaseModel]]:
     """Validated (effect, params) pairs in the fixed engine order, identities dropped."""
     if effects is None:
@@ -70,7 +62,9 @@ def parse_effects(effects: Mapping[str, Any] | None) -> list[tuple[Effect, BaseM
         try:
             params = effect.params.model_validate(raw)
         except ValidationError as exc:
-            raise InvalidParameters(_describe(exc, name)) from exc
+            raise InvalidParameters(
+                describe_validation_error(exc, root=name, prefix=f"{name}.")
+            ) from exc
         if not params.is_identity():  # type: ignore[attr-defined]
             chosen.append((effect, params))
     return chosen

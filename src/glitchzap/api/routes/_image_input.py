@@ -16,7 +16,7 @@ from starlette.datastructures import UploadFile
 from glitchzap.api.deps import ApiState
 from glitchzap.api.schemas import ImageSourceRequest
 from glitchzap.api.store import StoredImage
-from glitchzap.errors import InvalidParameters, UnsupportedFormat
+from glitchzap.errors import InvalidParameters, UnsupportedFormat, describe_validation_error
 
 R = TypeVar("R", bound=ImageSourceRequest)
 # json.loads fails with RecursionError on deeply nested input ("[[[[..."), not ValueError.
@@ -99,8 +99,5 @@ def _validate(model: type[R], raw: Any) -> R:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = describe_validation_error(exc, root="body")
         raise InvalidParameters(f"Invalid parameters: {problems}") from exc
