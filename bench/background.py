@@ -92,7 +92,7 @@ def bench_session_options(model_path: str) -> None:
 def bench_speed(image_1mp: np.ndarray, image_12mp: np.ndarray) -> None:
     from rembg import new_session, remove
 
-    from glitchzap.background import get_manager, remove_background
+    from glitchzap.background import ModelManager, get_manager, remove_background
 
     get_manager().session("u2netp")
     remove_background(fresh(image_1mp))  # first call: lazy imports, arena growth
@@ -119,6 +119,16 @@ def bench_speed(image_1mp: np.ndarray, image_12mp: np.ndarray) -> None:
         ok=ours_1 <= 250,
     )
     row("1 MP removal, warm", ours_1, SEED_SECONDS[0] * 1000, "seed, best published (4 s)")
+    fp32 = ModelManager(get_settings().models_dir, precision="fp32")
+    remove_background(fresh(image_1mp), manager=fp32)
+    ours_fp32 = median_ms(lambda _i: remove_background(fresh(image_1mp), manager=fp32), 7)
+    fp32.unload()
+    row(
+        "1 MP removal, warm (int8 variant, the default)",
+        ours_1,
+        ours_fp32,
+        "ours with models.precision fp32",
+    )
     ours_12 = median_ms(lambda _i: remove_background(fresh(image_12mp)), 3)
     rembg_12 = median_ms(lambda _i: remove(image_12mp, session=warm), 2)
     row(
@@ -132,6 +142,31 @@ def bench_speed(image_1mp: np.ndarray, image_12mp: np.ndarray) -> None:
     row("12 MP removal, warm", ours_12, SEED_SECONDS[1] * 1000, "seed, worst published (12 s)")
     cached = median_ms(lambda _i: remove_background(image_12mp, background=(0, 0, 0)), 3)
     row("12 MP re-render, mask cached (0 model runs)", cached, ours_12, "12 MP removal, warm")
+
+
+def bench_int8_agreement() -> None:
+    """How far the int8 variant's mask is from float32's on real photos (not timed)."""
+    from glitchzap.background import ModelManager, foreground_mask
+
+    models_dir = get_settings().models_dir
+    int8, fp32 = (
+        ModelManager(models_dir, precision="int8"),
+        ModelManager(models_dir, precision="fp32"),
+    )
+    for name in ("astronaut", "chelsea", "coffee"):
+        image = np.ascontiguousarray(getattr(data, name)())
+        a = foreground_mask(image, manager=int8, use_cache=False)
+        b = foreground_mask(image, manager=fp32, use_cache=False)
+        both, either = ((a > 0.5) & (b > 0.5)).sum(), ((a > 0.5) | (b > 0.5)).sum()
+        row(
+            f"int8 vs fp32 mask, {name}: mean |diff|",
+            float(np.abs(a - b).mean()) * 100,
+            None,
+            f"IoU of the >0.5 regions {both / max(either, 1):.3f}",
+            unit="%",
+        )
+    int8.unload()
+    fp32.unload()
 
 
 def bench_memory(image: np.ndarray, removals: int) -> None:
@@ -196,6 +231,7 @@ def main() -> None:
         bench_memory(image_1mp, args.removals)  # first, so no 12 MP run has grown the heap
         bench_session_options(model_path)
         bench_speed(image_1mp, image_12mp)
+        bench_int8_agreement()
         bench_cuda(image_1mp)
         print(f"(load average during the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores)")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,18 @@ pytest.register_assert_rewrite("api_fixtures")
 REAL_MODELS_DIR = load_settings().models_dir
 MEMEGEN_DIR = Path(__file__).resolve().parents[2] / "shared" / "memegen-templates"
 FAILURES_DIR = Path(__file__).parent / "failures"
+
+
+def copy_installed_model(target_dir: Path, as_name: str = "u2netp") -> Path:
+    """Copy the installed u2netp into `target_dir` as `as_name`: the float32 file and, when
+    make install derived them, its int8 variant and stamp (so no test pays to derive them)."""
+    if not (REAL_MODELS_DIR / "u2netp.onnx").is_file():
+        pytest.skip(f"u2netp.onnx not in {REAL_MODELS_DIR}: run `glitchzap models fetch u2netp`")
+    target_dir.mkdir(parents=True, exist_ok=True)
+    for suffix in (".onnx", ".int8.onnx", ".int8.json"):
+        if (source := REAL_MODELS_DIR / f"u2netp{suffix}").is_file():
+            shutil.copy(source, target_dir / f"{as_name}{suffix}")
+    return target_dir / f"{as_name}.onnx"
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import typer
 from skimage import data
 
 import glitchzap.cli as cli
+from conftest import copy_installed_model
 from glitchzap.background import reset_manager
 from glitchzap.cache import reset_caches
 from glitchzap.io import load_image
@@ -47,7 +47,7 @@ def fetched_u2netp() -> Path:
 
 @pytest.fixture
 def with_model(fetched_u2netp: Path, env: Path) -> Path:
-    shutil.copy(fetched_u2netp, env / "models" / "u2netp.onnx")
+    copy_installed_model(env / "models")
     return env
 
 
@@ -76,9 +76,12 @@ def test_models_list_shows_presence_and_checksum(env, monkeypatch, capsys):
     code, out, _ = run(monkeypatch, capsys, "models", "list")
     assert code == 0
     rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
-    assert rows["u2net"][1:] == ["yes", "0.0", "MB", "BAD", "320"]
+    assert rows["u2net"][1:] == ["yes", "0.0", "MB", "BAD", "320", "-"]
     assert rows["silueta"][1] == "no"
-    assert rows["isnet-general-use"][-1] == "1024"
+    assert rows["isnet-general-use"][-2:] == ["1024", "-"]
+    assert next(line for line in out.splitlines() if line.startswith("u2netp ")).endswith(
+        "320    on first use"
+    )
 
 
 def test_models_fetch_unknown_name(env, monkeypatch, capsys):
@@ -91,6 +94,9 @@ def test_models_fetch_unknown_name(env, monkeypatch, capsys):
 def test_models_fetch_is_idempotent(with_model, monkeypatch, capsys):
     code, out, _ = run(monkeypatch, capsys, "models", "fetch", "u2netp")
     assert code == 0 and "already present, checksum ok" in out
+    assert f"int8 variant at {with_model / 'models' / 'u2netp.int8.onnx'}" in out
+    code, out, _ = run(monkeypatch, capsys, "models", "list")
+    assert next(line for line in out.splitlines() if line.startswith("u2netp ")).endswith("ready")
 
 
 @pytest.mark.slow

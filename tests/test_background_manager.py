@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from dataclasses import replace
@@ -12,10 +11,10 @@ import numpy as np
 import pytest
 from skimage import data
 
+from conftest import copy_installed_model
 from glitchzap.background import models
 from glitchzap.background.manager import ModelManager
 from glitchzap.errors import ModelNotAvailable
-from glitchzap.settings import load_settings
 
 pytestmark = pytest.mark.slow
 
@@ -23,11 +22,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def models_dir(tmp_path: Path, monkeypatch) -> Path:
     """u2netp plus a second model name (an alias of the same file) in a tmp models dir."""
-    source = load_settings().models_dir / "u2netp.onnx"
-    if not source.is_file():
-        pytest.skip(f"{source} missing: run `glitchzap models fetch u2netp`")
-    shutil.copy(source, tmp_path / "u2netp.onnx")
-    shutil.copy(source, tmp_path / "u2netp-alias.onnx")
+    copy_installed_model(tmp_path)
+    copy_installed_model(tmp_path, as_name="u2netp-alias")
     alias = replace(models.MODELS["u2netp"], name="u2netp-alias")
     monkeypatch.setitem(models.MODELS, "u2netp-alias", alias)
     return tmp_path

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import cv2
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 from skimage import data
 
+from conftest import copy_installed_model
 from glitchzap.background import (
     foreground_mask,
     get_manager,
@@ -21,7 +21,7 @@ from glitchzap.background import (
 from glitchzap.background.refine import refine_mask
 from glitchzap.cache import get_cache, reset_caches
 from glitchzap.errors import InvalidParameters, ModelNotAvailable
-from glitchzap.settings import configure, load_settings
+from glitchzap.settings import configure
 
 pytestmark = pytest.mark.slow
 
@@ -29,12 +29,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def models_dir(tmp_path: Path):
     """A tmp models dir holding a copy of the fetched u2netp; settings and caches point at it."""
-    source = load_settings().models_dir / "u2netp.onnx"
-    if not source.is_file():
-        pytest.skip(f"{source} missing: run `glitchzap models fetch u2netp`")
     target = tmp_path / "models"
-    target.mkdir()
-    shutil.copy(source, target / "u2netp.onnx")
+    copy_installed_model(target)
     configure(None, data_dir=tmp_path, models={"dir": target}, cache={"backend": "memory"})
     reset_caches()
     reset_manager()

@@ -347,3 +347,13 @@ def test_local_pools_are_replaced_after_their_share_of_images(
     for i, rel in enumerate(rels):
         expected = render(load_image(root / rel), recipe, quality="full")
         assert np.array_equal(load_image(tmp_path / f"{i}.png"), expected)
+
+
+def test_a_worker_is_one_core_unless_a_small_default_pool_has_spare_ones():
+    from glitchzap.batch import local
+
+    assert local.threads_per_worker(1, 1, 8) == 1  # --workers 1: one core, the rest left free
+    assert local.threads_per_worker(4, 4, 8) == 1
+    assert local.threads_per_worker(None, 8, 8) == 1  # default: one worker per core
+    assert local.threads_per_worker(None, 2, 8) == 4  # 2 images on 8 cores: 4 threads each
+    assert local.threads_per_worker(None, 3, 2) == 1

@@ -7,6 +7,7 @@ import logging
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -310,3 +311,28 @@ def test_json_codec() -> None:
     assert decode_json(encode_json(value)) == value
     assert decode_json(b"\xff\xfe not json") is None
     assert decode_json(b"[" * 100_000) is None  # too deep: a miss, not a RecursionError
+
+
+def _open_together(directory: str, start: Any, index: int) -> bool:
+    from glitchzap.cache.disk import DiskCache
+
+    start.wait()
+    cache = DiskCache("shared", Path(directory), 1 << 20, 3600)
+    cache.set(f"key{index}", b"value")
+    return not cache._disabled and cache.get(f"key{index}") == b"value"
+
+
+def test_processes_opening_a_new_disk_cache_together_all_keep_it(tmp_path: Path) -> None:
+    """Batch workers start together on an empty data dir: none may lose its disk tier."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    processes = 6
+    with context.Manager() as manager, ProcessPoolExecutor(processes, context) as pool:
+        for round_ in range(4):
+            start = manager.Barrier(processes)
+            directory = str(tmp_path / f"round{round_}")
+            results = list(pool.map(_open_together, [directory] * processes,
+                                    [start] * processes, range(processes)))  # fmt: skip
+            assert all(results), f"round {round_}: {results}"

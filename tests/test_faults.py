@@ -6,7 +6,6 @@ the server keeps serving the requests that do not need what broke.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import socket
 import subprocess
 import sys
@@ -21,9 +20,10 @@ import pytest
 from skimage import data as skdata
 
 from api_fixtures import RedisServer, free_port, make_client, upload
+from conftest import copy_installed_model
 from glitchzap.cache import reset_caches
 from glitchzap.io import encode_image
-from glitchzap.settings import configure, get_settings, load_settings
+from glitchzap.settings import configure, load_settings
 
 pytest_plugins = ["api_fixtures"]
 
@@ -48,12 +48,8 @@ def still_serving(client: Any) -> None:
 
 @pytest.fixture
 def models_copy(tmp_path: Path) -> Path:
-    real = get_settings().models_dir / "u2netp.onnx"  # conftest: the real models dir
-    if not real.is_file():
-        pytest.skip(f"{real} is missing: run make install")
     copy = tmp_path / "models"
-    copy.mkdir()
-    shutil.copy(real, copy / "u2netp.onnx")
+    copy_installed_model(copy)
     return copy
 
 

@@ -1,6 +1,7 @@
 """Background removal: the subject's soft mask, cut-outs and composites.
 
-`foreground_mask` is a cached step (key: pixel digest + model + mask options), so changing
+`foreground_mask` is a cached step (key: pixel digest + model + its precision + mask
+options), so changing
 anything downstream (effects, background colour, alpha matting) never runs the model again.
 The model itself is held by the one `ModelManager` (see manager.py).
 """
@@ -96,15 +97,21 @@ def foreground_alpha(
     _check_image(image)
     model = _default_model(model)
     manager = manager or get_manager()
-    key = make_key("mask", image_digest(image), {"model": model, "post_process": post_process})
+    digest = image_digest(image)
+
+    def key() -> str:
+        # The weights (float32 or the int8 variant) are part of what made the mask.
+        options = {"model": model, "post_process": post_process}
+        return make_key("mask", digest, {**options, "precision": manager.precision_for(model)})
+
     cache = get_cache("masks") if use_cache else None
-    if cache is not None and (data := cache.get(key)) is not None:
+    if cache is not None and (data := cache.get(key())) is not None:
         alpha = _decode_mask(data, image.shape[:2])
         if alpha is not None:
             return alpha
     alpha = _compute_alpha(image, model, post_process, manager)
     if cache is not None:
-        cache.set(key, _encode_mask(alpha))
+        cache.set(key(), _encode_mask(alpha))  # again: loading may have fallen back to fp32
     return alpha
 
 

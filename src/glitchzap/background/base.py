@@ -121,6 +121,7 @@ class ModelSession:
                 "models.device is cuda but onnxruntime fell back to the CPU (CUDA/cuDNN "
                 "libraries missing?); set models.device to cpu or auto"
             )
+        self.precision = "fp32"  # the manager says "int8" when `path` is the int8 variant
         self.runs = 0
         self._runs_lock = threading.Lock()
 

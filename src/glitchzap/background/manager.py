@@ -1,8 +1,11 @@
 """The model manager: exactly one model session resident, shared by every caller.
 
 Loading another model unloads the previous one first (and runs the garbage collector, so a
-server swapping models does not hold two sessions' memory). A lock serialises loads, runs and
-unloads; an optional timer unloads the session after `idle_unload_seconds` without use.
+server swapping models does not hold two sessions' memory). `precision` picks the model's
+float32 file or its int8 variant (quantize.py): `auto` runs int8 on the CPU where the model has
+an int8 recipe and falls back to float32, saying so, when the variant cannot be derived.
+A lock serialises loads, runs and unloads; an optional timer unloads the session after
+`idle_unload_seconds` without use.
 """
 
 from __future__ import annotations
@@ -12,13 +15,17 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from glitchzap.background.base import Device, ModelSession
+from glitchzap.background.base import CUDA, Device, ModelSession
 from glitchzap.background.files import require_model_file
 from glitchzap.background.models import get_spec
+from glitchzap.background.quantize import ensure_int8
+from glitchzap.errors import InvalidParameters, ModelNotAvailable
+
+Precision = Literal["auto", "fp32", "int8"]
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +40,11 @@ class ModelManager:
         warmup: bool = False,
         cpu_mem_arena: bool = True,
         threads: int = 0,
+        precision: Precision = "auto",
     ) -> None:
         self.models_dir = Path(models_dir)
+        self.precision = precision
+        self._fp32_fallback: set[str] = set()  # models whose int8 variant could not be made
         self.device = device
         self.idle_unload_seconds = idle_unload_seconds
         self.warmup = warmup
@@ -55,16 +65,51 @@ class ModelManager:
         """How many model sessions this manager holds (0 or 1)."""
         return 0 if self._session is None else 1
 
+    def precision_for(self, name: str) -> Literal["fp32", "int8"]:
+        """The weights `name` runs with here (part of the mask cache key); loads nothing."""
+        spec = get_spec(name)
+        if self.precision == "int8":
+            if spec.int8_keep_fp32 is None:
+                raise InvalidParameters(
+                    f"{name} has no int8 variant; set models.precision to fp32 or auto"
+                )
+            return "int8"
+        if self.precision == "fp32" or spec.int8_keep_fp32 is None:
+            return "fp32"
+        if name in self._fp32_fallback or self._uses_cuda():
+            return "fp32"  # auto: float32 on the GPU, where int8 QDQ gains nothing
+        return "int8"
+
+    def _uses_cuda(self) -> bool:
+        import onnxruntime as ort
+
+        return self.device != "cpu" and CUDA in ort.get_available_providers()
+
+    def _model_file(self, name: str) -> tuple[Path, Literal["fp32", "int8"]]:
+        spec = get_spec(name)
+        path = require_model_file(name, self.models_dir)
+        if self.precision_for(name) == "fp32":
+            return path, "fp32"
+        try:
+            return ensure_int8(spec, path, self.models_dir), "int8"
+        except ModelNotAvailable as exc:
+            if self.precision == "int8":
+                raise
+            log.warning("%s; running %s in float32", exc, name)
+            self._fp32_fallback.add(name)
+            return path, "fp32"
+
     def session(self, name: str) -> ModelSession:
         """The resident session for `name`, loading it (and unloading any other) if needed."""
         with self._lock:
             if self._session is not None and self._session.spec.name == name:
                 return self._session
             spec = get_spec(name)
-            path = require_model_file(name, self.models_dir)
+            path, precision = self._model_file(name)
             self._unload_locked()
             started = time.perf_counter()
             session = ModelSession(spec, path, self.device, self.cpu_mem_arena, self.threads)
+            session.precision = precision
             if self.warmup:
                 # Two runs: whatever ONNX Runtime grows lazily is grown before a request.
                 blank = np.zeros((spec.input_size, spec.input_size, 3), np.uint8)
@@ -73,8 +118,9 @@ class ModelManager:
             self._session = session
             self.loads += 1
             log.info(
-                "loaded model %s on %s in %.2fs",
+                "loaded model %s (%s) on %s in %.2fs",
                 name,
+                precision,
                 session.provider,
                 time.perf_counter() - started,
             )
@@ -133,6 +179,8 @@ class ModelManager:
             "model": session.spec.name if session else None,
             "provider": session.provider if session else None,
             "providers": list(session.providers) if session else [],
+            "precision": session.precision if session else None,
+            "precision_setting": self.precision,
             "device": self.device,
             "models_dir": str(self.models_dir),
             "loads": self.loads,
@@ -161,6 +209,7 @@ def get_manager() -> ModelManager:
                 warmup=settings.models.warmup,
                 cpu_mem_arena=settings.models.cpu_mem_arena,
                 threads=settings.models.threads,
+                precision=settings.models.precision,
             )
         return _manager
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from glitchzap.batch.inputs import BatchItem, plan_batch, temp_files_for
-from glitchzap.batch.local import default_workers, run_local
+from glitchzap.batch.local import default_workers, run_local, threads_per_worker
 from glitchzap.batch.report import BatchRecord, BatchSummary, ReportWriter, read_report
 from glitchzap.batch.worker import model_name, process_one, render_one
 from glitchzap.errors import InvalidParameters
@@ -144,4 +144,5 @@ def _run_engine(
         )
         return
     summary.workers = min(workers or default_workers(), len(jobs))
-    run_local(jobs, recipe, settings_data, on_record, workers=summary.workers)
+    threads = threads_per_worker(workers, summary.workers, default_workers())
+    run_local(jobs, recipe, settings_data, on_record, workers=summary.workers, threads=threads)

