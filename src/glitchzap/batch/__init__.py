@@ -84,8 +84,9 @@ def run_batch(
 ) -> BatchSummary:
     """Apply `recipe` to every input image, writing mirrored outputs under `out_dir`.
 
-    `workers`: processes (local) or actors (Ray); default one per core. `progress` is called
-    in this process after each image with its record and the running summary.
+    `workers`: processes (local) or actors (Ray), one core each; default one per core.
+    `progress` is called in this process after each image with its record and the running
+    summary.
     """
     if engine not in ("local", "ray"):
         raise InvalidParameters(f"Unknown batch engine {engine!r}: use local or ray")

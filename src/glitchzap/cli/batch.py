@@ -75,7 +75,10 @@ def batch(
     ],
     out_dir: Annotated[Path, typer.Option("--output", "-o", help="Output folder (mirrors inputs)")],
     workers: Annotated[
-        int | None, typer.Option("--workers", "-w", min=1, help="Worker processes (default: cores)")
+        int | None,
+        typer.Option(
+            "--workers", "-w", min=1, help="Worker processes, one core each (default: every core)"
+        ),
     ] = None,
     resume: Annotated[bool, typer.Option(help="Skip outputs that already exist")] = False,
     ray: Annotated[
