@@ -30,6 +30,20 @@ CPU = "CPUExecutionProvider"
 ORT_LOAD_ERRORS: tuple[type[BaseException], ...] = (RuntimeError, ValueError, OSError)
 
 
+def cuda_usable(device: Device) -> bool:
+    """Whether `device` asks for CUDA (auto or cuda) and onnxruntime has its provider."""
+    import onnxruntime as ort
+
+    return device != "cpu" and CUDA in ort.get_available_providers()
+
+
+def model_input_image(image: np.ndarray, size: int) -> np.ndarray:
+    """`image`'s RGB channels resized to the model's size x size input (area averaging)."""
+    return cv2.resize(
+        np.ascontiguousarray(image[..., :3]), (size, size), interpolation=cv2.INTER_AREA
+    )
+
+
 def choose_providers(device: Device) -> list[str]:
     """The provider list for `device`; `cuda` fails loudly when CUDA is not usable here."""
     import onnxruntime as ort
@@ -37,7 +51,7 @@ def choose_providers(device: Device) -> list[str]:
     available = ort.get_available_providers()
     if device == "cpu":
         return [CPU]
-    if CUDA in available:
+    if cuda_usable(device):
         return [CUDA, CPU]
     if device == "cuda":
         raise ModelNotAvailable(
@@ -98,10 +112,12 @@ class ModelSession:
         device: Device = "auto",
         cpu_mem_arena: bool = True,
         threads: int = 0,
+        precision: str = "fp32",  # "int8" when `path` is the model's int8 variant
     ) -> None:
         self.spec = spec
         self.path = path
         self.device = device
+        self.precision = precision
         providers = choose_providers(device)
         try:
             self._rembg = _rembg_class(spec, path)(
@@ -121,7 +137,6 @@ class ModelSession:
                 "models.device is cuda but onnxruntime fell back to the CPU (CUDA/cuDNN "
                 "libraries missing?); set models.device to cpu or auto"
             )
-        self.precision = "fp32"  # the manager says "int8" when `path` is the int8 variant
         self.runs = 0
         self._runs_lock = threading.Lock()
 
@@ -144,10 +159,7 @@ class ModelSession:
         """The model's mask for an RGB(A) uint8 image: float32 in [0, 1], input_size square."""
         from PIL import Image
 
-        size = self.spec.input_size
-        small = cv2.resize(
-            np.ascontiguousarray(image[..., :3]), (size, size), interpolation=cv2.INTER_AREA
-        )
+        small = model_input_image(image, self.spec.input_size)
         masks = self._rembg.predict(Image.fromarray(small))
         with self._runs_lock:
             self.runs += 1

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from glitchzap.background.base import CUDA, Device, ModelSession
+from glitchzap.background.base import Device, ModelSession, cuda_usable
 from glitchzap.background.files import require_model_file
 from glitchzap.background.models import get_spec
 from glitchzap.background.quantize import ensure_int8
@@ -76,14 +76,9 @@ class ModelManager:
             return "int8"
         if self.precision == "fp32" or spec.int8_keep_fp32 is None:
             return "fp32"
-        if name in self._fp32_fallback or self._uses_cuda():
+        if name in self._fp32_fallback or cuda_usable(self.device):
             return "fp32"  # auto: float32 on the GPU, where int8 QDQ gains nothing
         return "int8"
-
-    def _uses_cuda(self) -> bool:
-        import onnxruntime as ort
-
-        return self.device != "cpu" and CUDA in ort.get_available_providers()
 
     def _model_file(self, name: str) -> tuple[Path, Literal["fp32", "int8"]]:
         spec = get_spec(name)
@@ -108,8 +103,9 @@ class ModelManager:
             path, precision = self._model_file(name)
             self._unload_locked()
             started = time.perf_counter()
-            session = ModelSession(spec, path, self.device, self.cpu_mem_arena, self.threads)
-            session.precision = precision
+            session = ModelSession(
+                spec, path, self.device, self.cpu_mem_arena, self.threads, precision
+            )
             if self.warmup:
                 # Two runs: whatever ONNX Runtime grows lazily is grown before a request.
                 blank = np.zeros((spec.input_size, spec.input_size, 3), np.uint8)

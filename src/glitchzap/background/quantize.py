@@ -26,9 +26,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
+from glitchzap.background.base import model_input_image
 from glitchzap.background.files import file_checksum
 from glitchzap.background.models import ModelSpec
 from glitchzap.errors import ModelNotAvailable
@@ -78,11 +78,7 @@ def _normalise(image: np.ndarray, size: int) -> np.ndarray:
     """`image` as the model's input tensor, exactly as ModelSession.predict + rembg feed it."""
     if image.ndim == 2:
         image = np.stack([image] * 3, axis=-1)
-    small = cv2.resize(
-        np.ascontiguousarray(image[..., :3]).astype(np.uint8),
-        (size, size),
-        interpolation=cv2.INTER_AREA,
-    ).astype(np.float32)
+    small = model_input_image(image.astype(np.uint8), size).astype(np.float32)
     small /= max(float(small.max()), 1e-6)
     return ((small - _MEAN) / _STD).transpose(2, 0, 1)[None].astype(np.float32)
 
@@ -136,15 +132,20 @@ def derive_int8(spec: ModelSpec, source: Path, target: Path) -> None:
         os.replace(staged, target)
 
 
+def _errors_only(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.ERROR
+
+
 @contextlib.contextmanager
 def _quiet_root_logger() -> Iterator[None]:
+    # A filter on the root logger sees only what is logged to it directly (the quantizer's
+    # `logging.warning`), not what named loggers propagate, so nothing else goes quiet.
     root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
+    root.addFilter(_errors_only)
     try:
         yield
     finally:
-        root.setLevel(level)
+        root.removeFilter(_errors_only)
 
 
 @contextlib.contextmanager
