@@ -19,7 +19,7 @@ import numpy as np
 from skimage import data
 
 from _report import header, row, rss_mb
-from glitchzap.settings import configure, get_settings
+from glitchzap.runtime import configure, current
 
 SEED_SECONDS = (4.0, 12.0)  # the seed's published time per removal
 
@@ -92,11 +92,11 @@ def bench_session_options(model_path: str) -> None:
 def bench_speed(image_1mp: np.ndarray, image_12mp: np.ndarray) -> None:
     from rembg import new_session, remove
 
-    from glitchzap.background import ModelManager, get_manager, remove_background
+    from glitchzap.background import ModelManager, remove_background
 
-    get_manager().session("u2netp")
-    remove_background(fresh(image_1mp))  # first call: lazy imports, arena growth
-    ours_1 = median_ms(lambda _i: remove_background(fresh(image_1mp)), 7)
+    current().models.session("u2netp")
+    remove_background(fresh(image_1mp), runtime=current())  # first call: lazy imports, arena growth
+    ours_1 = median_ms(lambda _i: remove_background(fresh(image_1mp), runtime=current()), 7)
     warm = new_session("u2netp")
     remove(image_1mp, session=warm)
     rembg_warm = median_ms(lambda _i: remove(image_1mp, session=warm), 5)
@@ -119,9 +119,11 @@ def bench_speed(image_1mp: np.ndarray, image_12mp: np.ndarray) -> None:
         ok=ours_1 <= 250,
     )
     row("1 MP removal, warm", ours_1, SEED_SECONDS[0] * 1000, "seed, best published (4 s)")
-    fp32 = ModelManager(get_settings().models_dir, precision="fp32")
-    remove_background(fresh(image_1mp), manager=fp32)
-    ours_fp32 = median_ms(lambda _i: remove_background(fresh(image_1mp), manager=fp32), 7)
+    fp32 = ModelManager(current().settings.models_dir, precision="fp32")
+    remove_background(fresh(image_1mp), manager=fp32, runtime=current())
+    ours_fp32 = median_ms(
+        lambda _i: remove_background(fresh(image_1mp), manager=fp32, runtime=current()), 7
+    )
     fp32.unload()
     row(
         "1 MP removal, warm (int8 variant, the default)",
@@ -129,7 +131,7 @@ def bench_speed(image_1mp: np.ndarray, image_12mp: np.ndarray) -> None:
         ours_fp32,
         "ours with models.precision fp32",
     )
-    ours_12 = median_ms(lambda _i: remove_background(fresh(image_12mp)), 3)
+    ours_12 = median_ms(lambda _i: remove_background(fresh(image_12mp), runtime=current()), 3)
     rembg_12 = median_ms(lambda _i: remove(image_12mp, session=warm), 2)
     row(
         "12 MP removal, warm",
@@ -140,7 +142,9 @@ def bench_speed(image_1mp: np.ndarray, image_12mp: np.ndarray) -> None:
         ok=ours_12 <= 1200,
     )
     row("12 MP removal, warm", ours_12, SEED_SECONDS[1] * 1000, "seed, worst published (12 s)")
-    cached = median_ms(lambda _i: remove_background(image_12mp, background=(0, 0, 0)), 3)
+    cached = median_ms(
+        lambda _i: remove_background(image_12mp, background=(0, 0, 0), runtime=current()), 3
+    )
     row("12 MP re-render, mask cached (0 model runs)", cached, ours_12, "12 MP removal, warm")
 
 
@@ -148,15 +152,15 @@ def bench_int8_agreement() -> None:
     """How far the int8 variant's mask is from float32's on real photos (not timed)."""
     from glitchzap.background import ModelManager, foreground_mask
 
-    models_dir = get_settings().models_dir
+    models_dir = current().settings.models_dir
     int8, fp32 = (
         ModelManager(models_dir, precision="int8"),
         ModelManager(models_dir, precision="fp32"),
     )
     for name in ("astronaut", "chelsea", "coffee"):
         image = np.ascontiguousarray(getattr(data, name)())
-        a = foreground_mask(image, manager=int8, use_cache=False)
-        b = foreground_mask(image, manager=fp32, use_cache=False)
+        a = foreground_mask(image, manager=int8, use_cache=False, runtime=current())
+        b = foreground_mask(image, manager=fp32, use_cache=False, runtime=current())
         both, either = ((a > 0.5) & (b > 0.5)).sum(), ((a > 0.5) | (b > 0.5)).sum()
         row(
             f"int8 vs fp32 mask, {name}: mean |diff|",
@@ -172,12 +176,12 @@ def bench_int8_agreement() -> None:
 def bench_memory(image: np.ndarray, removals: int) -> None:
     from glitchzap.background import remove_background
 
-    remove_background(fresh(image))
+    remove_background(fresh(image), runtime=current())
     first = rss_mb()
-    remove_background(fresh(image))
+    remove_background(fresh(image), runtime=current())
     second = rss_mb()
     for _ in range(2, removals):
-        remove_background(fresh(image))
+        remove_background(fresh(image), runtime=current())
     after = rss_mb()
     row(
         f"RSS growth, first -> {removals}th removal (1 MP)",
@@ -205,12 +209,14 @@ def bench_cuda(image: np.ndarray) -> None:
         return
     from glitchzap.background import ModelManager, remove_background
 
-    cpu = ModelManager(get_settings().models_dir, device="cpu")
-    cuda = ModelManager(get_settings().models_dir, device="cuda")
+    cpu = ModelManager(current().settings.models_dir, device="cpu")
+    cuda = ModelManager(current().settings.models_dir, device="cuda")
     ms = {}
     for label, manager in (("cuda", cuda), ("cpu", cpu)):
-        remove_background(fresh(image), manager=manager)
-        ms[label] = median_ms(lambda _i, m=manager: remove_background(fresh(image), manager=m), 7)
+        remove_background(fresh(image), manager=manager, runtime=current())
+        ms[label] = median_ms(
+            lambda _i, m=manager: remove_background(fresh(image), manager=m, runtime=current()), 7
+        )
         manager.unload()
     row("1 MP removal, CUDA provider", ms["cuda"], ms["cpu"], "CPU provider, same run")
 
@@ -220,7 +226,7 @@ def main() -> None:
     parser.add_argument("--removals", type=int, default=200)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data_dir:
-        models_dir = get_settings().models_dir
+        models_dir = current().settings.models_dir
         os.environ["U2NET_HOME"] = str(models_dir)  # rembg's anchor reads the same file
         configure(None, data_dir=data_dir, models={"dir": models_dir}, cache={"backend": "memory"})
         from glitchzap.background.files import require_model_file

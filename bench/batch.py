@@ -26,7 +26,7 @@ import numpy as np
 from skimage import data
 
 from _report import header, row
-from glitchzap.settings import configure, get_settings
+from glitchzap.runtime import configure, current, restart
 
 RECIPE: dict[str, Any] = {
     "effects": {
@@ -61,11 +61,10 @@ def make_inputs(folder: Path, count: int) -> list[Path]:
 
 def fresh_settings(root: Path, name: str) -> None:
     """An empty data dir (so an empty cache) for the next run; the real models dir."""
-    models_dir = get_settings().models_dir
+    models_dir = current().settings.models_dir
     configure(None, data_dir=root / name, models={"dir": models_dir})
-    from glitchzap.cache import reset_caches
 
-    reset_caches()
+    restart()
 
 
 def time_batch(inputs: Path, out: Path, count: int, **options: Any) -> float:
@@ -100,7 +99,7 @@ def time_plain_loop(files: list[Path], out: Path) -> float:
 
     from glitchzap.pipeline import apply_effects
 
-    os.environ["U2NET_HOME"] = str(get_settings().models_dir)  # rembg reads the same file
+    os.environ["U2NET_HOME"] = str(current().settings.models_dir)  # rembg reads the same file
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     session = new_session("u2netp")

@@ -24,14 +24,13 @@ import cv2
 import numpy as np
 
 from _report import header, median_ms, row
-from glitchzap.cache import reset_caches
-from glitchzap.captions import box_pixels, layout_boxes, render_captions
-from glitchzap.fonts import get_font_cache, resolve_font
-from glitchzap.inpaint import INPAINT_METHODS, inpaint, text_mask
 from glitchzap.io import load_image
-from glitchzap.meme import make_meme_result, read_image_text
-from glitchzap.ocr import MODEL_FILES, model_dir
-from glitchzap.settings import configure
+from glitchzap.meme.captions import box_pixels, layout_boxes, render_captions
+from glitchzap.meme.compose import make_meme_result, read_image_text
+from glitchzap.meme.fonts import get_font_cache, resolve_font
+from glitchzap.meme.inpaint import INPAINT_METHODS, inpaint, text_mask
+from glitchzap.meme.ocr import MODEL_FILES, model_dir
+from glitchzap.runtime import configure, current, restart
 from meme_cases import CAPTIONED
 
 MEMEGEN = Path(__file__).resolve().parents[2] / "shared" / "memegen-templates"
@@ -114,13 +113,15 @@ def main() -> None:
     if not MEMEGEN.is_dir():
         print(f"skipped: memegen templates not found at {MEMEGEN}")
         return
-    settings = configure(data_dir=Path(tempfile.mkdtemp(prefix="glitchzap-bench-")))
-    reset_caches()
+    settings = configure(data_dir=Path(tempfile.mkdtemp(prefix="glitchzap-bench-"))).settings
+    restart()
     cleans = {name: template(name) for name in CAPTIONED}
     memes = {name: render(cleans[name], caps) for name, caps in CAPTIONED.items()}
     header("meme text: 12 memegen templates at 800 px")
 
-    cold_ms, _ = timed(lambda: read_image_text(memes["ackbar"], settings, use_cache=False))
+    cold_ms, _ = timed(
+        lambda: read_image_text(memes["ackbar"], settings, use_cache=False, runtime=current())
+    )
     seed = seed_engine()
     seed_cold_ms, _ = timed(lambda: seed_erase(seed, memes["ackbar"]))
     row("engine cold start + first OCR (once per process)", cold_ms, seed_cold_ms, "seed way")
@@ -128,11 +129,17 @@ def main() -> None:
     first, cached, seed_first, seed_texts, our_texts = [], [], [], {}, {}
     for name, image in memes.items():
         ms, result = timed(
-            lambda image=image: make_meme_result(image, NEW_CAPTIONS, settings=settings)
+            lambda image=image: make_meme_result(
+                image, NEW_CAPTIONS, settings=settings, runtime=current()
+            )
         )
         first.append(ms)
         our_texts[name] = [r.text for r in (result.ocr.regions if result.ocr else [])]
-        ms, _ = timed(lambda image=image: make_meme_result(image, NEW_CAPTIONS, settings=settings))
+        ms, _ = timed(
+            lambda image=image: make_meme_result(
+                image, NEW_CAPTIONS, settings=settings, runtime=current()
+            )
+        )
         cached.append(ms)
         ms, (erased, texts) = timed(lambda image=image: seed_erase(seed, image))
         render_ms, _ = timed(lambda erased=erased: render(erased, NEW_CAPTIONS))
@@ -214,7 +221,7 @@ def main() -> None:
         clean = cleans[name]
         scores["captioned (nothing erased)"].append(psnr(image, clean, area))
         scores["seed way: boxes + ns r3"].append(psnr(seed_erase(seed, image)[0], clean, area))
-        regions = read_image_text(image, settings).regions
+        regions = read_image_text(image, settings, runtime=current()).regions
         for mode in ("boxes", "strokes"):
             mask = text_mask(image, regions, mode)  # type: ignore[arg-type]
             for method in INPAINT_METHODS:

@@ -18,12 +18,12 @@ import numpy as np
 from PIL import Image
 
 from glitchzap.cache.codec import encode_array
-from glitchzap.captions import render_captions
-from glitchzap.fonts import get_font_cache, resolve_font
+from glitchzap.meme.captions import render_captions
+from glitchzap.meme.fonts import get_font_cache, resolve_font
 from glitchzap.templates import TemplateLibrary, text_boxes
 from glitchzap.templates import match as m
-from glitchzap.templates.augment import KINDS, make_variant
 from glitchzap.templates.store import dumps
+from meme_variants import KINDS, make_variant
 
 MEMEGEN = Path(__file__).resolve().parents[2] / "shared" / "memegen-templates"
 QUERY_SIZE = 800

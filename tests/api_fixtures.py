@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from glitchzap import urlfetch
-from glitchzap.cache import reset_caches
+from glitchzap.api import urlfetch
 from glitchzap.errors import UrlFetchFailed
 from glitchzap.io import encode_image
-from glitchzap.settings import Settings, configure
+from glitchzap.runtime import configure, restart
+from glitchzap.settings import Settings
 
 MEMEGEN_TEMPLATES = Path(__file__).resolve().parents[2] / "shared" / "memegen-templates"
 
@@ -28,10 +28,25 @@ MEMEGEN_TEMPLATES = Path(__file__).resolve().parents[2] / "shared" / "memegen-te
 @pytest.fixture
 def api_settings(tmp_path: Path) -> Iterator[Settings]:
     """Process-wide settings with every file under tmp_path (caches, logs, templates)."""
-    settings = configure(None, data_dir=tmp_path, cache={"backend": "disk"})
-    reset_caches()
+    # An empty models dir that stays empty: API tests never fetch a model on first use.
+    models = {"auto_fetch": False}
+    settings = configure(None, data_dir=tmp_path, cache={"backend": "disk"}, models=models).settings
+    restart()
     yield settings
-    reset_caches()
+    restart()
+
+
+@pytest.fixture(scope="session")
+def memegen_library(tmp_path_factory: Any) -> Any:
+    """memegen's sample templates imported once into a library (the one template registry)."""
+    from glitchzap.templates import TemplateLibrary
+
+    if not MEMEGEN_TEMPLATES.is_dir():
+        pytest.skip(f"memegen sample templates not found at {MEMEGEN_TEMPLATES}")
+    folder = tmp_path_factory.mktemp("memegen-library")
+    report = TemplateLibrary(folder).import_memegen(MEMEGEN_TEMPLATES)
+    assert report.added and not report.errors, report.errors
+    return folder
 
 
 def make_client(settings: Settings) -> Any:

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from glitchzap import settings as settings_module
-from glitchzap.cache import reset_caches
-from glitchzap.settings import Settings, configure, load_settings
+from glitchzap import runtime as runtime_module
+from glitchzap.runtime import Runtime, configure
+from glitchzap.settings import Settings, load_settings
 
 pytest.register_assert_rewrite("api_fixtures")
 
@@ -36,16 +36,20 @@ def copy_installed_model(target_dir: Path, as_name: str = "u2netp") -> Path:
 
 @pytest.fixture(autouse=True)
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """Fresh process-wide settings with a temporary data dir and cache for each test."""
+    """A fresh process runtime (temporary data dir and caches) for each test; its settings."""
     for key in list(__import__("os").environ):
         if key.startswith("GLITCHZAP_"):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
     current = configure(data_dir=tmp_path / "data", models={"dir": REAL_MODELS_DIR})
-    reset_caches()
-    yield current
-    reset_caches()
-    settings_module._current = None
+    yield current.settings
+    runtime_module.reset()
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Runtime:
+    """The test's runtime: what the core functions take."""
+    return runtime_module.current()
 
 
 @pytest.fixture

@@ -63,7 +63,12 @@ def test_erase_never_and_auto_on_a_blank_template(api_client: Any) -> None:
     original = load_image(data)
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(never.content))), original)
     auto = api_client.post("/api/erase-text", json={"image_id": image_id})
-    assert auto.status_code == 200
+    assert auto.status_code == 200, auto.text
+    assert auto.headers["content-type"] == "image/png"
+    # The template has no text, so `auto` must skip inpainting: the PNG decodes to the upload.
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(io.BytesIO(auto.content)).convert("RGB")), original
+    )
 
 
 @pytest.mark.parametrize(

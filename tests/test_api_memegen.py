@@ -13,15 +13,11 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from api_fixtures import MEMEGEN_TEMPLATES, make_client
-from glitchzap.api.memegen import (
-    DirectoryTemplateProvider,
-    decode_text,
-    encode_text,
-    split_extension,
-)
+from glitchzap.api.memegen import decode_text, encode_text, split_extension
 from glitchzap.api.routes.memegen import parse_meme_path
 from glitchzap.errors import NotFound, UnsupportedFormat
 from glitchzap.io import load_image
+from glitchzap.runtime import current
 from glitchzap.settings import load_settings
 
 pytest_plugins = ["api_fixtures"]
@@ -115,8 +111,8 @@ needs_templates = pytest.mark.skipif(
 
 
 @pytest.fixture
-def meme_client(tmp_path: Any) -> Any:
-    settings = load_settings(None, data_dir=tmp_path, templates={"dir": MEMEGEN_TEMPLATES})
+def meme_client(tmp_path: Any, memegen_library: Any) -> Any:
+    settings = load_settings(None, data_dir=tmp_path, templates={"dir": memegen_library})
     with make_client(settings) as api:
         yield api
 
@@ -126,15 +122,14 @@ def pixels(response: Any) -> np.ndarray:
 
 
 @needs_templates
-def test_provider_reads_memegen_folders() -> None:
-    provider = DirectoryTemplateProvider(MEMEGEN_TEMPLATES)
-    ants = provider.get_template("ants")
-    assert ants is not None
-    assert ants.name == "Do You Want Ants?"
-    assert len(ants.text_boxes) == 2
-    assert provider.get_template("../ants") is None
-    assert provider.get_template("README.md") is None
-    assert len(provider.list_templates()) >= 50
+def test_routes_read_the_template_library(meme_client: Any) -> None:
+    """memegen's folders, imported into the library, are what the memegen routes serve."""
+    ants = meme_client.get("/templates/ants").json()
+    assert ants["name"] == "Do You Want Ants?"
+    assert ants["lines"] == 2
+    assert meme_client.get("/templates/..%2Fants").status_code == 404
+    assert meme_client.get("/templates/README.md").status_code == 404
+    assert len(meme_client.get("/templates").json()) >= 50
 
 
 @needs_templates
@@ -194,12 +189,11 @@ def test_width_and_height(meme_client: Any) -> None:
 
 @needs_templates
 def test_cached_by_full_key(meme_client: Any) -> None:
-    from glitchzap.cache import get_cache
 
     meme_client.get("/images/ants/one/two.png")
     meme_client.get("/images/ants/one/two.png")
     meme_client.get("/images/ants/one/two.png?width=100")
-    stats = get_cache("memes").stats()
+    stats = current().cache("memes").stats()
     assert (stats["hits"], stats["misses"]) == (1, 2)
 
 

@@ -11,14 +11,15 @@ import pytest
 from PIL import Image
 
 from api_fixtures import make_client, upload
-from glitchzap.settings import get_settings, load_settings
+from glitchzap.runtime import current
+from glitchzap.settings import load_settings
 
 pytest_plugins = ["api_fixtures"]
 
 
 @pytest.fixture
 def model_client(tmp_path: Any) -> Any:
-    models_dir = get_settings().models_dir
+    models_dir = current().settings.models_dir
     if not (models_dir / "u2netp.onnx").is_file():
         pytest.skip(f"u2netp.onnx not in {models_dir}: run make install")
     with make_client(load_settings(None, data_dir=tmp_path, models={"dir": models_dir})) as api:

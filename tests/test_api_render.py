@@ -11,9 +11,9 @@ from PIL import Image
 from skimage import data as skdata
 
 from api_fixtures import NetworkGuard, RedisServer, make_client, upload
-from glitchzap.cache import get_cache
 from glitchzap.io import encode_image, load_image
 from glitchzap.pipeline import apply_effects
+from glitchzap.runtime import current, restart
 from glitchzap.settings import load_settings
 
 pytest_plugins = ["api_fixtures"]
@@ -72,7 +72,7 @@ def test_effects_change_the_image_and_seed_is_reproducible(
     plain = decoded(render(api_client, image_id, quality="fast", format="png"))
     noisy = {"effects": {"noise": 0.3}, "seed": 1}
     first = decoded(render(api_client, image_id, recipe=noisy, quality="fast", format="png"))
-    get_cache("renders").clear()
+    current().cache("renders").clear()
     again = decoded(render(api_client, image_id, recipe=noisy, quality="fast", format="png"))
     other = decoded(
         render(api_client, image_id, recipe={**noisy, "seed": 2}, quality="fast", format="png")
@@ -131,9 +131,8 @@ def test_errors(api_client: Any, body: dict[str, Any], status: int, code: str) -
 @pytest.fixture
 def model_client(tmp_path: Any) -> Any:
     """An API whose settings point at the real models dir (`make install` fetched them)."""
-    from glitchzap.settings import get_settings
 
-    models_dir = get_settings().models_dir
+    models_dir = current().settings.models_dir
     if not (models_dir / "u2netp.onnx").is_file():
         pytest.skip(f"u2netp.onnx not in {models_dir}: run make install")
     settings = load_settings(None, data_dir=tmp_path, models={"dir": models_dir})
@@ -151,7 +150,7 @@ def test_foreground_target_blurs_only_the_subject(
     plain = decoded(render(model_client, image_id, quality="full", format="png"))
     recipe = {"effects": {"blur": 8}, "target": "foreground"}
     fg = decoded(render(model_client, image_id, recipe=recipe, quality="full", format="png"))
-    mask = foreground_mask(skdata.astronaut())
+    mask = foreground_mask(skdata.astronaut(), runtime=current())
     changed = np.abs(fg.astype(int) - plain).sum(axis=2) > 0
     assert changed[mask > 0.9].mean() > 0.5  # the subject is blurred
     assert changed[mask < 0.01].mean() < 0.01  # the background is not touched
@@ -192,9 +191,8 @@ def test_background_remove_preview_keeps_alpha(model_client: Any, api_astronaut_
 
 def test_missing_model_is_a_clear_503(api_client: Any, api_astronaut_png: bytes) -> None:
     """The API settings point at an empty models dir: the error names the fix."""
-    from glitchzap.background import reset_manager
 
-    reset_manager()  # forget a session another test loaded from the real models dir
+    restart()  # forget a session another test loaded from the real models dir
     image_id = upload(api_client, api_astronaut_png)["image_id"]
     response = render(api_client, image_id, recipe={"effects": {"blur": 3}, "target": "foreground"})
     assert response.status_code == 503
@@ -203,11 +201,10 @@ def test_missing_model_is_a_clear_503(api_client: Any, api_astronaut_png: bytes)
 
 def test_image_store_survives_a_restart(api_settings: Any, api_astronaut_png: bytes) -> None:
     """Originals live in the disk cache, so a new app (new process) still knows the id."""
-    from glitchzap.cache import reset_caches
 
     with make_client(api_settings) as first:
         image_id = upload(first, api_astronaut_png)["image_id"]
-    reset_caches()
+    restart()
     with make_client(api_settings) as second:
         assert render(second, image_id, recipe=BLUR).status_code == 200
 

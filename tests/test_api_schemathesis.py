@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from api_fixtures import MEMEGEN_TEMPLATES, NetworkGuard
-from glitchzap.settings import get_settings, load_settings
+from glitchzap.runtime import current
+from glitchzap.settings import load_settings
 
 pytest_plugins = ["api_fixtures"]
 
@@ -25,7 +26,7 @@ def test_no_server_errors(tmp_path: Any, net_guard: NetworkGuard) -> None:
     from glitchzap.api.main import create_app
 
     templates = {"dir": MEMEGEN_TEMPLATES} if MEMEGEN_TEMPLATES.is_dir() else {}
-    models_dir = get_settings().models_dir  # the real models (conftest), so no 503 for them
+    models_dir = current().settings.models_dir  # the real models (conftest), so no 503 for them
     app_settings = load_settings(
         None, data_dir=tmp_path, templates=templates, models={"dir": models_dir}
     )

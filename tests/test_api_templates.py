@@ -33,12 +33,39 @@ def test_list_and_show(api_client: Any) -> None:
     listed = api_client.get("/api/templates")
     assert listed.status_code == 200
     templates = {t["id"]: t for t in listed.json()["templates"]}
-    assert "starter-astronaut" in templates
+    # The starter set added to the empty library: one template per scikit-image photo, sorted
+    # by id, each as big as its photo.
+    photos = {
+        "starter-astronaut": skdata.astronaut(),
+        "starter-camera": skdata.camera(),
+        "starter-chelsea": skdata.chelsea(),
+        "starter-coffee": skdata.coffee(),
+        "starter-hubble-deep-field": skdata.hubble_deep_field(),
+        "starter-rocket": skdata.rocket(),
+    }
+    assert list(templates) == sorted(photos)
+    for template_id, photo in photos.items():
+        template = templates[template_id]
+        assert "image" not in template  # server paths never leave the server
+        assert (template["height"], template["width"]) == photo.shape[:2], template_id
+        assert template["origin"] == "starter" and template["image_url"] == (
+            f"/images/{template_id}.png"
+        )
+        assert len(template["text_boxes"]) == 2  # memegen's top and bottom boxes
+        shown = api_client.get(f"/api/templates/{template_id}")
+        assert shown.status_code == 200 and shown.json() == template
     astronaut = templates["starter-astronaut"]
-    assert "image" not in astronaut  # server paths never leave the server
-    assert astronaut["image_url"] == "/images/starter-astronaut.png"
-    shown = api_client.get("/api/templates/starter-astronaut")
-    assert shown.status_code == 200 and shown.json() == astronaut
+    assert astronaut["name"] == "Astronaut Eileen Collins"
+    assert astronaut["keywords"] == ["astronaut", "nasa", "space", "smile"]
+    assert astronaut["example"] == ["when the code compiles", "on the first try"]
+    assert astronaut["source"] == "scikit-image sample data"
+    assert templates["starter-chelsea"]["name"] == "Chelsea the Cat"
+    # Its image_url serves the clean picture itself (a lossless PNG of the photo).
+    clean = api_client.get(astronaut["image_url"])
+    assert clean.status_code == 200, clean.text
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(io.BytesIO(clean.content)).convert("RGB")), skdata.astronaut()
+    )
 
 
 @pytest.mark.parametrize(
@@ -46,8 +73,9 @@ def test_list_and_show(api_client: Any) -> None:
 )
 def test_unknown_or_hostile_ids_are_4xx(api_client: Any, template_id: str, status: int) -> None:
     response = api_client.get(f"/api/templates/{template_id}")
-    assert 400 <= response.status_code < 500
+    assert response.status_code == status, response.text
     assert set(response.json()) == {"error", "message"}
+    assert response.json()["error"] == "not_found"
 
 
 def test_search_ranks_by_keywords(api_client: Any) -> None:
@@ -100,7 +128,13 @@ def test_meme_with_auto_template_renders_on_the_clean_template(api_client: Any) 
     )
     assert response.status_code == 200, response.text
     out = np.asarray(Image.open(io.BytesIO(response.content)))
-    assert out.shape == skdata.coffee().shape  # the clean template, not the bannered query
+    coffee = skdata.coffee()
+    assert out.shape == coffee.shape  # the clean template, not the bannered query
+    # Between its two caption boxes (top and bottom fifths) it is the template's pixels
+    # exactly; the captions are drawn in those boxes.
+    np.testing.assert_array_equal(out[90:310], coffee[90:310])
+    assert (out[:80] != coffee[:80]).any(axis=2).sum() > 200
+    assert (out[320:] != coffee[320:]).any(axis=2).sum() > 200
 
 
 def _upload(api_client: Any, image: np.ndarray) -> str:

@@ -13,9 +13,8 @@ from skimage import data
 
 import glitchzap.cli as cli
 from conftest import copy_installed_model
-from glitchzap.background import reset_manager
-from glitchzap.cache import reset_caches
 from glitchzap.io import load_image
+from glitchzap.runtime import current, restart
 from glitchzap.settings import load_settings
 
 
@@ -29,11 +28,11 @@ def env(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.setenv("GLITCHZAP_CACHE__BACKEND", "memory")
     monkeypatch.delenv("GLITCHZAP_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
-    reset_manager()
-    reset_caches()
+    restart()
+    restart()
     yield tmp_path
-    reset_manager()
-    reset_caches()
+    restart()
+    restart()
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +55,6 @@ def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
     app.callback()(cli._root)
     monkeypatch.setattr(cli, "app", app)
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ["glitchzap.cli.background"])
     monkeypatch.setattr(sys, "argv", ["glitchzap", *args])
     with pytest.raises(SystemExit) as exit_info:
         cli.main()
@@ -122,9 +120,8 @@ def test_remove_bg_many_inputs_one_session(with_model, monkeypatch, capsys):
     assert cutout.shape == (512, 512, 4)
     assert cutout[150, 220, 3] > 230 and cutout[5, 500, 3] < 25
     assert (out_dir / "chelsea.png").is_file() and not (out_dir / "broken.png").exists()
-    from glitchzap.background import get_manager
 
-    assert get_manager().loads == 1 and get_manager().model_runs == 2
+    assert current().models.loads == 1 and current().models.model_runs == 2
 
 
 @pytest.mark.slow
@@ -168,6 +165,7 @@ def test_remove_bg_argument_errors(env, monkeypatch, capsys):
 
 def test_remove_bg_without_the_model_names_the_fix(env, monkeypatch, capsys):
     astro = _write_photos(env)[0]
+    monkeypatch.setenv("GLITCHZAP_MODELS__AUTO_FETCH", "false")  # air-gapped: refuse, never fetch
     code, _, err = run(monkeypatch, capsys, "remove-bg", str(astro), "-o", "out.png")
     assert code == 2
     assert "glitchzap models fetch u2netp" in err and len(err.strip().splitlines()) == 1

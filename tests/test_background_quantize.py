@@ -13,6 +13,7 @@ from conftest import REAL_MODELS_DIR, copy_installed_model
 from glitchzap.background import ModelManager, foreground_mask, models
 from glitchzap.background.quantize import ensure_int8, int8_path, is_current
 from glitchzap.errors import InvalidParameters, ModelNotAvailable
+from glitchzap.runtime import current
 
 pytestmark = pytest.mark.slow
 
@@ -30,8 +31,8 @@ def masks(image: np.ndarray, models_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     int8 = ModelManager(models_dir, device="cpu", precision="int8")
     fp32 = ModelManager(models_dir, device="cpu", precision="fp32")
     return (
-        foreground_mask(image, manager=int8, use_cache=False),
-        foreground_mask(image, manager=fp32, use_cache=False),
+        foreground_mask(image, manager=int8, use_cache=False, runtime=current()),
+        foreground_mask(image, manager=fp32, use_cache=False, runtime=current()),
     )
 
 
@@ -91,11 +92,13 @@ def test_auto_falls_back_to_float32_when_the_variant_cannot_be_made(tmp_path: Pa
     image = np.ascontiguousarray(data.astronaut())
     auto = ModelManager(tmp_path, device="cpu")
     with caplog.at_level("WARNING"):
-        alpha = foreground_mask(image, manager=auto, use_cache=False)
+        alpha = foreground_mask(image, manager=auto, use_cache=False, runtime=current())
     assert "running u2netp in float32" in caplog.text
     assert auto.status()["precision"] == "fp32" and auto.precision_for("u2netp") == "fp32"
     fp32 = ModelManager(tmp_path, device="cpu", precision="fp32")
-    assert np.array_equal(alpha, foreground_mask(image, manager=fp32, use_cache=False))
+    assert np.array_equal(
+        alpha, foreground_mask(image, manager=fp32, use_cache=False, runtime=current())
+    )
     with pytest.raises(ModelNotAvailable, match="precision to fp32"):
         ModelManager(tmp_path, device="cpu", precision="int8").session("u2netp")
 
@@ -112,8 +115,8 @@ def test_precision_is_part_of_the_mask_cache_key(tmp_path: Path):
     image = np.ascontiguousarray(data.chelsea())
     int8 = ModelManager(tmp_path, device="cpu", precision="int8")
     fp32 = ModelManager(tmp_path, device="cpu", precision="fp32")
-    first = foreground_mask(image, manager=int8)
-    second = foreground_mask(image, manager=fp32)  # not int8's cached mask
+    first = foreground_mask(image, manager=int8, runtime=current())
+    second = foreground_mask(image, manager=fp32, runtime=current())  # not int8's cached mask
     assert fp32.model_runs == 1 and not np.array_equal(first, second)
-    foreground_mask(image, manager=int8)
+    foreground_mask(image, manager=int8, runtime=current())
     assert int8.model_runs == 1  # its own mask came from the cache

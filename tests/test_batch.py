@@ -26,8 +26,8 @@ from glitchzap.batch import read_report, run_batch
 from glitchzap.errors import InvalidParameters, ModelNotAvailable
 from glitchzap.io import encode_image, load_image, save_image
 from glitchzap.recipes import Recipe, parse_recipe
-from glitchzap.render import render
-from glitchzap.settings import configure, get_settings
+from glitchzap.rendering import render_effects as render
+from glitchzap.runtime import configure, current, restart
 
 RECIPE: dict[str, Any] = {
     "effects": {
@@ -44,13 +44,7 @@ EFFECTS_ONLY: dict[str, Any] = {"effects": {"noise": 0.2, "blur": 1.5}, "seed": 
 BROKEN = ("broken/truncated.jpg", "broken/noise.png", "readme.jpg")
 FORMATS = ("png", "jpg", "webp")
 
-# Runs `glitchzap` whether or not the batch command is registered in COMMAND_MODULES yet.
-CLI_CODE = (
-    "from glitchzap.cli import COMMAND_MODULES, main\n"
-    "if 'glitchzap.cli.batch' not in COMMAND_MODULES:\n"
-    "    COMMAND_MODULES.append('glitchzap.cli.batch')\n"
-    "main()"
-)
+CLI_CODE = "from glitchzap.cli import main\nmain()"  # `glitchzap` from this interpreter
 
 
 def photos(count: int, longest: int = 256) -> list[np.ndarray]:
@@ -102,10 +96,12 @@ def single_image_run(path: Path, recipe: Recipe) -> np.ndarray:
     if recipe.background.remove or recipe.needs_mask:
         from glitchzap.background import foreground_mask, remove_background
 
-        mask = foreground_mask(image)
+        mask = foreground_mask(image, runtime=current())
         if recipe.background.remove:
-            image = remove_background(image, background=recipe.background.color)
-    return render(image, recipe, quality="full", mask=mask if recipe.needs_mask else None)
+            image = remove_background(image, background=recipe.background.color, runtime=current())
+    return render(
+        image, recipe, quality="full", mask=mask if recipe.needs_mask else None, runtime=current()
+    )
 
 
 def output_for(out: Path, rel: str, *, flat: bool = False) -> Path:
@@ -127,8 +123,6 @@ def assert_outputs_match(
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], dict]:
     """50 photos + 3 broken files, and each photo's single-image result (memory cache only)."""
-    from glitchzap.background import reset_manager
-    from glitchzap.cache import reset_caches
 
     root = tmp_path_factory.mktemp("batch-in")
     rels = write_photo_set(root, 50)
@@ -138,18 +132,18 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], 
         models={"dir": REAL_MODELS_DIR},
         cache={"backend": "memory"},
     )
-    reset_caches()
-    reset_manager()
+    restart()
+    restart()
     recipe = parse_recipe(RECIPE)
     references = {rel: single_image_run(root / rel, recipe) for rel in rels}
-    reset_caches()
-    reset_manager()
+    restart()
+    restart()
     return root, rels, references
 
 
 def run_cli(*args: str, **kwargs: Any) -> subprocess.Popen[str]:
     """`glitchzap batch ARGS` in a subprocess sharing this test's data and models dirs."""
-    settings = get_settings()
+    settings = current().settings
     env = {
         **os.environ,
         "GLITCHZAP_DATA_DIR": str(settings.data_dir),
@@ -280,7 +274,7 @@ def test_effects_only_batch_matches_render_and_resume_skips(
     summary = run_batch(recipe, [root], tmp_path / "out", workers=2)
     assert (summary.done, summary.failed, summary.workers) == (4, 0, 2)
     for rel in rels:
-        expected = render(load_image(root / rel), recipe, quality="full")
+        expected = render(load_image(root / rel), recipe, quality="full", runtime=current())
         assert np.array_equal(load_image(output_for(tmp_path / "out", rel)), expected)
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "out").rglob("*.png")}
     again = run_batch(recipe, [root], tmp_path / "out", workers=2, resume=True)
@@ -340,12 +334,12 @@ def test_local_pools_are_replaced_after_their_share_of_images(
     recipe = parse_recipe(EFFECTS_ONLY)
     jobs = [(str(root / rel), str(tmp_path / f"{i}.png")) for i, rel in enumerate(rels)]
     records: list = []
-    settings_data = get_settings().model_dump()
+    settings_data = current().settings.model_dump()
     local.run_local(jobs, recipe, settings_data, records.append, workers=2, max_tasks_per_child=1)
     assert len(pools) == 2  # 4 images, 2 workers, 1 image per worker per pool
     assert [r.status for r in records] == ["done"] * 4
     for i, rel in enumerate(rels):
-        expected = render(load_image(root / rel), recipe, quality="full")
+        expected = render(load_image(root / rel), recipe, quality="full", runtime=current())
         assert np.array_equal(load_image(tmp_path / f"{i}.png"), expected)
 
 

@@ -12,12 +12,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from glitchzap.cache import build_cache, get_cache, reset_caches
+from glitchzap.cache import build_cache
 from glitchzap.cache.codec import decode_array, decode_json, encode_array, encode_json
 from glitchzap.cache.disk import DiskCache
 from glitchzap.cache.memory import MemoryCache
 from glitchzap.cache.tiered import TieredCache
-from glitchzap.settings import Settings, configure
+from glitchzap.runtime import configure, current, restart
+from glitchzap.settings import Settings
 
 DAY = 86400.0
 
@@ -249,15 +250,15 @@ def test_tiered_delete_and_clear_reach_both_tiers(tmp_path: Path) -> None:
 
 
 def test_get_cache_follows_the_settings(settings: Settings) -> None:
-    cache = get_cache("renders")
-    assert get_cache("renders") is cache
+    cache = current().cache("renders")
+    assert current().cache("renders") is cache
     assert isinstance(cache, TieredCache)
     cache.set("k", b"v")
     assert (settings.cache_dir / "renders.sqlite3").exists()
 
     configure(data_dir=settings.data_dir, cache={"backend": "memory"})
-    reset_caches()
-    assert isinstance(get_cache("renders"), MemoryCache)
+    restart()
+    assert isinstance(current().cache("renders"), MemoryCache)
     assert isinstance(build_cache("x", settings), TieredCache)
 
 

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from glitchzap.io import load_image, save_image
-from glitchzap.settings import get_settings
+from glitchzap.runtime import current
 
 
 def run_cli(*args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
     """Run `glitchzap ARGS` in a subprocess that shares this test's data and models dirs."""
-    settings = get_settings()
+    settings = current().settings
     environ = {
         **os.environ,
         "GLITCHZAP_DATA_DIR": str(settings.data_dir),
@@ -76,6 +76,15 @@ def test_glitch_with_a_recipe_and_quality(photo: Path, tmp_path: Path) -> None:
     result = run_cli("glitch", str(photo), "-o", str(out), "--recipe", str(recipe), "-q", "fast")
     assert result.returncode == 0, result.stderr
     assert load_image(out).shape == (300, 300, 3)
+    # The recipe's effect, as the library renders it: the fast preview (300 px) shaken with
+    # the recipe's seed, offsets in full-size pixels (x 300/512), then JPEG at quality 90.
+    from glitchzap.io import encode_image
+    from glitchzap.pipeline import apply_effects, resize_for_preview
+
+    small = resize_for_preview(load_image(photo), "fast")
+    shaken = apply_effects(small, {"shake": {"offset": 4, "copies": 2}}, seed=3, scale=300 / 512)
+    assert np.abs(shaken.astype(int) - small).mean() > 1  # the shake shows
+    np.testing.assert_array_equal(load_image(out), load_image(encode_image(shaken, "jpeg")))
 
 
 @pytest.mark.parametrize(
@@ -135,7 +144,7 @@ def test_glitch_target_background_keeps_the_subject(photo: Path, tmp_path: Path)
     result = run_cli("glitch", str(photo), "-o", str(out), "--target", "background", "--blur", "12")
     assert result.returncode == 0, result.stderr
     image, rendered = load_image(photo), load_image(out)
-    mask = foreground_mask(image)
+    mask = foreground_mask(image, runtime=current())
     subject, background = mask == 1.0, mask < 0.01
     assert subject.sum() > 10_000 and background.sum() > 10_000
     assert np.array_equal(rendered[subject], image[subject])

@@ -14,11 +14,8 @@ from api_fixtures import free_port
 
 pytest_plugins = ["api_fixtures"]
 
-# Until cli/__init__.py lists "glitchzap.cli.serve" in COMMAND_MODULES, register it here.
 LAUNCH = (
-    "import sys; from glitchzap.cli import app, _register_all, COMMAND_MODULES; "
-    "'glitchzap.cli.serve' in COMMAND_MODULES or COMMAND_MODULES.append('glitchzap.cli.serve'); "
-    "_register_all(); app(sys.argv[1:])"
+    "import sys; from glitchzap.cli import app, _register_all; _register_all(); app(sys.argv[1:])"
 )
 
 

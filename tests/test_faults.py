@@ -21,9 +21,9 @@ from skimage import data as skdata
 
 from api_fixtures import RedisServer, free_port, make_client, upload
 from conftest import copy_installed_model
-from glitchzap.cache import reset_caches
 from glitchzap.io import encode_image
-from glitchzap.settings import configure, load_settings
+from glitchzap.runtime import configure, restart
+from glitchzap.settings import load_settings
 
 pytest_plugins = ["api_fixtures"]
 
@@ -56,7 +56,7 @@ def models_copy(tmp_path: Path) -> Path:
 def reload_models() -> None:
     """What an idle unload does: the next request loads the model file again."""
     if "glitchzap.background" in sys.modules:
-        sys.modules["glitchzap.background"].reset_manager()
+        restart()
 
 
 def cutout(client: Any, seed: int) -> tuple[int, str | None]:
@@ -137,16 +137,16 @@ def test_worker_exception_is_a_500_and_the_next_request_is_served(
 def test_worker_exception_in_a_cached_operation(
     api_client_no_raise: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import glitchzap.meme
+    import glitchzap.meme.compose
 
     client = api_client_no_raise
     image_id = upload(client, photo_png())["image_id"]
-    real = glitchzap.meme.make_meme
-    monkeypatch.setattr(glitchzap.meme, "make_meme", lambda *a, **k: 1 / 0)
+    real = glitchzap.meme.compose.make_meme
+    monkeypatch.setattr(glitchzap.meme.compose, "make_meme", lambda *a, **k: 1 / 0)
     body = {"image_id": image_id, "captions": ["x"], "erase": "never"}
     response = client.post("/api/meme", json=body)
     assert (response.status_code, response.json()["error"]) == (500, "internal_error")
-    monkeypatch.setattr(glitchzap.meme, "make_meme", real)
+    monkeypatch.setattr(glitchzap.meme.compose, "make_meme", real)
     assert client.post("/api/meme", json=body).status_code == 200  # nothing bad was cached
     assert client.get("/api/health").json()["pending_jobs"] == 0
 
@@ -157,16 +157,16 @@ def test_worker_exception_in_a_cached_operation(
 def test_cache_dir_that_is_a_file_runs_uncached(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_bytes(b"")  # root ignores permissions; a file in the way stops everyone
-    settings = configure(None, data_dir=tmp_path / "data", cache={"backend": "disk",
-                                                                 "dir": blocker})  # fmt: skip
-    reset_caches()
+    cache = {"backend": "disk", "dir": blocker}
+    settings = configure(None, data_dir=tmp_path / "data", cache=cache).settings
+    restart()
     with make_client(settings) as client:
         for seed in range(3):
             image_id = upload(client, photo_png(seed))["image_id"]
             response = client.post("/api/render", json={"image_id": image_id, "recipe": BLUR})
             assert response.status_code == 200
         still_serving(client)
-    reset_caches()
+    restart()
 
 
 SERVER = textwrap.dedent(
@@ -174,12 +174,12 @@ SERVER = textwrap.dedent(
     import resource, signal, sys
     import uvicorn
     from glitchzap.api.main import create_app
-    from glitchzap.settings import configure
+    from glitchzap.runtime import configure
 
     data_dir, port, max_file_bytes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG
     resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
-    settings = configure(None, data_dir=data_dir, cache={"backend": "disk"})
+    settings = configure(None, data_dir=data_dir, cache={"backend": "disk"}).settings
     uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     """
 )
@@ -239,14 +239,16 @@ def test_full_disk_is_served_uncached(tmp_path: Path) -> None:
 
 def test_redis_down_from_the_start(tmp_path: Path) -> None:
     url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
-    settings = configure(None, data_dir=tmp_path, cache={"backend": "redis", "redis_url": url})
-    reset_caches()
+    settings = configure(
+        None, data_dir=tmp_path, cache={"backend": "redis", "redis_url": url}
+    ).settings
+    restart()
     with make_client(settings) as client:
         still_serving(client)
         image_id = upload(client, photo_png(1))["image_id"]
         body = {"image_id": image_id, "captions": ["no redis"], "erase": "never"}
         assert client.post("/api/meme", json=body).status_code == 200
-    reset_caches()
+    restart()
 
 
 def test_redis_killed_while_a_request_computes(
@@ -256,8 +258,8 @@ def test_redis_killed_while_a_request_computes(
 
     settings = configure(
         None, data_dir=tmp_path, cache={"backend": "redis", "redis_url": redis_server.url}
-    )
-    reset_caches()
+    ).settings
+    restart()
     real = render_route.render_bytes
 
     def kill_then_render(*args: Any) -> bytes:
@@ -271,4 +273,4 @@ def test_redis_killed_while_a_request_computes(
         assert response.status_code == 200
         monkeypatch.setattr(render_route, "render_bytes", real)
         still_serving(client)
-    reset_caches()
+    restart()

@@ -28,6 +28,7 @@ from skimage import data as skdata
 
 from api_fixtures import MEMEGEN_TEMPLATES, NetworkGuard
 from glitchzap.errors import GlitchzapError
+from glitchzap.runtime import current
 from glitchzap.settings import LimitsSettings
 
 pytest_plugins = ["api_fixtures"]
@@ -211,8 +212,8 @@ HOSTILE_TEXT = st.text(st.characters(codec=None, categories=None), max_size=120)
 @settings(FUZZ, max_examples=max(EXAMPLES // 4, 10))
 @given(captions=st.lists(HOSTILE_TEXT, max_size=3), color=st.text(max_size=12))
 def test_captions_with_any_text(captions: list[str], color: str) -> None:
-    from glitchzap.captions import LAYOUTS, TextBox, parse_color
-    from glitchzap.meme import make_meme
+    from glitchzap.meme.captions import LAYOUTS, TextBox, parse_color
+    from glitchzap.meme.compose import make_meme
 
     image = np.ascontiguousarray(skdata.coffee()[:120:2, :180:2])
     try:
@@ -221,7 +222,7 @@ def test_captions_with_any_text(captions: list[str], color: str) -> None:
     except GlitchzapError:
         boxes = None
     try:
-        out = make_meme(image, captions, erase="never", boxes=boxes)
+        out = make_meme(image, captions, erase="never", boxes=boxes, runtime=current())
     except GlitchzapError:
         return
     assert out.shape[:2] == image.shape[:2] and out.dtype == np.uint8
@@ -251,7 +252,7 @@ def ipv4_spellings(draw: st.DrawFn) -> tuple[str, ipaddress.IPv4Address]:
 def test_every_ipv4_spelling_is_read_as_its_address(
     spelled: tuple[str, ipaddress.IPv4Address],
 ) -> None:
-    from glitchzap.urlfetch import parse_ipv4_loose
+    from glitchzap.api.urlfetch import parse_ipv4_loose
 
     text, ip = spelled
     assert parse_ipv4_loose(text) == ip
@@ -262,8 +263,8 @@ def test_every_ipv4_spelling_is_read_as_its_address(
 def test_check_url_never_passes_a_private_literal(
     spelled: tuple[str, ipaddress.IPv4Address], port: int | None
 ) -> None:
+    from glitchzap.api.urlfetch import UrlPolicy, check_url, refusal_reason
     from glitchzap.errors import UrlRefused
-    from glitchzap.urlfetch import UrlPolicy, check_url, refusal_reason
 
     text, ip = spelled
     url = f"http://{text}{f':{port}' if port else ''}/x.png"
@@ -279,7 +280,7 @@ def test_check_url_never_passes_a_private_literal(
 @given(url=st.text(max_size=80) | st.from_regex(r"\A[a-zA-Z]{2,6}://[^/]{0,30}/?.{0,10}\Z"),
        answers=st.lists(st.ip_addresses(), min_size=0, max_size=3))  # fmt: skip
 def test_check_url_with_any_text_and_any_dns_answer(url: str, answers: list[Any]) -> None:
-    from glitchzap import urlfetch
+    from glitchzap.api import urlfetch
 
     def resolve(host: str, port: int) -> list[Any]:
         return list(answers)
@@ -347,12 +348,15 @@ def test_api_schema_long_run(tmp_path: Any, net_guard: NetworkGuard) -> None:
     from schemathesis.checks import not_a_server_error
 
     from glitchzap.api.main import create_app
-    from glitchzap.settings import get_settings, load_settings
+    from glitchzap.settings import load_settings
 
     templates = {"dir": MEMEGEN_TEMPLATES} if MEMEGEN_TEMPLATES.is_dir() else {}
     app = create_app(
         load_settings(
-            None, data_dir=tmp_path, templates=templates, models={"dir": get_settings().models_dir}
+            None,
+            data_dir=tmp_path,
+            templates=templates,
+            models={"dir": current().settings.models_dir},
         )
     )
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)

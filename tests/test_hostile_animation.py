@@ -17,8 +17,7 @@ import pytest
 from PIL import Image
 
 from api_fixtures import make_client, upload
-from glitchzap.cache import reset_caches
-from glitchzap.settings import configure
+from glitchzap.runtime import configure, restart
 
 pytest_plugins = ["api_fixtures"]
 
@@ -51,8 +50,36 @@ def test_1001_frame_gif_is_413_with_the_default_limit(api_client: Any) -> None:
 
 
 def test_1000_frame_gif_is_accepted_and_only_frame_0_decoded(api_client: Any) -> None:
-    stored = upload(api_client, gif(1000, (2, 2)))
+    # Frame 0 is red, black / white, red; the 999 after it alternate plain white and black.
+    frames = [Image.new("P", (2, 2), 1 + (i % 2)) for i in range(1000)]
+    frames[0].putdata([0, 1, 2, 0])
+    for frame in frames:
+        frame.putpalette([255, 0, 0, 0, 0, 0, 255, 255, 255] + [0] * 759)
+    buffer = io.BytesIO()
+    frames[0].save(
+        buffer, "GIF", save_all=True, append_images=frames[1:], duration=10, optimize=False
+    )
+    data = buffer.getvalue()
+    with Image.open(io.BytesIO(data)) as reference:
+        assert reference.n_frames == 1000
+        decoded_by_pillow = []
+        for index in (0, 1, 2, 999):
+            reference.seek(index)
+            decoded_by_pillow.append(np.asarray(reference.convert("RGB")))
+    frame_0, *later = decoded_by_pillow
+    np.testing.assert_array_equal(
+        frame_0, [[[255, 0, 0], [0, 0, 0]], [[255, 255, 255], [255, 0, 0]]]
+    )
+
+    stored = upload(api_client, data)
     assert (stored["width"], stored["height"]) == (2, 2)
+    out = api_client.post(
+        "/api/render", json={"image_id": stored["image_id"], "quality": "full", "format": "png"}
+    )
+    assert out.status_code == 200, out.text
+    pixels = np.asarray(Image.open(io.BytesIO(out.content)).convert("RGB"))
+    np.testing.assert_array_equal(pixels, frame_0)
+    assert all(not np.array_equal(pixels, frame) for frame in later)
 
 
 def test_100k_frame_gif_is_refused_after_counting_past_the_cap(api_client: Any) -> None:
@@ -66,11 +93,11 @@ def test_100k_frame_gif_is_refused_after_counting_past_the_cap(api_client: Any) 
 
 @pytest.fixture
 def few_frames_client(tmp_path: Any) -> Any:
-    settings = configure(None, data_dir=tmp_path, limits={"max_frames": 5})
-    reset_caches()
+    settings = configure(None, data_dir=tmp_path, limits={"max_frames": 5}).settings
+    restart()
     with make_client(settings) as client:
         yield client
-    reset_caches()
+    restart()
 
 
 def test_apng_and_webp_frame_counts_come_from_the_header(few_frames_client: Any) -> None:

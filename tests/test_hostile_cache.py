@@ -19,9 +19,9 @@ from PIL import Image
 from skimage import data as skdata
 
 from api_fixtures import make_client, upload
-from glitchzap.cache import get_cache, reset_caches
 from glitchzap.cache.codec import encode_json
 from glitchzap.io import encode_image
+from glitchzap.runtime import current, restart
 from glitchzap.settings import Settings
 
 pytest_plugins = ["api_fixtures"]
@@ -82,7 +82,7 @@ def test_damaged_disk_entries_are_misses_and_answers_are_unchanged(
         for name in ("images", "renders")
     )
     assert damaged >= 5  # original + info + 3 renders at least
-    reset_caches()  # a restart: the memory tier is gone, only the damaged files remain
+    restart()  # a restart: the memory tier is gone, only the damaged files remain
     with make_client(api_settings) as client:
         response = client.get(f"/api/images/{image_id}")
         assert (response.status_code, response.json()["error"]) == (404, "not_found")
@@ -97,7 +97,7 @@ def test_garbage_database_files_start_afresh(api_settings: Settings) -> None:
         before = answers(client, image_id)
     for path in api_settings.cache_dir.glob("*.sqlite3*"):  # the database, its WAL and SHM
         path.write_bytes(b"\x00garbage" * 1000)
-    reset_caches()
+    restart()
     with make_client(api_settings) as client:
         assert client.get(f"/api/images/{image_id}").status_code == 404
         assert upload(client, photo_png())["image_id"] == image_id
@@ -110,7 +110,7 @@ def test_garbage_database_files_start_afresh(api_settings: Settings) -> None:
 )  # fmt: skip
 def test_foreign_info_entries_are_unknown_ids_not_500(api_client: Any, info: Any) -> None:
     image_id = upload(api_client, photo_png())["image_id"]
-    get_cache("images").set(f"info:{image_id}", encode_json(info))
+    current().cache("images").set(f"info:{image_id}", encode_json(info))
     response = api_client.get(f"/api/images/{image_id}")
     assert (response.status_code, response.json()["error"]) == (404, "not_found")
     assert upload(api_client, photo_png())["width"] == 128  # uploading again heals it
@@ -119,7 +119,7 @@ def test_foreign_info_entries_are_unknown_ids_not_500(api_client: Any, info: Any
 def test_other_bytes_under_an_image_id_are_never_decoded(api_client: Any) -> None:
     image_id = upload(api_client, photo_png())["image_id"]
     impostor = encode_image(np.ascontiguousarray(skdata.coffee()[:128, :128]), "png")
-    get_cache("images").set(f"original:{image_id}", impostor)
+    current().cache("images").set(f"original:{image_id}", impostor)
     api_client.app.state.api.store.arrays = type(api_client.app.state.api.store.arrays)(2**20)
     response = render(api_client, image_id, quality="full")
     assert (response.status_code, response.json()["error"]) == (404, "not_found")

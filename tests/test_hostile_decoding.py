@@ -7,8 +7,11 @@ and that re-encoded output never carries what was appended or embedded in the up
 
 from __future__ import annotations
 
+import functools
 import io
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,7 +20,8 @@ from PIL import Image
 from skimage import data as skdata
 
 from api_fixtures import upload
-from glitchzap.io import encode_image
+from glitchzap.errors import UnreadableImage
+from glitchzap.io import encode_image, load_image
 from imagebytes import pil_bytes, png_with
 
 pytest_plugins = ["api_fixtures"]
@@ -35,6 +39,54 @@ def small_png() -> bytes:
 
 def small_jpeg() -> bytes:
     return encode_image(np.ascontiguousarray(skdata.chelsea()), "jpeg")
+
+
+EOI = b"\xff\xd9"
+# How the 512 x 512 astronaut is written: Pillow's defaults, and the layouts that change how
+# libjpeg reaches the end of a scan (several scans; restart markers inside them).
+JPEG_VARIANTS: dict[str, dict[str, Any]] = {
+    "baseline": {},
+    "baseline-restarts": {"restart_marker_rows": 1},
+    "progressive": {"progressive": True},
+    "progressive-restarts": {"progressive": True, "restart_marker_rows": 1},
+}
+
+
+@functools.cache
+def astronaut_jpeg(
+    variant: str = "baseline", mode: str = "RGB", grey_corner: bool = False
+) -> bytes:
+    """The astronaut as a real JPEG; `grey_corner` paints its bottom-right 64 x 64 the colour
+    libjpeg gives blocks it has no data for: 128 (127 in CMYK, which JPEG stores inverted)."""
+    img = Image.fromarray(np.ascontiguousarray(skdata.astronaut())).convert(mode)
+    if grey_corner:
+        grey = 127 if mode == "CMYK" else 128
+        img.paste((grey,) * len(img.getbands()) if mode != "L" else grey, (448, 448, 512, 512))
+    return pil_bytes(img, "JPEG", **JPEG_VARIANTS[variant])
+
+
+def first_scan_data(data: bytes) -> tuple[int, int]:
+    """Where the entropy-coded data of the first scan in `data` starts and ends."""
+    sos = data.index(b"\xff\xda")
+    start = sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")
+    end = re.compile(rb"\xff[^\x00\xd0-\xd7]").search(data, start)
+    assert end is not None
+    return start, end.start()
+
+
+def declare_height(data: bytes, height: int) -> bytes:
+    """`data` with the height in its start-of-frame header set to `height`, data unchanged."""
+    pos = 2
+    while data[pos + 1] not in (0xC0, 0xC1, 0xC2):  # SOF0/1/2: baseline, extended, progressive
+        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+    return data[: pos + 5] + height.to_bytes(2, "big") + data[pos + 7 :]
+
+
+def cut_in_scan(data: bytes, keep: float = 0.5) -> bytes:
+    """`data` cut inside its first scan's data (never just after an 0xFF), `keep` of it kept."""
+    start, end = first_scan_data(data)
+    cut = start + int((end - start) * keep)
+    return data[: cut - 1] if data[cut - 1] == 0xFF else data[:cut]
 
 
 # (name, bytes factory, status, error code): what the upload route must answer.
@@ -68,6 +120,11 @@ REFUSED: list[tuple[str, Callable[[], bytes], int, str]] = [
      "unsupported_format"),
     ("heic", lambda: b"\x00\x00\x00\x18ftypheic" + b"\x00" * 32, 415, "unsupported_format"),
     ("tga", lambda: pil_bytes(Image.fromarray(photo(16)), "TGA"), 415, "unsupported_format"),
+    ("jpeg-declares-double-height", lambda: declare_height(astronaut_jpeg(), 1024), 400,
+     "unreadable_image"),
+    ("jpeg-cut-mid-scan", lambda: cut_in_scan(astronaut_jpeg()), 400, "unreadable_image"),
+    ("jpeg-cut-mid-scan-eoi-restored", lambda: cut_in_scan(astronaut_jpeg()) + EOI, 400,
+     "unreadable_image"),
 ]  # fmt: skip
 
 
@@ -175,3 +232,89 @@ def test_same_pixels_in_another_container_are_another_image(api_client: Any) -> 
     dirty = upload(api_client, small_png() + PAYLOAD)
     assert clean["image_id"] != dirty["image_id"]
     assert (clean["width"], clean["height"]) == (dirty["width"], dirty["height"])
+
+
+# --- JPEGs whose data ends before their last row ---------------------------------------------
+# libjpeg does not fail on these: it warns ("premature end of data segment") and fills every
+# block it has no data for with mid-grey, so without a check they decode as the real rows plus
+# invented ones.
+
+
+@pytest.mark.parametrize("variant", list(JPEG_VARIANTS))
+@pytest.mark.parametrize("height", [1024, 520])
+def test_jpeg_declaring_more_rows_than_it_holds_is_refused(
+    variant: str, height: int, tmp_path: Path
+) -> None:
+    data = declare_height(astronaut_jpeg(variant), height)
+    # What libjpeg makes of it on its own: every declared row, those past the data grey.
+    with Image.open(io.BytesIO(data)) as img:
+        img.load()
+        assert img.size == (512, height)
+        assert np.all(np.asarray(img)[-1, -64:] == 128)
+
+    for source in (data, tmp_path / "upload.jpg"):
+        if isinstance(source, Path):
+            source.write_bytes(data)
+        with pytest.raises(UnreadableImage, match=f"ends before the last of the {height} rows"):
+            load_image(source)
+
+
+@pytest.mark.parametrize("variant", ["baseline", "baseline-restarts"])
+@pytest.mark.parametrize("keep", [0.5, 0.97])
+@pytest.mark.parametrize("eoi", [False, True], ids=["cut", "eoi-restored"])
+def test_jpeg_cut_inside_its_scan_is_refused(
+    variant: str, keep: float, eoi: bool, tmp_path: Path
+) -> None:
+    data = cut_in_scan(astronaut_jpeg(variant), keep) + (EOI if eoi else b"")
+    for source in (data, tmp_path / "upload.jpg"):
+        if isinstance(source, Path):
+            source.write_bytes(data)
+        with pytest.raises(UnreadableImage, match="damaged or truncated"):
+            load_image(source)
+
+
+@pytest.mark.parametrize("variant", ["progressive", "progressive-restarts"])
+def test_progressive_jpeg_cut_inside_its_first_scan_is_refused(variant: str) -> None:
+    """A cut inside the DC scan leaves rows with no data at all, EOI or not."""
+    cut = cut_in_scan(astronaut_jpeg(variant))
+    for data in (cut, cut + EOI):
+        with pytest.raises(UnreadableImage, match="damaged or truncated"):
+            load_image(data)
+
+
+@pytest.mark.parametrize("variant", ["baseline", "baseline-restarts"])
+def test_jpeg_missing_only_its_eoi_marker_still_loads(variant: str, tmp_path: Path) -> None:
+    data = astronaut_jpeg(variant)
+    assert data.endswith(EOI)
+    (tmp_path / "no-eoi.jpg").write_bytes(data[:-2])
+
+    expected = load_image(data)
+    np.testing.assert_array_equal(load_image(data[:-2]), expected)
+    np.testing.assert_array_equal(load_image(tmp_path / "no-eoi.jpg"), expected)
+
+
+@pytest.mark.parametrize("variant", list(JPEG_VARIANTS))
+@pytest.mark.parametrize("mode", ["RGB", "L", "CMYK"])
+def test_complete_jpeg_ending_in_mid_grey_is_accepted(variant: str, mode: str) -> None:
+    """The colour of invented blocks is a real colour too: a whole file showing it loads."""
+    data = astronaut_jpeg(variant, mode, grey_corner=True)
+    with Image.open(io.BytesIO(data)) as img:
+        corner = img.getpixel((511, 511))
+        assert set(corner if isinstance(corner, tuple) else (corner,)) <= {127, 128}
+        expected = np.asarray(img.convert("RGB"))
+
+    np.testing.assert_array_equal(load_image(data), expected)
+
+
+def test_upload_of_jpeg_with_invented_rows_says_what_is_wrong(api_client: Any) -> None:
+    data = declare_height(astronaut_jpeg(), 1024)
+    response = api_client.post("/api/images", files={"file": ("astronaut.jpg", data, "image/jpeg")})
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["error"] == "unreadable_image"
+    assert "ends before the last of the 1024 rows" in body["message"]
+
+
+def test_upload_of_jpeg_missing_only_its_eoi_is_accepted(api_client: Any) -> None:
+    stored = upload(api_client, astronaut_jpeg()[:-2], "astronaut.jpg")
+    assert (stored["width"], stored["height"]) == (512, 512)

@@ -18,7 +18,8 @@ from skimage import data as skdata
 
 from api_fixtures import make_client, upload
 from glitchzap.io import encode_image
-from glitchzap.settings import get_settings, load_settings
+from glitchzap.runtime import current
+from glitchzap.settings import load_settings
 
 pytest_plugins = ["api_fixtures"]
 
@@ -99,7 +100,7 @@ def test_gps_and_tags_are_stripped_from_every_output(
 @pytest.fixture
 def model_client(tmp_path: Any) -> Iterator[Any]:
     """An API whose settings point at the real models dir (`make install` fetched them)."""
-    models_dir = get_settings().models_dir  # conftest points it at the real one
+    models_dir = current().settings.models_dir  # conftest points it at the real one
     if not (models_dir / "u2netp.onnx").is_file():
         pytest.skip(f"u2netp.onnx not in {models_dir}: run make install")
     settings = load_settings(None, data_dir=tmp_path, models={"dir": models_dir})

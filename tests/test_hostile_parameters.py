@@ -18,6 +18,7 @@ from skimage import data as skdata
 from api_fixtures import upload
 from glitchzap.effects import EFFECTS
 from glitchzap.io import encode_image
+from glitchzap.runtime import configure
 
 pytest_plugins = ["api_fixtures"]
 
@@ -248,12 +249,15 @@ def test_unknown_inpainting_method_is_422_whatever_the_mode(
     ids=["5k-newlines", "20k-chars", "500-chars", "500-newlines", "rtl", "combining", "nul",
          "escapes"],
 )  # fmt: skip
-def test_memegen_url_text(api_settings: Any, memegen_dir: Any, segment: str, status: int) -> None:
+def test_memegen_url_text(
+    api_settings: Any, memegen_library: Any, segment: str, status: int
+) -> None:
     """Captions in the URL get the same length limit as POST /api/meme (was unlimited)."""
     from api_fixtures import make_client
-    from glitchzap.settings import configure
 
-    settings = configure(None, data_dir=api_settings.data_dir, templates={"dir": memegen_dir})
+    settings = configure(
+        None, data_dir=api_settings.data_dir, templates={"dir": memegen_library}
+    ).settings
     with make_client(settings) as client:
         response = client.get(f"/images/ackbar/{segment}.png")
     assert response.status_code == status, response.text[:200]

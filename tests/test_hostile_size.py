@@ -24,9 +24,8 @@ from PIL import Image
 from skimage import data as skdata
 
 from api_fixtures import make_client, upload
-from glitchzap.cache import reset_caches
 from glitchzap.io import encode_image
-from glitchzap.settings import configure
+from glitchzap.runtime import configure, restart
 from imagebytes import png_chunk, png_with
 
 pytest_plugins = ["api_fixtures"]
@@ -87,13 +86,22 @@ def test_compressed_chunk_bomb_is_400(api_client: Any, kind: bytes) -> None:
     assert post_file(api_client, data) == (400, "unreadable_image")
 
 
-def test_progressive_jpeg_within_budget(api_client: Any) -> None:
+def test_progressive_jpeg_within_budget(tmp_path: Path) -> None:
     image = np.ascontiguousarray(skdata.coffee())  # 400 x 600
     big = np.tile(image, (4, 4, 1))  # 1600 x 2400: 3.8 MP
     buffer = io.BytesIO()
     Image.fromarray(big).save(buffer, "JPEG", progressive=True, quality=80)
-    stored = upload(api_client, buffer.getvalue())
-    assert (stored["width"], stored["height"]) == (2400, 1600)
+    path = tmp_path / "progressive.jpg"
+    path.write_bytes(buffer.getvalue())
+    # Peak RSS growth of the upload, in a subprocess (the probe the bomb test uses). Budget:
+    # 8 decoded frames (88 MiB); measured ~4.8 (53 MiB, the same as a baseline JPEG), so
+    # progressive decoding adds no whole-image buffers beyond that. More than one frame must
+    # show, or the probe would be blind.
+    frame = big.nbytes  # 11 MiB of RGB
+    stored = _upload_in_subprocess(path, tmp_path / "data", 50_000_000)
+    assert stored["status"] == 200, stored
+    assert (stored["body"]["width"], stored["body"]["height"]) == (2400, 1600)
+    assert frame < stored["growth"] < 8 * frame, stored
 
 
 # --- the 64 MP bomb, measured in a subprocess -------------------------------------------------
@@ -112,11 +120,11 @@ UPLOAD_AND_MEASURE = textwrap.dedent(
         return int(line.split()[1]) * 1024
     from fastapi.testclient import TestClient
     from glitchzap.api.main import create_app
-    from glitchzap.settings import configure
+    from glitchzap.runtime import configure
 
     data = open(sys.argv[1], "rb").read()
     settings = configure(None, data_dir=sys.argv[2], cache={"backend": "memory"},
-                         limits={"max_pixels": int(sys.argv[3])})
+                         limits={"max_pixels": int(sys.argv[3])}).settings
     with TestClient(create_app(settings)) as client:
         client.get("/api/health")
         # Warm every import and first-use allocation on the decode path (a fresh checkout
@@ -179,11 +187,14 @@ def wide_template_client(tmp_path: Path) -> Iterator[Any]:
     (template / "default.jpg").write_bytes(
         encode_image(np.ascontiguousarray(skdata.chelsea()), "jpeg")
     )
-    settings = configure(None, data_dir=tmp_path, templates={"dir": tmp_path / "templates"})
-    reset_caches()
+    from glitchzap.templates import TemplateLibrary
+
+    TemplateLibrary(tmp_path / "library").import_memegen(tmp_path / "templates")
+    settings = configure(None, data_dir=tmp_path, templates={"dir": tmp_path / "library"}).settings
+    restart()
     with make_client(settings) as client:
         yield client
-    reset_caches()
+    restart()
 
 
 @pytest.mark.parametrize(

@@ -19,10 +19,9 @@ import pytest
 from werkzeug import Response
 
 from api_fixtures import NetworkGuard, make_client
-from glitchzap import urlfetch
-from glitchzap.cache import reset_caches
-from glitchzap.settings import configure
-from test_urlfetch import DNS, SSRF_TABLE
+from glitchzap.api import urlfetch
+from glitchzap.runtime import configure, restart
+from test_api_urlfetch import DNS, SSRF_TABLE
 
 pytest_plugins = ["api_fixtures"]
 
@@ -129,11 +128,11 @@ def fetch_client(tmp_path: Any, net_guard: NetworkGuard) -> Iterator[Any]:
         data_dir=tmp_path,
         limits={"max_bytes": 200_000},
         server={"url_allowlist": ["127.0.0.1/32"], "url_timeout_seconds": 1.0},
-    )
-    reset_caches()
+    ).settings
+    restart()
     with make_client(settings) as client:
         yield client
-    reset_caches()
+    restart()
 
 
 def fetch(client: Any, url: str) -> tuple[int, str]:

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from glitchzap.cache import get_cache
 from glitchzap.errors import InvalidParameters
 from glitchzap.recipes import load_recipe, parse_recipe
-from glitchzap.render import render
+from glitchzap.rendering import render_effects as render
+from glitchzap.runtime import current
 
 
 def test_recipe_normalises_effects_into_engine_order() -> None:
@@ -45,28 +45,46 @@ def test_load_json_and_yaml(tmp_path: Path) -> None:
 
 
 def test_render_is_cached_by_content_and_order_independent(small_rgb: np.ndarray) -> None:
-    cache = get_cache("renders")
-    first = render(small_rgb, parse_recipe({"effects": {"blur": 2, "noise": 0.2}}), quality="fast")
+    cache = current().cache("renders")
+    first = render(
+        small_rgb,
+        parse_recipe({"effects": {"blur": 2, "noise": 0.2}}),
+        quality="fast",
+        runtime=current(),
+    )
     assert cache.misses == 1 and cache.hits == 0
     again = render(
-        small_rgb, parse_recipe({"effects": {"noise": 0.2, "blur": 2.0}}), quality="fast"
+        small_rgb,
+        parse_recipe({"effects": {"noise": 0.2, "blur": 2.0}}),
+        quality="fast",
+        runtime=current(),
     )
     assert cache.hits == 1
     assert np.array_equal(first, again)
-    render(small_rgb, parse_recipe({"effects": {"noise": 0.2, "blur": 2.5}}), quality="fast")
+    render(
+        small_rgb,
+        parse_recipe({"effects": {"noise": 0.2, "blur": 2.5}}),
+        quality="fast",
+        runtime=current(),
+    )
     assert cache.misses == 2
     other_pixels = small_rgb.copy()
     other_pixels[0, 0, 0] ^= 1
-    render(other_pixels, parse_recipe({"effects": {"noise": 0.2, "blur": 2}}), quality="fast")
+    render(
+        other_pixels,
+        parse_recipe({"effects": {"noise": 0.2, "blur": 2}}),
+        quality="fast",
+        runtime=current(),
+    )
     assert cache.misses == 3
 
 
 def test_render_without_seed_is_not_cached(small_rgb: np.ndarray) -> None:
     recipe = parse_recipe({"effects": {"noise": 0.3}, "seed": None})
-    one = render(small_rgb, recipe)
-    two = render(small_rgb, recipe)
+    one = render(small_rgb, recipe, runtime=current())
+    two = render(small_rgb, recipe, runtime=current())
     assert not np.array_equal(one, two)
-    assert get_cache("renders").hits == 0
+    assert current().cache("renders").hits == 0
 
 
 def test_deeply_nested_recipe_files_are_refused(tmp_path: Path) -> None:

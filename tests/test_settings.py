@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from glitchzap.errors import ConfigError
-from glitchzap.settings import configure, find_config_file, get_settings, load_settings
+from glitchzap.runtime import configure, current
+from glitchzap.settings import find_config_file, load_settings
 
 
 def write_yaml(path: Path, text: str) -> Path:
@@ -158,8 +159,8 @@ def test_explicit_section_dirs_beat_the_data_dir(tmp_path: Path) -> None:
 
 
 def test_configure_replaces_the_process_wide_settings(tmp_path: Path) -> None:
-    before = get_settings()
-    assert get_settings() is before  # loaded once, then reused
-    after = configure(data_dir=tmp_path / "new", limits={"max_frames": 3})
-    assert get_settings() is after is not before
-    assert get_settings().limits.max_frames == 3
+    before = current().settings
+    assert current().settings is before  # loaded once, then reused
+    after = configure(data_dir=tmp_path / "new", limits={"max_frames": 3}).settings
+    assert current().settings is after is not before
+    assert current().settings.limits.max_frames == 3

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from glitchzap.errors import InvalidParameters, NotFound
 from glitchzap.io import encode_image
+from glitchzap.runtime import restart
 from glitchzap.templates import TemplateLibrary, text_boxes
 from glitchzap.templates.starter import STARTER_PHOTOS, add_starter_set
 
@@ -124,13 +125,66 @@ def test_starter_set_and_match(library: TemplateLibrary) -> None:
     assert best is not None and best.id == "starter-chelsea" and best.mirrored
 
 
-def test_cli_templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from glitchzap.cli import _register_all, app
-    from glitchzap.templates import reset_library
+def write_memegen_checkout(root: Path) -> Path:
+    """A memegen `templates/` folder: one real template plus memegen's own `_error` and `_test`
+    folders, which memegen itself never lists as templates."""
+    write_memegen(root, "cat", data.chelsea(), name="Staring Cat", keywords=["cat", "stare"])
+    write_memegen(root, "_error", np.zeros((32, 32, 3), np.uint8), name="Error")
+    test = write_memegen(root, "_test", data.coffee(), name="Test")
+    (test / "sample.png").write_bytes(encode_image(data.rocket(), "png"))
+    return root
+
+
+def test_import_skips_memegen_own_folders(library: TemplateLibrary, tmp_path: Path) -> None:
+    report = library.import_memegen(write_memegen_checkout(tmp_path / "memegen" / "templates"))
+    assert report.added == ["cat"] and not report.errors and not report.conflicts
+    assert [s.split(":")[0] for s in report.skipped] == ["_error", "_test"]
+    assert not report.failed and report.to_dict()["skipped"] == report.skipped
+    assert [t.id for t in library.list_templates()] == ["cat"]
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """A runner for `glitchzap` whose data dir is under `tmp_path` (the root command reloads
+    the settings, and so the library, from the environment on every invocation)."""
+    from glitchzap.cli import _register_all
 
     _register_all()
     monkeypatch.setenv("GLITCHZAP_DATA_DIR", str(tmp_path / "data"))
-    reset_library()
+    return CliRunner()
+
+
+def test_cli_import_memegen_skips_non_template_folders(cli: CliRunner, tmp_path: Path) -> None:
+    from glitchzap.cli import app
+
+    source = write_memegen_checkout(tmp_path / "memegen" / "templates")
+    result = cli.invoke(app, ["templates", "import-memegen", str(source.parent)])
+    assert result.exit_code == 0, result.output
+    assert "1 added" in result.output and "skipped: _error" in result.output
+    shown = cli.invoke(app, ["templates", "show", "cat"])
+    assert shown.exit_code == 0 and json.loads(shown.output)["origin"] == "memegen"
+    again = cli.invoke(app, ["templates", "import-memegen", "--json", str(source)])
+    assert again.exit_code == 0 and json.loads(again.output)["unchanged"] == ["cat"]
+
+
+def test_cli_import_memegen_fails_on_a_broken_template(cli: CliRunner, tmp_path: Path) -> None:
+    from glitchzap.cli import app
+
+    source = write_memegen_checkout(tmp_path / "memegen")
+    broken = write_memegen(source, "broken", data.coffee())
+    (broken / "default.png").write_bytes(b"not a picture")
+    result = cli.invoke(app, ["templates", "import-memegen", str(source)])
+    assert result.exit_code == 2, result.output
+    assert "error: broken" in result.output and "skipped: _test" in result.output
+    assert cli.invoke(app, ["templates", "show", "cat"]).exit_code == 0  # the rest imported
+
+
+def test_cli_templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from glitchzap.cli import _register_all, app
+
+    _register_all()
+    monkeypatch.setenv("GLITCHZAP_DATA_DIR", str(tmp_path / "data"))
+    restart()
     runner = CliRunner()
     source = tmp_path / "memegen"
     write_memegen(source, "cat", data.chelsea(), name="Staring Cat")
@@ -146,4 +200,4 @@ def test_cli_templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code != 0
     assert runner.invoke(app, ["templates", "search", "staring"]).output.split()[1] == "cat"
     assert runner.invoke(app, ["templates", "remove", "cat"]).exit_code == 0
-    reset_library()
+    restart()

@@ -1,7 +1,7 @@
 """Template matching on real memegen templates: every robustness kind, and non-templates.
 
 The library is imported once per session from ../shared/memegen-templates; queries are
-captioned variants made by `glitchzap.templates.augment` with our own captions.
+captioned variants made by `meme_variants` with our own captions.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from glitchzap.templates import TemplateLibrary, text_boxes
-from glitchzap.templates.augment import KINDS, make_variant
 from glitchzap.templates.match import resize_longest
+from meme_variants import KINDS, make_variant
 
 MEMEGEN = Path(__file__).resolve().parents[2] / "shared" / "memegen-templates"
 QUERY_SIZE = 800  # longest side of the template pictures the queries are made from

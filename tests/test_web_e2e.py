@@ -1,7 +1,7 @@
 """The web studio in a real headless Chromium against a real uvicorn server on loopback.
 
 Screenshots of each scenario go to tests/artifacts/ (git-ignored). A scenario whose API route
-is not served yet is skipped with the route named, so the suite says what is missing.
+is not served fails with the route named.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pytest
 from skimage import data as skdata
 
 from glitchzap.io import encode_image, load_image
+from glitchzap.runtime import current
 from web_fixtures import MEMEGEN_DIR, LiveServer, StudioPage, build_studio_app, open_studio
 
 pytest_plugins = ["web_fixtures"]
@@ -78,9 +79,9 @@ def served_paths(server: LiveServer) -> set[str]:
 
 
 def require_routes(server: LiveServer, *routes: str) -> None:
+    """Fail (never skip) when the API does not serve one of `routes`."""
     missing = [r for r in routes if r not in served_paths(server)]
-    if missing:
-        pytest.skip(f"the API does not serve {', '.join(missing)} yet (issue 6)")
+    assert not missing, f"the API does not serve {', '.join(missing)}"
 
 
 def assert_no_page_errors(studio: StudioPage) -> None:
@@ -293,12 +294,10 @@ def test_background_target_shows_progress_and_keeps_the_subject(
         timeout=MODEL_TIMEOUT_MS,
     )
     refusal = page.inner_text("#error-text") if page.is_visible("#error") else ""
-    if "background removal" in refusal:
-        pytest.skip(f"POST /api/render refuses target background yet (issue 6): {refusal}")
-    assert not refusal, refusal
+    assert not refusal, refusal  # POST /api/render serves target background: a refusal fails
     result = image_pixels(studio, "#preview")
 
-    mask = foreground_mask(original)  # float 0-1, 1 = subject
+    mask = foreground_mask(original, runtime=current())  # float 0-1, 1 = subject
     subject = cv2.erode((mask > 0.98).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     background = cv2.erode((mask < 0.02).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     diff = np.abs(result.astype(int) - original.astype(int)).mean(axis=2)
@@ -350,15 +349,15 @@ def test_template_search_shows_thumbnails(studio: StudioPage) -> None:
 
 def captioned_meme(tmp_path: Path) -> Path:
     """A memegen template with a caption drawn by glitchzap itself, saved as PNG."""
-    from glitchzap.meme import make_meme
+    from glitchzap.meme.compose import make_meme
 
     clean = load_image(next((MEMEGEN_DIR / "fine").glob("default.*")))
-    meme = make_meme(clean, ["THIS IS FINE TODAY"], erase="never")
+    meme = make_meme(clean, ["THIS IS FINE TODAY"], erase="never", runtime=current())
     return write_image(tmp_path, meme, "captioned.png")
 
 
 def require_meme_boxes(server: LiveServer, path: Path) -> None:
-    """Skip unless POST /api/meme draws captions in boxes the page sends (dragged positions)."""
+    """Fail unless POST /api/meme draws captions in boxes the page sends (dragged positions)."""
     stored = httpx.post(
         f"{server.url}/api/images", files={"file": ("m.png", path.read_bytes())}, timeout=30
     ).json()
@@ -368,16 +367,13 @@ def require_meme_boxes(server: LiveServer, path: Path) -> None:
         timeout=120,
         json={"image_id": stored["image_id"], "captions": ["x"], "boxes": [box], "erase": "never"},
     )
-    if answer.status_code == 422 and "boxes" in answer.text:
-        pytest.skip("POST /api/meme does not accept `boxes` (caption positions) yet (issue 6)")
     assert answer.status_code == 200, answer.text
 
 
 def ocr_text(image: np.ndarray) -> str:
-    from glitchzap.ocr import find_text
-    from glitchzap.settings import get_settings
+    from glitchzap.meme.ocr import find_text
 
-    regions = find_text(image, get_settings().ocr).regions
+    regions = find_text(image, current().settings.ocr).regions
     return " ".join(r.text for r in regions).upper()
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from glitchzap.cache import reset_caches
-from glitchzap.settings import Settings, configure
+from glitchzap.runtime import configure, restart
+from glitchzap.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -98,8 +98,8 @@ def studio_settings(settings: Settings, request: pytest.FixtureRequest) -> Setti
     if not MEMEGEN_DIR.is_dir():
         return settings
     folder = request.getfixturevalue("memegen_library_dir")
-    current = configure(None, **{**settings.model_dump(), "templates": {"dir": folder}})
-    reset_caches()
+    current = configure(None, **{**settings.model_dump(), "templates": {"dir": folder}}).settings
+    restart()
     return current
 
 

@@ -9,9 +9,11 @@ Encoding strips all metadata: the output is built from the pixels alone.
 from __future__ import annotations
 
 import io
+import re
 import struct
 import uuid
 import warnings
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Literal
 
@@ -67,6 +69,25 @@ REFUSED_SIGNATURES = (
 )
 HEIF_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"mif1": "HEIF", b"msf1": "HEIF",
                b"avif": "AVIF", b"avis": "AVIF"}  # fmt: skip
+
+# JPEG scans whose data ends too soon. libjpeg does not fail on them: when a scan's data stops
+# at a marker before its last block it warns ("premature end of data segment", which Pillow
+# drops) and decodes every missing block as zero, so a header declaring more rows than the
+# file holds, or a cut file with an EOI put back, decodes to the real rows plus flat grey.
+# Zero blocks decode to 128 in every channel (127 in Adobe-inverted CMYK); a JPEG whose
+# bottom-right pixel is not that colour had data for its last block. The rare one that is
+# gets probed: see _jpeg_rows_missing.
+_JPEG_FORMATS = ("JPEG", "MPO")
+_JPEG_ZERO_BLOCK_VALUES = (127, 128)
+_JPEG_PROGRESSIVE_SOF = (0xC2, 0xC6, 0xCA, 0xCE)
+# The marker that ends a scan's entropy-coded data: an 0xFF run (fill bytes) followed by
+# anything but 0x00 (a stuffed 0xFF data byte) or RST0-7 (restart markers inside the scan).
+_JPEG_SCAN_END = re.compile(rb"\xff+[^\x00\xd0-\xd7\xff]")
+_JPEG_RESTART = re.compile(rb"\xff[\xd0-\xd7]")
+# Put where a scan's data ends. It starts with 0x00 (a 0xFF just before it reads as stuffed
+# data, never as a marker), holds no 0xFF, has varied bits, and outlasts libjpeg's lookahead
+# (8 bytes): a complete scan never reads it as data; a short one must.
+_JPEG_PAD = b"\x00" + bytes((i * 151 + 89) % 255 for i in range(63))
 
 # We enforce our own pixel cap from the header; Pillow's bomb check would fire on other
 # numbers, so it is disabled and ours is the only one.
@@ -249,10 +270,136 @@ def _to_uint8(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # 1, L, CMYK, YCbCr, LAB, HSV
 
 
-def _decode_first_frame(img: Image.Image) -> np.ndarray:
-    img.load()
-    img = ImageOps.exif_transpose(img)
-    return np.ascontiguousarray(np.asarray(_to_uint8(img), dtype=np.uint8))
+def _jpeg_scans(data: bytes) -> tuple[list[tuple[int, bytes]], bool]:
+    """The scans of the first JPEG image in `data`, walking its markers as libjpeg does up to
+    EOI: for each scan, where its entropy-coded data ends (the offset of the marker after it,
+    or len(data)) and the RSTn marker the decoder expects next (b"" without restart
+    intervals); and whether the image is progressive. Never raises: a damaged structure just
+    ends the walk."""
+    scans: list[tuple[int, bytes]] = []
+    progressive = False
+    restart_interval = 0
+    pos, size = 2, len(data)  # after SOI
+    while pos + 1 < size:
+        if data[pos] != 0xFF:  # stray bytes between segments: libjpeg skips them
+            pos = data.find(b"\xff", pos)
+            if pos < 0:
+                break
+            continue
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            pos += 1
+            continue
+        if marker == 0xD9:  # EOI
+            break
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            pos += 2
+            continue
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if length < 2 or pos + 2 + length > size:
+            break
+        body = pos + 4
+        pos += 2 + length
+        if marker in _JPEG_PROGRESSIVE_SOF:
+            progressive = True
+        elif marker == 0xDD:  # DRI
+            restart_interval = int.from_bytes(data[body : body + 2], "big")
+        elif marker == 0xDA:  # SOS: entropy-coded data follows the header
+            found = _JPEG_SCAN_END.search(data, pos)
+            end = found.start() if found else size
+            expected = b""
+            if restart_interval:
+                restarts = len(_JPEG_RESTART.findall(data, pos, end))
+                expected = bytes((0xFF, 0xD0 + restarts % 8))
+            scans.append((end, expected))
+            pos = end
+    return scans, progressive
+
+
+def _open_jpeg(data: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(data), formats=("JPEG",))
+
+
+def _jpeg_single_scan_probe(
+    data: bytes, scans: list[tuple[int, bytes]], progressive: bool
+) -> bytes | None:
+    """`data` with everything after its only scan's entropy-coded data (the EOI marker, or
+    nothing when the file was cut) replaced by _JPEG_PAD; None for progressive and other
+    multi-scan JPEGs (`scans` and `progressive` as _jpeg_scans gives them).
+
+    Decoding the probe tells exactly whether the scan holds every row. With no marker after
+    the scan, libjpeg suspends for more data instead of inventing blocks: a scan that ends
+    short stops the decoder before its last row (Pillow raises "image file is truncated"),
+    while a complete one has every row out before the decoder looks past the pad for EOI,
+    which Pillow then does not require. Multi-scan JPEGs need EOI before their first row."""
+    if len(scans) != 1 or progressive:
+        return None
+    return data[: scans[0][0]] + _JPEG_PAD
+
+
+def _jpeg_rows_missing(img: Image.Image, data: bytes) -> bool:
+    """Whether the decoded JPEG `img` holds blocks that libjpeg invented because a scan's data
+    ended early. Cheap unless its bottom-right pixel has the colour of such blocks."""
+    pixel = img.getpixel((img.width - 1, img.height - 1))
+    channels = pixel if isinstance(pixel, tuple) else (pixel,)
+    if any(value not in _JPEG_ZERO_BLOCK_VALUES for value in channels):
+        return False
+    scans, progressive = _jpeg_scans(data)
+    probe = _jpeg_single_scan_probe(data, scans, progressive)
+    try:
+        if probe is not None:
+            with _open_jpeg(probe) as decoded:
+                decoded.draft(None, (1, 1))  # at 1/8 scale: every block is still read
+                decoded.load()
+            return False
+        # Several scans: a pad before the marker that ends each scan (after the RSTn marker
+        # the decoder expects next, when the image has restart intervals) is skipped unread
+        # after a complete scan but decoded in place of the missing blocks of a short one.
+        parts, start = [], 0
+        for end, restart in scans:
+            parts += [data[start:end], restart, _JPEG_PAD]
+            start = end
+        parts.append(data[start:])
+        with _open_jpeg(b"".join(parts)) as decoded:
+            decoded.load()
+            return decoded.tobytes() != img.tobytes()
+    except DECODE_ERRORS:
+        return True
+
+
+def _load_pixels(img: Image.Image, data: bytes, stack: ExitStack) -> Image.Image:
+    """`img` with its first frame's pixels loaded, or for a JPEG missing only its EOI marker,
+    the same image decoded from a repaired copy of `data`. A JPEG whose data ends before its
+    last row is refused, whether it was cut or its header declares more rows than it holds."""
+    if img.format not in _JPEG_FORMATS:
+        img.load()
+        return img
+    try:
+        img.load()
+    except OSError as exc:
+        if "image file is truncated" not in str(exc):
+            raise
+        probe = _jpeg_single_scan_probe(data, *_jpeg_scans(data))
+        if probe is None:
+            raise
+        repaired = stack.enter_context(_open_jpeg(probe))
+        try:
+            repaired.load()  # decodes every row, or stops where the data does
+        except DECODE_ERRORS:
+            raise exc from None
+        return repaired
+    if _jpeg_rows_missing(img, data):
+        raise UnreadableImage(
+            f"The JPEG image data is damaged or truncated: it ends before the last of the "
+            f"{img.height} rows its header declares"
+        )
+    return img
+
+
+def _decode_first_frame(img: Image.Image, data: bytes) -> np.ndarray:
+    with ExitStack() as stack:
+        img = ImageOps.exif_transpose(_load_pixels(img, data, stack))
+        return np.ascontiguousarray(np.asarray(_to_uint8(img), dtype=np.uint8))
 
 
 def decode_image(data: bytes, limits: LimitsSettings) -> np.ndarray:
@@ -260,7 +407,7 @@ def decode_image(data: bytes, limits: LimitsSettings) -> np.ndarray:
     with _open(data) as img:
         try:
             _check_size(img, data, limits)
-            return _decode_first_frame(img)
+            return _decode_first_frame(img, data)
         except DECODE_ERRORS as exc:
             raise UnreadableImage(f"The image data is damaged or truncated ({exc})") from exc
         except MemoryError as exc:

@@ -29,6 +29,17 @@ class BackgroundOptions(BaseModel):
     color: tuple[Channel, Channel, Channel, Channel] | None = Field(
         None, description="R, G, B, A (0-255) to fill the removed background"
     )
+    only_mask: bool = Field(False, description="The grey subject mask instead of the image")
+    post_process: bool = Field(False, description="Smooth the mask (rembg's post-processing)")
+    alpha_matting: bool = Field(False, description="Refine the cut-out's edges by matting")
+    alpha_matting_foreground_threshold: int = Field(240, ge=0, le=255)
+    alpha_matting_background_threshold: int = Field(10, ge=0, le=255)
+    alpha_matting_erode_size: int = Field(10, ge=0, le=100)
+
+
+def opaque(color: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    """An R, G, B colour as R, G, B, 255 (what `BackgroundOptions.color` holds)."""
+    return (*color, 255) if color is not None and len(color) == 3 else color
 
 
 class Recipe(BaseModel):

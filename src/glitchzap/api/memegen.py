@@ -5,17 +5,16 @@ right: `__` -> `_`, `--` -> `-`, `_` or `-` -> space, `''` -> `"`, and `~n` newl
 `~a` &, `~p` %, `~h` #, `~s` /, `~b` backslash, `~l` <, `~g` >. A lone `_` or `-` line is empty.
 `encode_text` is the inverse, used for the example URLs in `GET /templates`.
 
-Templates come from a `TemplateProvider`; `DirectoryTemplateProvider` reads memegen's own
-layout (`<id>/config.yml` + `default.jpg|png`) until the template library offers one.
+Templates come from the one template library (`Runtime.templates`), which imports memegen's
+own folders (`glitchzap templates import-memegen`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-import yaml
+if TYPE_CHECKING:
+    from glitchzap.templates import Template
 
 TILDE_ESCAPES = {
     "n": "\n",
@@ -90,73 +89,7 @@ def split_extension(last_segment: str) -> tuple[str, str | None]:
     return last_segment, None
 
 
-@dataclass(frozen=True)
-class MemeTemplate:
-    id: str
-    name: str
-    image_path: Path
-    text_boxes: list[dict[str, Any]] = field(default_factory=list)
-    example: list[str] = field(default_factory=list)
-    keywords: list[str] = field(default_factory=list)
-    source: str | None = None
-
-
-class TemplateProvider(Protocol):
-    def list_templates(self) -> list[MemeTemplate]: ...
-
-    def get_template(self, template_id: str) -> MemeTemplate | None: ...
-
-
-class DirectoryTemplateProvider:
-    """Templates stored as memegen folders under one directory."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = Path(directory)
-
-    def list_templates(self) -> list[MemeTemplate]:
-        if not self.directory.is_dir():
-            return []
-        found = (self.get_template(p.name) for p in sorted(self.directory.iterdir()))
-        return [template for template in found if template is not None]
-
-    def get_template(self, template_id: str) -> MemeTemplate | None:
-        if (
-            not template_id
-            or template_id.startswith(".")
-            or "/" in template_id
-            or "\\" in template_id
-        ):
-            return None
-        folder = self.directory / template_id
-        config_path = folder / "config.yml"
-        image = next(
-            (
-                folder / f"default.{e}"
-                for e in ("jpg", "png", "jpeg", "webp")
-                if (folder / f"default.{e}").is_file()
-            ),
-            None,
-        )
-        if image is None or not config_path.is_file():
-            return None
-        try:
-            config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError, UnicodeDecodeError):
-            return None  # a broken folder is not a template; the others still are
-        if not isinstance(config, dict):
-            return None
-        return MemeTemplate(
-            id=template_id,
-            name=str(config.get("name") or template_id),
-            image_path=image,
-            text_boxes=[b for b in config.get("text") or [] if isinstance(b, dict)],
-            example=[str(line) for line in config.get("example") or []],
-            keywords=[str(k) for k in config.get("keywords") or []],
-            source=config.get("source"),
-        )
-
-
-def template_json(template: MemeTemplate, base_url: str) -> dict[str, Any]:
+def template_json(template: Template, base_url: str) -> dict[str, Any]:
     """One template in memegen's `GET /templates` shape."""
     lines = max(len(template.text_boxes), 1)
     example_path = "/".join(encode_text(line) for line in template.example) or "_"

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from glitchzap.captions import TextBox
+from glitchzap.meme.captions import TextBox
 from glitchzap.recipes import Recipe
 from glitchzap.settings import Quality
 
@@ -122,7 +122,7 @@ class EraseTextRequest(ImageSourceRequest):
     def _known_method(cls, value: str | None) -> str | None:
         # Checked up front: inpainting only runs when text is found, so a typo would
         # otherwise pass silently on images without text and fail on the others.
-        from glitchzap.inpaint import INPAINT_METHODS
+        from glitchzap.meme.inpaint import INPAINT_METHODS
 
         if value is not None and value not in INPAINT_METHODS:
             raise ValueError(f"unknown inpainting method: use one of {', '.join(INPAINT_METHODS)}")

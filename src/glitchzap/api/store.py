@@ -2,20 +2,18 @@
 
 The encoded bytes go to the cache named "images" (disk or Redis, so replicas and restarts
 share them); decoded arrays and their preview-sized copies stay in a small in-process LRU,
-bounded in bytes, so a slider move costs neither a decode nor a resize.
+bounded in bytes (the runtime's array memo), so a slider move costs no decode.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 import numpy as np
 
 from glitchzap.cache import Cache
+from glitchzap.cache.arrays import ArrayMemo
 from glitchzap.cache.codec import decode_json, encode_json
 from glitchzap.cache.keys import bytes_digest
 from glitchzap.errors import NotFound
@@ -31,40 +29,11 @@ class StoredImage:
     channels: int = 3  # 4 when the image has alpha
 
 
-class ArrayLRU:
-    """Arrays by key, least recently used evicted once their total size passes `max_bytes`."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._entries: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> np.ndarray | None:
-        with self._lock:
-            value = self._entries.get(key)
-            if value is not None:
-                self._entries.move_to_end(key)
-            return value
-
-    def put(self, key: str, value: np.ndarray) -> None:
-        if value.nbytes > self.max_bytes:
-            return
-        value.setflags(write=False)  # shared between requests: nobody may edit it in place
-        with self._lock:
-            old = self._entries.pop(key, None)
-            self._size += value.nbytes - (old.nbytes if old is not None else 0)
-            self._entries[key] = value
-            while self._size > self.max_bytes:
-                _, evicted = self._entries.popitem(last=False)
-                self._size -= evicted.nbytes
-
-
 class ImageStore:
-    def __init__(self, cache: Cache, limits: LimitsSettings, arrays_max_bytes: int) -> None:
+    def __init__(self, cache: Cache, limits: LimitsSettings, arrays: ArrayMemo) -> None:
         self.cache = cache
         self.limits = limits
-        self.arrays = ArrayLRU(arrays_max_bytes)
+        self.arrays = arrays
 
     def put(self, data: bytes) -> StoredImage:
         """Decode (validating) and keep `data`; an image seen before is not decoded again."""
@@ -103,14 +72,6 @@ class ImageStore:
                 raise _unknown(image_id)
             image = load_image(data, limits=self.limits)
             self.arrays.put(image_id, image)
-        return image
-
-    def derived(self, key: str, make: Callable[[], np.ndarray]) -> np.ndarray:
-        """`make()` kept under `key` beside the originals (previews, masks, cut-outs)."""
-        image = self.arrays.get(key)
-        if image is None:
-            image = np.ascontiguousarray(make())
-            self.arrays.put(key, image)
         return image
 
 

@@ -9,27 +9,27 @@ The model itself is held by the one `ModelManager` (see manager.py).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
-from glitchzap.background.manager import ModelManager, get_manager, reset_manager
+from glitchzap.background.manager import ModelManager
 from glitchzap.background.models import DEFAULT_MODEL, MODELS, get_spec
 from glitchzap.background.refine import resize_mask, working_size
 from glitchzap.errors import InvalidParameters
+
+if TYPE_CHECKING:
+    from glitchzap.runtime import Runtime
 
 __all__ = [
     "DEFAULT_MODEL",
     "MODELS",
     "ModelManager",
+    "foreground_alpha",
     "foreground_mask",
-    "get_manager",
-    "model_status",
     "remove_background",
-    "reset_manager",
     "resize_mask",
-    "unload_model",
 ]
 
 log = logging.getLogger(__name__)
@@ -45,13 +45,11 @@ def _check_image(image: np.ndarray) -> None:
         raise InvalidParameters(f"The image must be H×W×3 or H×W×4, got shape {image.shape}")
 
 
-def _default_model(model: str | None) -> str:
+def _default_model(model: str | None, runtime: Runtime) -> str:
     if model:
         get_spec(model)
         return model
-    from glitchzap.settings import get_settings
-
-    return get_settings().models.default or DEFAULT_MODEL
+    return runtime.settings.models.default or DEFAULT_MODEL
 
 
 def _encode_mask(alpha: np.ndarray) -> bytes:
@@ -85,26 +83,29 @@ def _compute_alpha(
 def foreground_alpha(
     image: np.ndarray,
     *,
+    runtime: Runtime,
     model: str | None = None,
     post_process: bool = False,
     use_cache: bool = True,
+    digest: str | None = None,
     manager: ModelManager | None = None,
 ) -> np.ndarray:
-    """The subject's mask at full size as uint8 (255 = subject), from the cache when possible."""
-    from glitchzap.cache import get_cache
+    """The subject's mask at full size as uint8 (255 = subject), from the cache when possible.
+
+    `digest` names the pixels when the caller knows it already (it keys the mask cache)."""
     from glitchzap.cache.keys import image_digest, make_key
 
     _check_image(image)
-    model = _default_model(model)
-    manager = manager or get_manager()
-    digest = image_digest(image)
+    model = _default_model(model, runtime)
+    manager = manager or runtime.models  # a test or bench may bring its own
+    digest = digest or image_digest(image)
 
     def key() -> str:
         # The weights (float32 or the int8 variant) are part of what made the mask.
         options = {"model": model, "post_process": post_process}
         return make_key("mask", digest, {**options, "precision": manager.precision_for(model)})
 
-    cache = get_cache("masks") if use_cache else None
+    cache = runtime.cache("masks") if use_cache else None
     if cache is not None and (data := cache.get(key())) is not None:
         alpha = _decode_mask(data, image.shape[:2])
         if alpha is not None:
@@ -118,14 +119,22 @@ def foreground_alpha(
 def foreground_mask(
     image: np.ndarray,
     *,
+    runtime: Runtime,
     model: str | None = None,
     post_process: bool = False,
     use_cache: bool = True,
+    digest: str | None = None,
     manager: ModelManager | None = None,
 ) -> np.ndarray:
     """The subject's soft mask at the image's size: float32 H×W, 1 = subject, 0 = background."""
     alpha = foreground_alpha(
-        image, model=model, post_process=post_process, use_cache=use_cache, manager=manager
+        image,
+        runtime=runtime,
+        model=model,
+        post_process=post_process,
+        use_cache=use_cache,
+        digest=digest,
+        manager=manager,
     )
     return alpha.astype(np.float32) * np.float32(1 / 255)
 
@@ -208,6 +217,7 @@ def composite(image: np.ndarray, alpha: np.ndarray, background: Any) -> np.ndarr
 def remove_background(
     image: np.ndarray,
     *,
+    runtime: Runtime,
     model: str | None = None,
     alpha_matting: bool = False,
     alpha_matting_foreground_threshold: int = 240,
@@ -216,6 +226,7 @@ def remove_background(
     post_process: bool = False,
     background: Background = None,
     use_cache: bool = True,
+    digest: str | None = None,
     manager: ModelManager | None = None,
 ) -> np.ndarray:
     """The subject cut out: RGBA uint8 (alpha = mask), or composited on `background`.
@@ -230,7 +241,13 @@ def remove_background(
         alpha_matting_erode_size,
     )
     alpha = foreground_alpha(
-        image, model=model, post_process=post_process, use_cache=use_cache, manager=manager
+        image,
+        runtime=runtime,
+        model=model,
+        post_process=post_process,
+        use_cache=use_cache,
+        digest=digest,
+        manager=manager,
     )
     if alpha_matting:
         alpha = _alpha_matting(
@@ -252,13 +269,3 @@ def _with_alpha(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     out = image.copy() if image.shape[2] == 4 else cv2.cvtColor(image, cv2.COLOR_RGB2RGBA)
     out[..., 3] = alpha
     return out
-
-
-def model_status() -> dict[str, Any]:
-    """The resident model, the execution provider in use and the run counters."""
-    return get_manager().status()
-
-
-def unload_model() -> None:
-    """Free the resident model session (it reloads on next use)."""
-    get_manager().unload()

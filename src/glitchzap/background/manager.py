@@ -5,7 +5,8 @@ server swapping models does not hold two sessions' memory). `precision` picks th
 float32 file or its int8 variant (quantize.py): `auto` runs int8 on the CPU where the model has
 an int8 recipe and falls back to float32, saying so, when the variant cannot be derived.
 A lock serialises loads, runs and unloads; an optional timer unloads the session after
-`idle_unload_seconds` without use.
+`idle_unload_seconds` without use. A model missing from `models_dir` is fetched on first use
+unless `auto_fetch` is off (files.ensure_model_file).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 
 from glitchzap.background.base import Device, ModelSession, cuda_usable
-from glitchzap.background.files import require_model_file
+from glitchzap.background.files import ensure_model_file
 from glitchzap.background.models import get_spec
 from glitchzap.background.quantize import ensure_int8
 from glitchzap.errors import InvalidParameters, ModelNotAvailable
@@ -41,8 +42,10 @@ class ModelManager:
         cpu_mem_arena: bool = True,
         threads: int = 0,
         precision: Precision = "auto",
+        auto_fetch: bool = True,
     ) -> None:
         self.models_dir = Path(models_dir)
+        self.auto_fetch = auto_fetch  # fetch a missing or corrupt model file on first use
         self.precision = precision
         self._fp32_fallback: set[str] = set()  # models whose int8 variant could not be made
         self.device = device
@@ -82,7 +85,7 @@ class ModelManager:
 
     def _model_file(self, name: str) -> tuple[Path, Literal["fp32", "int8"]]:
         spec = get_spec(name)
-        path = require_model_file(name, self.models_dir)
+        path = ensure_model_file(name, self.models_dir, auto_fetch=self.auto_fetch)
         if self.precision_for(name) == "fp32":
             return path, "fp32"
         try:
@@ -184,36 +187,3 @@ class ModelManager:
             "idle_unload_seconds": self.idle_unload_seconds,
             "cpu_mem_arena": self.cpu_mem_arena,
         }
-
-
-_manager: ModelManager | None = None
-_manager_lock = threading.Lock()
-
-
-def get_manager() -> ModelManager:
-    """The process-wide manager, built from the current settings on first use."""
-    global _manager
-    with _manager_lock:
-        if _manager is None:
-            from glitchzap.settings import get_settings
-
-            settings = get_settings()
-            _manager = ModelManager(
-                settings.models_dir,
-                device=settings.models.device,
-                idle_unload_seconds=settings.models.idle_unload_seconds,
-                warmup=settings.models.warmup,
-                cpu_mem_arena=settings.models.cpu_mem_arena,
-                threads=settings.models.threads,
-                precision=settings.models.precision,
-            )
-        return _manager
-
-
-def reset_manager() -> None:
-    """Unload and forget the process-wide manager (after `configure`, and between tests)."""
-    global _manager
-    with _manager_lock:
-        if _manager is not None:
-            _manager.unload()
-        _manager = None

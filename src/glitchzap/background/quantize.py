@@ -15,7 +15,6 @@ under a file lock so that batch workers starting together derive it once between
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -29,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from glitchzap.background.base import model_input_image
-from glitchzap.background.files import file_checksum
+from glitchzap.background.files import file_checksum, file_lock
 from glitchzap.background.models import ModelSpec
 from glitchzap.errors import ModelNotAvailable
 
@@ -148,16 +147,6 @@ def _quiet_root_logger() -> Iterator[None]:
         root.removeFilter(_errors_only)
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def ensure_int8(spec: ModelSpec, source: Path, models_dir: Path) -> Path:
     """The int8 variant of `spec` (derived from `source` now if missing or stale).
 
@@ -173,7 +162,7 @@ def ensure_int8(spec: ModelSpec, source: Path, models_dir: Path) -> Path:
     if is_current(spec, models_dir):
         return target
     try:
-        with _file_lock(target.with_suffix(".lock")):
+        with file_lock(target.with_suffix(".lock")):
             if is_current(spec, models_dir):  # another process derived it while we waited
                 return target
             log.warning("deriving the int8 variant of %s once (takes ~10 s)", spec.name)

@@ -19,7 +19,7 @@ from glitchzap.batch.report import BatchRecord, BatchSummary, ReportWriter, read
 from glitchzap.batch.worker import model_name, process_one, render_one
 from glitchzap.errors import InvalidParameters
 from glitchzap.recipes import Recipe, load_recipe, parse_recipe
-from glitchzap.settings import get_settings
+from glitchzap.runtime import current
 
 __all__ = [
     "BatchRecord",
@@ -43,7 +43,7 @@ def _as_recipe(recipe: Recipe | dict[str, Any] | str | Path) -> Recipe:
 
 def _check_model(recipe: Recipe) -> None:
     """Fail before starting any worker when the recipe needs a model that is not installed."""
-    settings = get_settings()
+    settings = current().settings
     name = model_name(recipe, settings)
     if name is not None:
         from glitchzap.background.files import require_model_file
@@ -131,7 +131,7 @@ def _run_engine(
     ray_address: str | None,
     summary: BatchSummary,
 ) -> None:
-    settings_data = get_settings().model_dump()
+    settings_data = current().settings.model_dump()
     for folder in sorted({Path(output).parent for _, output in jobs}):
         try:
             folder.mkdir(parents=True, exist_ok=True)

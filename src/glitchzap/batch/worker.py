@@ -19,39 +19,26 @@ import numpy as np
 from glitchzap.batch.report import BatchRecord
 from glitchzap.errors import GlitchzapError
 from glitchzap.recipes import Recipe
-from glitchzap.settings import Settings, configure, get_settings
+from glitchzap.runtime import Runtime, configure, current
+from glitchzap.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def render_one(image: np.ndarray, recipe: Recipe, settings: Settings) -> np.ndarray:
+def render_one(image: np.ndarray, recipe: Recipe, runtime: Runtime) -> np.ndarray:
     """The recipe applied to one decoded image at full quality: what a batch writes."""
-    from glitchzap.render import render
+    from glitchzap.rendering import render_recipe
 
-    mask = None
-    if recipe.background.remove or recipe.needs_mask:
-        from glitchzap.background import foreground_mask, remove_background
-
-        # The subject mask comes from the original pixels (cached, so the cut-out below
-        # reuses it: one model run per image).
-        if recipe.needs_mask:
-            mask = foreground_mask(image, model=recipe.background.model)
-        if recipe.background.remove:
-            image = remove_background(
-                image, model=recipe.background.model, background=recipe.background.color
-            )
-    return render(
-        image, recipe, quality="full", mask=mask, sizes=settings.image_processing.preview_sizes
-    )
+    return render_recipe(image, recipe, runtime=runtime)
 
 
 def process_one(source: Path, recipe: Recipe, output: Path) -> Path:
     """Render `source` with `recipe` into `output` (written atomically); errors propagate."""
     from glitchzap.io import load_image, save_image
 
-    settings = get_settings()
-    image = load_image(source, limits=settings.limits)
-    out = render_one(image, recipe, settings)
+    runtime = current()
+    image = load_image(source, limits=runtime.settings.limits)
+    out = render_one(image, recipe, runtime)
     output.parent.mkdir(parents=True, exist_ok=True)
     return save_image(out, output, fmt=recipe.output.format, quality=recipe.output.quality)
 
@@ -86,19 +73,14 @@ def set_up_worker(settings_data: dict[str, Any], recipe: Recipe, threads: int) -
     """Make a fresh worker process match the parent: settings, thread counts, warm model."""
     import cv2
 
-    from glitchzap.background import get_manager, reset_manager
-    from glitchzap.cache import reset_caches
-
     # Workers share the cores: each model session and OpenCV get their share, no more.
     models = {**settings_data.get("models", {}), "threads": threads}
-    settings = configure(None, **{**settings_data, "models": models})
-    reset_caches()
-    reset_manager()
+    runtime = configure(None, **{**settings_data, "models": models})
     cv2.setNumThreads(threads)
-    name = model_name(recipe, settings)
+    name = model_name(recipe, runtime.settings)
     if name is not None:
         try:
-            get_manager().session(name)  # loaded once per worker, not per image
+            runtime.models.session(name)  # loaded once per worker, not per image
         except GlitchzapError as exc:  # every image will report it; the pool must not break
             log.warning("model %s not loaded in worker: %s", name, exc)
 

@@ -1,12 +1,12 @@
 """The `glitchzap` command line: a thin adapter that turns arguments into core calls.
 
-Each topic lives in its own module with a `register(app)` function; `COMMAND_MODULES` is the
-one list of them. Errors a user can cause (`GlitchzapError`) print one line and exit 2.
+Each topic lives in its own module with a `register(app)` function; `_register_all` imports
+and registers each one explicitly. The root command builds the process's runtime once from
+`--config`. Errors a user can cause (`GlitchzapError`) print one line and exit 2.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,16 +15,6 @@ from typing import Annotated
 import typer
 
 from glitchzap.errors import GlitchzapError
-
-COMMAND_MODULES = [
-    "glitchzap.cli.glitch",
-    "glitchzap.cli.config",
-    "glitchzap.cli.serve",
-    "glitchzap.cli.meme",
-    "glitchzap.cli.background",
-    "glitchzap.cli.batch",
-    "glitchzap.cli.templates",
-]
 
 app = typer.Typer(
     name="glitchzap",
@@ -42,23 +32,24 @@ def _root(
         typer.Option("--config", help="YAML config file (else $GLITCHZAP_CONFIG, ./config.yaml)"),
     ] = None,
 ) -> None:
-    """Load the settings once for whichever command runs."""
-    from glitchzap.cache import reset_caches
-    from glitchzap.settings import configure
-    from glitchzap.templates import reset_library
+    """Build the runtime (settings, caches, models) once for whichever command runs."""
+    from glitchzap.runtime import configure
 
     configure(config)
-    reset_caches()
-    reset_library()
+
+
+_registered: set[int] = set()  # ids of the apps whose commands are registered
 
 
 def _register_all() -> None:
-    """Add every topic's commands to `app` (once per module and app, however often called)."""
-    done: set[str] = app.__dict__.setdefault("_glitchzap_registered", set())
-    for name in COMMAND_MODULES:
-        if name not in done:
-            importlib.import_module(name).register(app)
-            done.add(name)
+    """Add every topic's commands to `app` (once, however often called)."""
+    if id(app) in _registered:
+        return
+    from glitchzap.cli import background, batch, config, glitch, meme, serve, templates
+
+    for topic in (glitch, config, serve, meme, background, batch, templates):
+        topic.register(app)
+    _registered.add(id(app))
 
 
 def fail(message: str) -> typer.Exit:

@@ -48,30 +48,34 @@ def remove_bg(
     ] = False,
 ) -> None:
     """Cut the subject out of each image (transparent PNG), with one model session for all."""
-    from glitchzap.background import foreground_alpha, get_manager, remove_background
     from glitchzap.background.models import get_spec
     from glitchzap.cli import output_paths, run_each
     from glitchzap.io import load_image, save_image
-    from glitchzap.settings import get_settings
+    from glitchzap.recipes import opaque, parse_recipe
+    from glitchzap.rendering import render_recipe
+    from glitchzap.runtime import current
 
+    runtime = current()
     background = parse_colour(bgcolor) if bgcolor else None
     targets = output_paths(inputs, output, out_dir, suffix=".png")
-    name = model or get_settings().models.default
+    name = model or runtime.settings.models.default
     get_spec(name)
-    get_manager().session(name)  # load once up front: a missing model fails before any file
+    runtime.models.session(name)  # load once up front: a missing model fails before any file
+    options = {"model": name, "color": opaque(background), "alpha_matting": alpha_matting}
+    recipe = parse_recipe(
+        {
+            "background": {
+                **options,
+                "remove": True,
+                "only_mask": mask_only,
+                "post_process": post_process,
+            }
+        }
+    )
 
     def cut_out(source: Path, target: Path) -> str:
-        image = load_image(source, limits=get_settings().limits)
-        if mask_only:
-            result = foreground_alpha(image, model=name, post_process=post_process)
-        else:
-            result = remove_background(
-                image,
-                model=name,
-                alpha_matting=alpha_matting,
-                post_process=post_process,
-                background=background,
-            )
+        image = load_image(source, limits=runtime.settings.limits)
+        result = render_recipe(image, recipe, runtime=runtime)
         save_image(result, target)
         return f"{source} -> {target}"
 
@@ -84,9 +88,9 @@ def list_models() -> None:
     from glitchzap.background.files import describe_model_file
     from glitchzap.background.models import MODELS
     from glitchzap.background.quantize import is_current
-    from glitchzap.settings import get_settings
+    from glitchzap.runtime import current
 
-    models_dir = get_settings().models_dir
+    models_dir = current().settings.models_dir
     typer.echo(f"models dir: {models_dir}")
     typer.echo(f"{'name':<22} {'present':<8} {'size':>9} {'checksum':<9} {'input':<6} int8")
     for name, spec in MODELS.items():
@@ -117,9 +121,9 @@ def fetch(
     from glitchzap.background.files import fetch_model
     from glitchzap.background.models import get_spec
     from glitchzap.background.quantize import ensure_int8
-    from glitchzap.settings import get_settings
+    from glitchzap.runtime import current
 
-    models_dir = get_settings().models_dir
+    models_dir = current().settings.models_dir
     path, downloaded = fetch_model(name, models_dir, force=force)
     typer.echo(f"{name}: {'installed' if downloaded else 'already present, checksum ok'} at {path}")
     spec = get_spec(name)

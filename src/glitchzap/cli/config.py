@@ -9,7 +9,8 @@ from importlib import metadata
 import typer
 import yaml
 
-from glitchzap.settings import Settings, find_config_file, get_settings
+from glitchzap.runtime import current
+from glitchzap.settings import Settings, find_config_file
 
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 
@@ -17,7 +18,7 @@ config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is
 @config_app.command("show")
 def show(as_json: bool = typer.Option(False, "--json", help="JSON instead of YAML")) -> None:
     """Print the effective configuration (file + environment + defaults)."""
-    data = get_settings().model_dump(mode="json")
+    data = current().settings.model_dump(mode="json")
     typer.echo(json.dumps(data, indent=2) if as_json else yaml.safe_dump(data, sort_keys=False))
 
 
@@ -39,7 +40,7 @@ DOCTOR_CHECKS: list[tuple[str, str]] = [
 
 def doctor() -> None:
     """Versions, data directory, cache and configuration: what to check when something is off."""
-    settings = get_settings()
+    settings = current().settings
     typer.echo(f"glitchzap {metadata.version('glitchzap')} on Python {platform.python_version()}")
     for label, dist in DOCTOR_CHECKS:
         try:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,26 +16,69 @@ from glitchzap.errors import InvalidParameters
 Quality = typer.Option("full", "--quality", "-q", help="fast|balanced|high|full (full = export)")
 
 
-def _effects_from_flags(
-    noise: float | None,
-    noise_mono: bool,
-    blur: float | None,
-    shake: float | None,
-    shake_copies: int | None,
-    motion: float | None,
-    motion_angle: float | None,
-) -> dict[str, Any]:
-    effects: dict[str, Any] = {}
-    if noise is not None:
-        effects["noise"] = {"amount": noise, "monochrome": noise_mono}
-    if blur is not None:
-        effects["blur"] = {"radius": blur}
-    if shake is not None:
-        effects["shake"] = {"offset": shake, **({"copies": shake_copies} if shake_copies else {})}
-    if motion is not None:
-        effects["motion"] = {"length": motion, "angle": motion_angle or 0.0}
-    elif motion_angle is not None:
-        raise InvalidParameters("--motion-angle needs --motion LENGTH")
+@dataclass(frozen=True)
+class EffectFlag:
+    """One CLI option generated from an effect parameter: `--blur` or `--motion-angle`."""
+
+    effect: str
+    param: str
+    flag: str
+    primary: bool
+
+    @property
+    def dest(self) -> str:
+        return f"{self.effect}__{self.param}"
+
+
+def effect_flags() -> list[EffectFlag]:
+    """The options for every effect parameter, in engine order: the primary parameter is
+    `--<effect>`, the others `--<effect>-<param>` (so a new effect gets its flags for free)."""
+    from glitchzap.effects import EFFECTS
+
+    flags = []
+    for name, effect in EFFECTS.items():
+        for param in effect.params.model_fields:
+            primary = param == effect.primary
+            flag = f"--{name}" if primary else f"--{name}-{param.replace('_', '-')}"
+            flags.append(EffectFlag(name, param, flag, primary))
+    return flags
+
+
+def _option(flag: EffectFlag) -> inspect.Parameter:
+    from glitchzap.effects import EFFECTS
+
+    params = EFFECTS[flag.effect].params
+    field = params.model_fields[flag.param]
+    kind: Any = field.annotation if field.annotation in (bool, int, float, str) else str
+    spec = params.model_json_schema()["properties"][flag.param]
+    low = spec.get("minimum", spec.get("exclusiveMinimum"))
+    high = spec.get("maximum", spec.get("exclusiveMaximum"))
+    span = f" [{low}..{high}]" if low is not None or high is not None else ""
+    names = [flag.flag, *FLAG_ALIASES.get(flag.flag, ())]
+    option = typer.Option(*names, help=f"{field.description or flag.param}{span}")
+    return inspect.Parameter(
+        flag.dest,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[kind | None, option],
+    )
+
+
+FLAG_ALIASES = {"--noise-monochrome": ("--noise-mono",)}  # the shorter spelling of round one
+
+
+def effects_from_flags(values: dict[str, Any]) -> dict[str, Any]:
+    """{effect: {param: value}} for the effect flags that were given."""
+    effects: dict[str, dict[str, Any]] = {}
+    primaries = {f.effect for f in effect_flags() if f.primary and values.get(f.dest) is not None}
+    for flag in effect_flags():
+        value = values.get(flag.dest)
+        if value is None:
+            continue
+        if flag.effect not in primaries:
+            primary = next(f for f in effect_flags() if f.effect == flag.effect and f.primary)
+            raise InvalidParameters(f"{flag.flag} needs {primary.flag} {primary.param.upper()}")
+        effects.setdefault(flag.effect, {})[flag.param] = value
     return effects
 
 
@@ -41,47 +87,50 @@ def glitch(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Where to write (format from suffix)")
     ],
-    noise: Annotated[float | None, typer.Option(help="Noise amount 0-1")] = None,
-    noise_mono: Annotated[bool, typer.Option("--noise-mono", help="Monochrome grain")] = False,
-    blur: Annotated[float | None, typer.Option(help="Blur radius, px")] = None,
-    shake: Annotated[float | None, typer.Option(help="Shake offset, px")] = None,
-    shake_copies: Annotated[int | None, typer.Option(help="Shake copies (1-16)")] = None,
-    motion: Annotated[float | None, typer.Option(help="Motion blur length, px")] = None,
-    motion_angle: Annotated[float | None, typer.Option(help="Motion blur angle, degrees")] = None,
     recipe: Annotated[
         Path | None, typer.Option(help="Recipe file (JSON/YAML); flags override it")
     ] = None,
     target: Annotated[str | None, typer.Option(help="all|foreground|background")] = None,
     quality: str = Quality,
     seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same output)")] = None,
+    **flags: Any,
 ) -> None:
-    """Apply glitch effects (noise, blur, shake, motion, in that order) to an image."""
+    """Apply a recipe and/or effects (in engine order) to an image: the same render as the
+    API and batch. Effect flags: see `glitchzap effects`."""
     from glitchzap.io import format_for_path, load_image, save_image
     from glitchzap.recipes import load_recipe, parse_recipe
-    from glitchzap.render import render
-    from glitchzap.settings import get_settings
+    from glitchzap.rendering import render_recipe
+    from glitchzap.runtime import current
 
-    settings = get_settings()
+    runtime = current()
     base = load_recipe(recipe).model_dump() if recipe else {}
-    flags = _effects_from_flags(noise, noise_mono, blur, shake, shake_copies, motion, motion_angle)
-    base["effects"] = {**base.get("effects", {}), **flags}
+    base["effects"] = {**base.get("effects", {}), **effects_from_flags(flags)}
     if target is not None:
         base["target"] = target
     if seed is not None:
         base["seed"] = seed
     plan = parse_recipe(base)
-    image = load_image(input, limits=settings.limits)
-    mask = None
-    if plan.needs_mask:
-        from glitchzap.background import foreground_mask
-
-        mask = foreground_mask(image, model=plan.background.model)
-    out = render(
-        image, plan, quality=quality, mask=mask, sizes=settings.image_processing.preview_sizes
-    )
-    fmt = format_for_path(output)
-    save_image(out, output, fmt=fmt, quality=plan.output.quality)
+    image = load_image(input, limits=runtime.settings.limits)
+    out = render_recipe(image, plan, runtime=runtime, quality=quality)
+    save_image(out, output, fmt=format_for_path(output), quality=plan.output.quality)
     typer.echo(f"{output} ({out.shape[1]}x{out.shape[0]})")
+
+
+def _with_effect_flags(command: Any) -> Any:
+    """`command` with one keyword parameter per effect flag in its signature (for typer)."""
+    if "__signature__" in vars(command):  # registered on an earlier app already
+        return command
+    hints = typing.get_type_hints(command, include_extras=True)
+    signature = inspect.signature(command)
+    fixed = [
+        p.replace(annotation=hints[p.name])
+        for p in signature.parameters.values()
+        if p.kind is not p.VAR_KEYWORD
+    ]
+    generated = [_option(flag) for flag in effect_flags()]
+    command.__signature__ = signature.replace(parameters=[*fixed, *generated])
+    command.__annotations__ = {p.name: p.annotation for p in [*fixed, *generated]}
+    return command
 
 
 def effects(as_json: Annotated[bool, typer.Option("--json", help="JSON schema")] = False) -> None:
@@ -105,5 +154,5 @@ def effects(as_json: Annotated[bool, typer.Option("--json", help="JSON schema")]
 
 
 def register(app: typer.Typer) -> None:
-    app.command("glitch")(glitch)
+    app.command("glitch")(_with_effect_flags(glitch))
     app.command("effects")(effects)

@@ -11,7 +11,7 @@ import typer
 
 from glitchzap.errors import GlitchzapError, InvalidParameters
 
-# Kept in sync with glitchzap.inpaint.INPAINT_METHODS by tests/test_cli_meme.py; listed here so
+# Kept in sync with glitchzap.meme.inpaint.INPAINT_METHODS by tests/test_cli_meme.py; listed here so
 # that `--help` does not import OpenCV.
 METHOD_CHOICES = ("ns", "telea", "pyramid")
 
@@ -32,15 +32,15 @@ def ocr(
 ) -> None:
     """Find the text in each image: box corners, text and confidence."""
     from glitchzap.io import load_image
-    from glitchzap.meme import read_image_text
-    from glitchzap.settings import get_settings
+    from glitchzap.meme.compose import read_image_text
+    from glitchzap.runtime import current
 
-    settings = get_settings()
+    settings = current().settings
     failed = 0
     for source in inputs:
         try:
             image = load_image(source, limits=settings.limits)
-            result = read_image_text(image, settings, use_cache=not no_cache)
+            result = read_image_text(image, runtime=current(), use_cache=not no_cache)
         except GlitchzapError as exc:
             failed += 1
             typer.echo(f"error: {source}: {exc}", err=True)
@@ -89,16 +89,18 @@ def erase_text(
     """Remove the text from each image (skipped when none is found)."""
     from glitchzap.cli import output_paths, run_each
     from glitchzap.io import load_image, save_image
-    from glitchzap.meme import erase_text as erase
-    from glitchzap.settings import get_settings
+    from glitchzap.meme.compose import EraseMode
+    from glitchzap.meme.compose import erase_text as erase
+    from glitchzap.runtime import current
 
     _check_method(method)
     targets = output_paths(inputs, output, out_dir)
-    settings = get_settings()
+    settings = current().settings
 
     def clean(source: Path, target: Path) -> str:
         image = load_image(source, limits=settings.limits)
-        result = erase(image, mode="always" if always else "auto", method=method, settings=settings)
+        mode: EraseMode = "always" if always else "auto"
+        result = erase(image, mode=mode, method=method, runtime=current())
         save_image(result.image, target)
         return f"{source} -> {target} ({len(result.regions_erased)} region(s) erased)"
 
@@ -130,13 +132,13 @@ def meme(
 ) -> None:
     """Erase the image's text if it has some, then write the captions meme-style."""
     from glitchzap.io import load_image, save_image
-    from glitchzap.meme import ERASE_MODES, make_meme_result
-    from glitchzap.settings import get_settings
+    from glitchzap.meme.compose import ERASE_MODES, make_meme_result
+    from glitchzap.runtime import current
 
     if erase not in ERASE_MODES:
         raise InvalidParameters(f"Unknown --erase {erase!r}: use auto, always or never")
     _check_method(method)
-    settings = get_settings()
+    settings = current().settings
     start = time.perf_counter()
     image = load_image(source, limits=settings.limits)
     result = make_meme_result(
@@ -147,7 +149,7 @@ def meme(
         font=font,
         method=method,
         template="auto" if auto_template else template,
-        settings=settings,
+        runtime=current(),
     )
     save_image(result.image, output)
     elapsed = (time.perf_counter() - start) * 1000
@@ -162,10 +164,10 @@ def fonts(
     as_json: Annotated[bool, typer.Option("--json", help="JSON list instead of a table")] = False,
 ) -> None:
     """List the caption fonts that resolve, best first (the first is the default)."""
-    from glitchzap.fonts import list_fonts, resolve_font
-    from glitchzap.settings import get_settings
+    from glitchzap.meme.fonts import list_fonts, resolve_font
+    from glitchzap.runtime import current
 
-    settings = get_settings()
+    settings = current().settings
     default = resolve_font(settings.fonts.default, settings.fonts.paths)
     sources = list_fonts(settings.fonts.paths)
     if as_json:

@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from glitchzap.settings import get_settings
+from glitchzap.runtime import current
 
 
 def serve(
@@ -23,7 +23,7 @@ def serve(
     config = ctx.find_root().params.get("config")
     if config:  # worker processes load the settings again, from the same file
         os.environ["GLITCHZAP_CONFIG"] = str(config)
-    server = get_settings().server
+    server = current().settings.server
     uvicorn.run(
         "glitchzap.api.main:create_app",
         factory=True,

@@ -18,15 +18,18 @@ templates_app = typer.Typer(help="The meme template library.", no_args_is_help=T
 
 
 def _library(*, starter: bool = True) -> TemplateLibrary:
-    from glitchzap.settings import get_settings
-    from glitchzap.templates import get_library
+    from glitchzap.runtime import current
+    from glitchzap.templates import open_library
 
-    settings = get_settings()
-    if not starter:
-        settings = settings.model_copy(
+    runtime = current()
+    if starter:
+        return runtime.templates
+    settings = runtime.settings
+    return open_library(
+        settings.model_copy(
             update={"templates": settings.templates.model_copy(update={"starter_on_empty": False})}
         )
-    return get_library(settings)
+    )
 
 
 @templates_app.command("import-memegen")
@@ -34,7 +37,8 @@ def import_memegen(
     directory: Annotated[Path, typer.Argument(help="memegen templates folder (<id>/config.yml)")],
     as_json: Annotated[bool, typer.Option("--json", help="The report as JSON")] = False,
 ) -> None:
-    """Import memegen-format templates; running it again updates, never duplicates."""
+    """Import memegen-format templates; running it again updates, never duplicates. Exits 2
+    when a template folder could not be imported (memegen's `_error`, `_test` are skipped)."""
     start = time.perf_counter()
     report = _library(starter=False).import_memegen(directory)
     elapsed = time.perf_counter() - start
@@ -43,12 +47,14 @@ def import_memegen(
     else:
         typer.echo(f"{len(report.added)} added, {len(report.updated)} updated, "
                    f"{len(report.unchanged)} unchanged in {elapsed:.1f} s")  # fmt: skip
+        for line in report.skipped:
+            typer.echo(f"skipped: {line}", err=True)
         for line in report.conflicts:
             typer.echo(f"conflict: {line}", err=True)
         for line in report.errors:
-            typer.echo(f"skipped: {line}", err=True)
-    if report.conflicts or report.errors:
-        raise typer.Exit(1)
+            typer.echo(f"error: {line}", err=True)
+    if report.failed:  # skipped non-template folders (memegen's `_error`, `_test`) are fine
+        raise typer.Exit(2)
 
 
 @templates_app.command("add")
@@ -68,16 +74,16 @@ def add(
 ) -> None:
     """Add one picture as a template (top and bottom text boxes)."""
     from glitchzap.io import load_image
-    from glitchzap.settings import get_settings
+    from glitchzap.runtime import current
 
     library = _library(starter=False)
     source: Path | object = image
     if clean:
-        from glitchzap.meme import erase_text
+        from glitchzap.meme.compose import erase_text
 
-        settings = get_settings()
+        settings = current().settings
         source = erase_text(load_image(image, limits=settings.limits), mode="always",
-                            settings=settings).image  # fmt: skip
+                            runtime=current()).image  # fmt: skip
     words = [w.strip() for item in keywords or [] for w in item.split(",") if w.strip()]
     template = library.add(source, name=name, template_id=template_id, keywords=words,  # type: ignore[arg-type]
                            example=example or [])  # fmt: skip
@@ -118,9 +124,9 @@ def match(
     """Which known template each image was made from (scores 0-1; >= templates.match_threshold
     is a match)."""
     from glitchzap.io import load_image
-    from glitchzap.settings import get_settings
+    from glitchzap.runtime import current
 
-    settings = get_settings()
+    settings = current().settings
     k = top_k or settings.templates.match_top_k
     library = _library()
     failed = 0

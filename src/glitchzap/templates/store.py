@@ -1,23 +1,35 @@
-"""The template index: one SQLite file (metadata, features, FTS5 text index) beside the images.
+"""The template store: one SQLite file (metadata, features, FTS5 text index) beside the images,
+and the reads and writes of one template (get, list, write, delete) that keep the two in step.
 
 Layout under `<templates_dir>`: `index.sqlite3` plus one memegen-style folder per template,
 `<id>/config.yml` and `<id>/default.<ext>`, so memegen-compatible readers (the API's
-`/templates`) see the same templates. Arrays are stored as NPY bytes (never pickle).
+`/templates`) see the same templates. Arrays are stored as NPY bytes (never pickle). Writing a
+template also computes its matching features (`match.describe`), so a stored template is always
+ready to match.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from glitchzap.errors import ConfigError, InvalidParameters
+import numpy as np
+import yaml
 
+from glitchzap.cache.codec import encode_array
+from glitchzap.errors import ConfigError, InvalidParameters, NotFound
+from glitchzap.templates import match as m
+from glitchzap.templates.records import Template, memegen_boxes, string_list
+
+FEATURES_VERSION = 3  # bump when match.py changes what is stored: old rows are recomputed
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -117,6 +129,126 @@ class Store:
         """The folder of a template; the id is validated before it touches a path."""
         return self.root / check_id(template_id)
 
+    # ---- templates -----------------------------------------------------------------------
+
+    def count(self) -> int:
+        return int(self.query("SELECT COUNT(*) FROM templates")[0][0])
+
+    def templates(self, origin: str | None = None) -> list[Template]:
+        """Every template (or those of one origin), sorted by id."""
+        if origin is not None:
+            rows = self.query("SELECT * FROM templates WHERE origin = ? ORDER BY id", (origin,))
+        else:
+            rows = self.query("SELECT * FROM templates ORDER BY id")
+        return [self._template(row) for row in rows]
+
+    def get(self, template_id: str) -> Template:
+        """The template called `template_id`, else NotFound."""
+        rows = self.query("SELECT * FROM templates WHERE id = ?", (check_id(template_id),))
+        if not rows:
+            raise NotFound(f"No template {template_id!r}: see `glitchzap templates list`")
+        return self._template(rows[0])
+
+    def exists(self, template_id: str) -> bool:
+        return bool(self.query("SELECT 1 FROM templates WHERE id = ?", (template_id,)))
+
+    def _template(self, row: sqlite3.Row) -> Template:
+        return Template(
+            id=row["id"], name=row["name"], keywords=string_list(loads(row["keywords"])),
+            example=string_list(loads(row["example"])),
+            text_boxes=memegen_boxes(loads(row["text_boxes"])), source=row["source"],
+            origin=row["origin"], image_path=self.folder(row["id"]) / row["image_file"],
+            width=row["width"], height=row["height"],
+        )  # fmt: skip
+
+    def write(
+        self, template_id: str, *, name: str, keywords: Sequence[str], example: Sequence[str],
+        boxes: list[dict[str, Any]], source: str | None, origin: str, data: bytes,
+        pixels: np.ndarray,
+    ) -> None:  # fmt: skip
+        """Store a template (replacing one with the same id): its folder (`default.<ext>` with
+        `data` as given, `config.yml`), its row, its matching features and its text entry."""
+        features = m.describe(pixels)
+        image_file = self._write_files(template_id, name, list(keywords), list(example), boxes,
+                                       source, data)  # fmt: skip
+        height, width = pixels.shape[:2]
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO templates VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (template_id, name, dumps(list(keywords)), dumps(list(example)), dumps(boxes),
+                 source, origin, image_file, width, height, digest(data), time.time()),
+            )  # fmt: skip
+            db.execute(
+                "INSERT OR REPLACE INTO features VALUES (?,?,?,?,?,?)",
+                (template_id, FEATURES_VERSION, encode_array(features.descriptors),
+                 encode_array(m.descriptor_keys(features.orb[: m.INDEX_FEATURES])),
+                 encode_array(features.points), encode_array(features.orb)),
+            )  # fmt: skip
+            db.execute("DELETE FROM templates_fts WHERE id = ?", (template_id,))
+            db.execute(
+                "INSERT INTO templates_fts VALUES (?,?,?,?)",
+                (template_id, name, " ".join(keywords), " ".join(example)),
+            )
+
+    def _write_files(
+        self, template_id: str, name: str, keywords: list[str], example: list[str],
+        boxes: list[dict[str, Any]], source: str | None, data: bytes,
+    ) -> str:  # fmt: skip
+        """Write `<id>/default.<ext>` and `<id>/config.yml`; returns the image's file name."""
+        suffix = _suffix(data)
+        folder = self.folder(template_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("default.*"):
+            if old.suffix != f".{suffix}":
+                old.unlink()
+        _write_atomic(folder / f"default.{suffix}", data)
+        config = {"name": name, "source": source, "keywords": keywords, "text": boxes,
+                  "example": example}  # fmt: skip
+        _write_atomic(folder / "config.yml", yaml.safe_dump(config, sort_keys=False).encode())
+        return f"default.{suffix}"
+
+    def delete(self, template: Template) -> None:
+        """Delete a template's row, features, text entry and files (and its folder if empty)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM features WHERE id = ?", (template.id,))
+            db.execute("DELETE FROM templates WHERE id = ?", (template.id,))
+            db.execute("DELETE FROM templates_fts WHERE id = ?", (template.id,))
+        folder = self.folder(template.id)
+        for name in ("config.yml", template.image_path.name):
+            (folder / name).unlink(missing_ok=True)
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+
 
 def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
+
+
+def loads(text: str) -> Any:
+    """The JSON value in `text`, or None when it is not JSON."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def digest(data: bytes) -> str:
+    """A short content hash of image bytes (tells an unchanged import apart)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _suffix(data: bytes) -> str:
+    """The file suffix for image bytes that already decoded, from their signature."""
+    signatures = ((b"\xff\xd8", "jpg"), (b"\x89PNG", "png"), (b"GIF8", "gif"), (b"BM", "bmp"))
+    for signature, suffix in signatures:
+        if data.startswith(signature):
+            return suffix
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return "tif" if data[:4] in (b"II*\x00", b"MM\x00*") else "img"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)

@@ -8,7 +8,6 @@ from typing import Any
 from fastapi.responses import Response
 
 from glitchzap.api.deps import ApiState
-from glitchzap.cache import get_cache
 from glitchzap.cache.keys import make_key
 
 MEDIA_TYPES = {"webp": "image/webp", "jpeg": "image/jpeg", "png": "image/png"}
@@ -23,7 +22,7 @@ async def cached_operation(
 ) -> tuple[bytes, bool]:
     """(bytes, was it a cache hit) of `compute()`, cached in "renders" by step+image+params."""
     key = make_key(step, image_id, params)
-    renders = get_cache("renders")
+    renders = state.runtime.cache("renders")
     data = renders.get(key)
     if data is not None:
         return data, True

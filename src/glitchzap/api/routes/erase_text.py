@@ -27,11 +27,11 @@ async def erase_text_route(request: Request, state: State) -> Response:
     params = body.model_dump(exclude={"image_id", "url"}, mode="json")
 
     def compute() -> bytes:
-        from glitchzap.meme import erase_text
+        from glitchzap.meme.compose import erase_text
 
         image = state.store.get(stored.image_id)
         with state.ocr_lock:
-            result = erase_text(image, mode=body.mode, method=body.method, settings=state.settings)
+            result = erase_text(image, mode=body.mode, method=body.method, runtime=state.runtime)
         return encode_image(result.image, body.format)
 
     data, hit = await cached_operation(state, "erase-text", stored.image_id, params, compute)

@@ -12,8 +12,8 @@ from starlette.datastructures import UploadFile
 from glitchzap.api.deps import ApiState, State
 from glitchzap.api.schemas import ERROR_RESPONSES, IMAGE_ID_PATTERN, ImageResponse, UrlRequest
 from glitchzap.api.store import StoredImage
+from glitchzap.api.urlfetch import fetch_bytes, policy_from_settings
 from glitchzap.errors import InvalidParameters, UnsupportedFormat
-from glitchzap.urlfetch import fetch_bytes, policy_from_settings
 
 router = APIRouter(prefix="/api", tags=["images"])
 

@@ -27,7 +27,7 @@ async def meme_route(request: Request, state: State) -> Response:
     params = body.model_dump(exclude={"image_id", "url"}, mode="json")
 
     def compute() -> bytes:
-        from glitchzap.meme import make_meme
+        from glitchzap.meme.compose import make_meme
 
         image = state.store.get(stored.image_id)
         with state.ocr_lock:
@@ -39,7 +39,7 @@ async def meme_route(request: Request, state: State) -> Response:
                 font=body.font,
                 boxes=body.boxes,
                 template=body.template,
-                settings=state.settings,
+                runtime=state.runtime,
             )
         return encode_image(out, body.format)
 

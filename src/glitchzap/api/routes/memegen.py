@@ -8,22 +8,16 @@ import cv2
 import numpy as np
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
 
 from glitchzap.api.deps import ApiState, State
-from glitchzap.api.memegen import (
-    MemeTemplate,
-    decode_text,
-    split_extension,
-    template_json,
-)
+from glitchzap.api.memegen import decode_text, split_extension, template_json
 from glitchzap.api.routes.render import IMAGE_RESPONSES, MEDIA_TYPES
 from glitchzap.api.schemas import ERROR_RESPONSES
-from glitchzap.cache import get_cache
 from glitchzap.cache.keys import make_key
-from glitchzap.errors import ConfigError, InvalidParameters, NotFound, UnsupportedFormat
-from glitchzap.io import encode_image, load_image
+from glitchzap.errors import InvalidParameters, NotFound, UnsupportedFormat
+from glitchzap.io import encode_image
 from glitchzap.settings import LimitsSettings
+from glitchzap.templates import Template
 
 router = APIRouter(tags=["memegen"])
 
@@ -34,7 +28,7 @@ Dimension = Annotated[int | None, Query(ge=1, le=100_000, description="Output si
 def list_templates(request: Request, state: State) -> list[dict[str, Any]]:
     """Every template, in memegen's JSON shape."""
     base = _base_url(request)
-    return [template_json(t, base) for t in state.templates.list_templates()]
+    return [template_json(t, base) for t in state.runtime.templates.list_templates()]
 
 
 @router.get("/templates/{template_id}", responses=ERROR_RESPONSES)
@@ -61,7 +55,7 @@ async def meme_image(
         "image": [stat.st_size, stat.st_mtime_ns],
     }
     key = make_key("memegen", template_id, params, fmt)
-    memes = get_cache("memes")
+    memes = state.runtime.cache("memes")
     data = memes.get(key)
     if data is None:
         with state.monitor.track("memegen"):
@@ -94,35 +88,18 @@ def parse_meme_path(path: str) -> tuple[str, list[str], str]:
 
 def render_meme(
     state: ApiState,
-    template: MemeTemplate,
+    template: Template,
     lines: list[str],
     width: int | None,
     height: int | None,
     fmt: str,
 ) -> bytes:
     """The template image with captions drawn, resized to fit width x height, encoded."""
-    from glitchzap.captions import TextBox, layout_boxes, render_captions
-    from glitchzap.fonts import get_font_cache
-    from glitchzap.meme import caption_font
+    from glitchzap.meme.compose import make_template_meme
 
-    background = state.store.arrays.get(f"template:{template.id}")
-    if background is None:
-        background = load_image(template.image_path, limits=state.settings.limits)
-        state.store.arrays.put(f"template:{template.id}", background)
-    known = set(TextBox.model_fields)
-    try:
-        boxes = [
-            TextBox.model_validate({k: v for k, v in box.items() if k in known})
-            for box in template.text_boxes
-        ] or layout_boxes("default")
-    except ValidationError as exc:
-        raise ConfigError(f"Template {template.id!r} has an invalid text box: {exc}") from exc
-    size = _fitted_size(background.shape[1], background.shape[0], width, height)
+    size = _fitted_size(template.width, template.height, width, height)
     _check_output_size(size, state.settings.limits)
-    fonts = get_font_cache(state.settings.cache.font_cache_size)
-    image = render_captions(
-        background, lines, boxes, font=caption_font(None, state.settings), fonts=fonts
-    )
+    image = make_template_meme(template.id, lines, runtime=state.runtime)
     return encode_image(_fit(image, size), fmt)
 
 
@@ -162,11 +139,12 @@ def _fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, size, interpolation=interpolation)
 
 
-def _template(state: ApiState, template_id: str) -> MemeTemplate:
-    template = state.templates.get_template(template_id)
-    if template is None:
-        raise NotFound(f"Unknown template {template_id!r}: see GET /templates")
-    return template
+def _template(state: ApiState, template_id: str) -> Template:
+    try:
+        return state.runtime.templates.get(template_id)
+    except (NotFound, InvalidParameters):  # memegen answers 404 for any id it does not know
+        shown = template_id if len(template_id) <= 64 else f"{template_id[:64]}…"
+        raise NotFound(f"Unknown template {shown!r}: see GET /templates") from None
 
 
 def _base_url(request: Request) -> str:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from glitchzap.api.deps import State
 from glitchzap.api.routes._image_input import openapi_body, read_image_request
 from glitchzap.api.schemas import ERROR_RESPONSES, OcrRequest, OcrResponse, TextRegionResponse
-from glitchzap.meme import read_image_text
+from glitchzap.meme.compose import read_image_text
 
 router = APIRouter(prefix="/api", tags=["text"])
 
@@ -25,7 +25,7 @@ async def ocr_route(request: Request, state: State) -> OcrResponse:
     def compute() -> OcrResponse:
         image = state.store.get(stored.image_id)
         with state.ocr_lock:
-            result = read_image_text(image, state.settings)
+            result = read_image_text(image, runtime=state.runtime)
         regions = [TextRegionResponse(**region.to_dict()) for region in result.regions]
         return OcrResponse(regions=regions, elapsed_ms=result.elapsed_ms, cached=result.cached)
 

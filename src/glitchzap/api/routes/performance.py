@@ -8,7 +8,6 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from glitchzap.api.deps import State
-from glitchzap.cache import all_cache_stats
 
 router = APIRouter(tags=["performance"])
 
@@ -18,8 +17,8 @@ def performance(state: State) -> dict[str, Any]:
     """Per-operation counts and latencies, cache hit rates, memory, CPU and the model."""
     return {
         **state.monitor.snapshot(),
-        "caches": all_cache_stats(),
-        "model": model_status(),
+        "caches": state.runtime.cache_stats(),
+        "model": state.runtime.models.status(),
         "cpu_pool": {
             "workers": state.pool.workers,
             "pending": state.pool.pending,
@@ -33,13 +32,3 @@ def metrics(state: State) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST
 
     return Response(state.monitor.metrics_text(), media_type=CONTENT_TYPE_LATEST)
-
-
-def model_status() -> dict[str, Any] | None:
-    """The background model loaded and its provider, when the background module reports it."""
-    try:
-        import glitchzap.background as background
-    except ImportError:
-        return None
-    status = getattr(background, "model_status", None)
-    return status() if callable(status) else None

@@ -11,8 +11,20 @@ from glitchzap.api.routes._image_output import cached_operation, image_response
 from glitchzap.api.routes.render import IMAGE_RESPONSES
 from glitchzap.api.schemas import RemoveBackgroundRequest
 from glitchzap.io import encode_image
+from glitchzap.recipes import BackgroundOptions, Recipe, opaque
+from glitchzap.rendering import render_recipe
 
 router = APIRouter(prefix="/api", tags=["background"])
+
+CUTOUT_OPTIONS = {
+    "model",
+    "only_mask",
+    "post_process",
+    "alpha_matting",
+    "alpha_matting_foreground_threshold",
+    "alpha_matting_background_threshold",
+    "alpha_matting_erode_size",
+}
 
 
 @router.post(
@@ -26,23 +38,19 @@ async def remove_background_route(request: Request, state: State) -> Response:
     stored, body = await read_image_request(request, state, RemoveBackgroundRequest)
     params = body.model_dump(exclude={"image_id", "url"}, mode="json")
 
-    def compute() -> bytes:
-        from glitchzap.background import foreground_alpha, remove_background
-
-        image = state.store.get(stored.image_id)
-        if body.only_mask:
-            alpha = foreground_alpha(image, model=body.model, post_process=body.post_process)
-            return encode_image(alpha[..., None].repeat(3, axis=2), body.format)
-        out = remove_background(
-            image,
-            model=body.model,
-            alpha_matting=body.alpha_matting,
-            alpha_matting_foreground_threshold=body.alpha_matting_foreground_threshold,
-            alpha_matting_background_threshold=body.alpha_matting_background_threshold,
-            alpha_matting_erode_size=body.alpha_matting_erode_size,
-            post_process=body.post_process,
-            background=body.background,
+    recipe = Recipe(
+        background=BackgroundOptions(
+            remove=True,
+            color=opaque(body.background),
+            **body.model_dump(include=CUTOUT_OPTIONS),
         )
+    )
+
+    def compute() -> bytes:
+        image = state.store.get(stored.image_id)
+        out = render_recipe(image, recipe, runtime=state.runtime, digest=stored.image_id)
+        if out.ndim == 2:  # the mask alone: a grey picture
+            out = out[..., None].repeat(3, axis=2)
         return encode_image(out, body.format)
 
     data, hit = await cached_operation(state, "remove-background", stored.image_id, params, compute)

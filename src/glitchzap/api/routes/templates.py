@@ -11,7 +11,6 @@ from pydantic import BaseModel, Field
 from glitchzap.api.deps import State
 from glitchzap.api.routes._image_input import openapi_body, read_image_request
 from glitchzap.api.schemas import ERROR_RESPONSES, ImageSourceRequest
-from glitchzap.templates import get_library
 
 router = APIRouter(prefix="/api/templates", tags=["templates"])
 
@@ -68,7 +67,7 @@ def _describe(template: Any) -> dict[str, Any]:
 @router.get("", response_model=TemplateListResponse, responses=ERROR_RESPONSES)
 def list_templates(state: State) -> TemplateListResponse:
     """Every template in the library, sorted by id."""
-    templates = get_library(state.settings).list_templates()
+    templates = state.runtime.templates.list_templates()
     return TemplateListResponse(templates=[TemplateResponse(**_describe(t)) for t in templates])
 
 
@@ -79,7 +78,7 @@ def search_templates(
     limit: int = Query(10, ge=1, le=100),
 ) -> TemplateSearchResponse:
     """Templates ranked by name, keywords and example captions (BM25)."""
-    hits = get_library(state.settings).search(q, limit)
+    hits = state.runtime.templates.search(q, limit)
     return TemplateSearchResponse(
         results=[TemplateSearchHit(**_describe(t), score=round(score, 4)) for t, score in hits]
     )
@@ -88,7 +87,7 @@ def search_templates(
 @router.get("/{template_id}", response_model=TemplateResponse, responses=ERROR_RESPONSES)
 def show_template(template_id: str, state: State) -> TemplateResponse:
     """One template (404 when the id is unknown)."""
-    return TemplateResponse(**_describe(get_library(state.settings).get(template_id)))
+    return TemplateResponse(**_describe(state.runtime.templates.get(template_id)))
 
 
 @router.post(
@@ -103,7 +102,7 @@ async def match_template(request: Request, state: State) -> TemplateMatchRespons
 
     def compute() -> TemplateMatchResponse:
         start = time.perf_counter()
-        library = get_library(state.settings)
+        library = state.runtime.templates
         found = library.match(state.store.get(stored.image_id), body.top_k)
         return TemplateMatchResponse(
             matches=[

@@ -13,14 +13,14 @@ import pytest
 from werkzeug import Request, Response
 
 from api_fixtures import NetworkGuard
-from glitchzap.errors import ImageTooLarge, UrlFetchFailed, UrlRefused
-from glitchzap.urlfetch import (
+from glitchzap.api.urlfetch import (
     UrlPolicy,
     fetch_bytes,
     literal_address,
     parse_ipv4_loose,
     refusal_reason,
 )
+from glitchzap.errors import ImageTooLarge, UrlFetchFailed, UrlRefused
 
 pytest_plugins = ["api_fixtures"]
 

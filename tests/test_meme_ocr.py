@@ -15,20 +15,22 @@ import cv2
 import numpy as np
 import pytest
 
-from glitchzap.cache import get_cache
 from glitchzap.cache.codec import encode_json
-from glitchzap.captions import layout_boxes, render_captions
-from glitchzap.fonts import get_font_cache, resolve_font
 from glitchzap.io import load_image
-from glitchzap.ocr import (
+from glitchzap.meme.captions import layout_boxes, render_captions
+from glitchzap.meme.fonts import FontCache, resolve_font
+from glitchzap.meme.ocr import (
     TextRegion,
     engine_stats,
     find_text,
     ocr_cache_key,
     read_text,
 )
+from glitchzap.runtime import current
 from glitchzap.settings import OcrSettings
 from meme_cases import CAPTIONED
+
+FONTS = FontCache(32)  # fonts shared by the captions these tests draw
 
 
 def template(memegen_dir: Path, name: str, longest: int = 800) -> np.ndarray:
@@ -41,7 +43,7 @@ def template(memegen_dir: Path, name: str, longest: int = 800) -> np.ndarray:
 
 def captioned(clean: np.ndarray, captions: tuple[str, ...]) -> np.ndarray:
     return render_captions(
-        clean, list(captions), layout_boxes("default"), font=resolve_font(), fonts=get_font_cache()
+        clean, list(captions), layout_boxes("default"), font=resolve_font(), fonts=FONTS
     )
 
 
@@ -101,7 +103,7 @@ def test_word_spacing_is_restored(memegen_dir: Path, restore: bool) -> None:
 def test_space_biased_decoder_turns_a_weak_gap_into_a_space() -> None:
     from rapidocr.ch_ppocr_rec.utils import CTCLabelDecode
 
-    from glitchzap.ocr import SpaceBiasedDecoder
+    from glitchzap.meme.ocr import SpaceBiasedDecoder
 
     inner = CTCLabelDecode(character=["A", "B"])  # -> blank, A, B, space
     frames = [
@@ -131,7 +133,7 @@ def test_boxes_map_back_to_the_full_size_image(memegen_dir: Path) -> None:
 @pytest.mark.slow
 def test_a_cached_second_call_does_not_run_the_engine(memegen_dir: Path) -> None:
     image = captioned(template(memegen_dir, "kermit", 500), ("but that's none", "of my business"))
-    cache = get_cache("ocr")
+    cache = current().cache("ocr")
     first = find_text(image, OcrSettings(), cache=cache)
     runs = engine_stats.runs
     second = find_text(image, OcrSettings(), cache=cache)
@@ -143,7 +145,7 @@ def test_a_cached_second_call_does_not_run_the_engine(memegen_dir: Path) -> None
 @pytest.mark.slow
 def test_other_options_or_pixels_miss_the_cache(memegen_dir: Path) -> None:
     image = captioned(template(memegen_dir, "fry", 400), ("not sure if", ""))
-    cache = get_cache("ocr")
+    cache = current().cache("ocr")
     find_text(image, OcrSettings(), cache=cache)
     assert not find_text(image, OcrSettings(det_box_thresh=0.6), cache=cache).cached
     changed = image.copy()
@@ -157,7 +159,7 @@ def test_other_options_or_pixels_miss_the_cache(memegen_dir: Path) -> None:
 )
 def test_a_corrupt_cache_entry_is_a_miss(memegen_dir: Path, corrupt: bytes) -> None:
     image = captioned(template(memegen_dir, "fry", 400), ("", "or just stupid"))
-    cache = get_cache("ocr")
+    cache = current().cache("ocr")
     cache.set(ocr_cache_key(image, OcrSettings(), 1024), corrupt)
     runs = engine_stats.runs
     result = find_text(image, OcrSettings(), cache=cache)
@@ -189,7 +191,7 @@ def test_bad_image_raises_invalid_parameters() -> None:
 def test_concurrent_calls_share_one_engine_safely(memegen_dir: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from glitchzap.ocr import get_engine
+    from glitchzap.meme.ocr import get_engine
 
     names = ["kermit", "mordor", "fry", "keanu"]
     images = [captioned(template(memegen_dir, n, 500), CAPTIONED[n]) for n in names]

@@ -1,7 +1,7 @@
 """The meme flow: find text, erase it when there is some, write new captions.
 
-`erase_text` and `make_meme` take the settings they need as an argument (the process-wide
-ones when omitted) and pass plain values down to `ocr`, `inpaint` and `captions`. Large images
+`erase_text` and `make_meme` take the runtime (settings, caches, fonts, templates) as an
+argument and pass plain values down to `ocr`, `inpaint` and `captions`. Large images
 are read and inpainted at `image_processing.max_processing_dimension`; only the masked pixels
 of the full-size image are replaced, and captions are drawn at full size.
 """
@@ -10,20 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import cv2
 import numpy as np
 
-from glitchzap.cache import get_cache
 from glitchzap.cache.codec import decode_array, encode_array
 from glitchzap.cache.keys import image_digest, make_key
-from glitchzap.captions import TextBox, layout_boxes, render_captions
 from glitchzap.errors import InvalidParameters
-from glitchzap.fonts import MEMEGEN_ALIASES, FontSource, get_font_cache, resolve_font
-from glitchzap.inpaint import inpaint, text_mask
-from glitchzap.ocr import OcrResult, TextRegion, find_text
-from glitchzap.settings import Settings, get_settings
+from glitchzap.meme.captions import layout_boxes, render_captions
+from glitchzap.meme.fonts import MEMEGEN_ALIASES, FontSource, resolve_font
+from glitchzap.meme.inpaint import inpaint, text_mask
+from glitchzap.meme.ocr import OcrResult, find_text
+from glitchzap.settings import Settings
+from glitchzap.templates import text_boxes
+from glitchzap.types import TextBox, TextRegion
+
+if TYPE_CHECKING:
+    from glitchzap.runtime import Runtime
 
 EraseMode = Literal["auto", "always", "never"]
 ERASE_MODES = ("auto", "always", "never")
@@ -46,16 +50,14 @@ class MemeResult:
     template_id: str | None = None  # the clean template rendered on, when one was used
 
 
-def read_image_text(
-    image: np.ndarray, settings: Settings | None = None, *, use_cache: bool = True
-) -> OcrResult:
+def read_image_text(image: np.ndarray, *, runtime: Runtime, use_cache: bool = True) -> OcrResult:
     """OCR of `image` with the configured options, through the `ocr` cache."""
-    settings = settings or get_settings()
+    settings = runtime.settings
     return find_text(
         image,
         settings.ocr,
         max_dimension=settings.image_processing.max_processing_dimension,
-        cache=get_cache("ocr") if use_cache else None,
+        cache=runtime.cache("ocr") if use_cache else None,
     )
 
 
@@ -89,7 +91,7 @@ def erase_text(
     mode: EraseMode = "auto",
     method: str | None = None,
     regions: Sequence[TextRegion] | None = None,
-    settings: Settings | None = None,
+    runtime: Runtime,
     use_cache: bool = True,
 ) -> EraseResult:
     """`image` with its text inpainted. `auto` skips unless some region scores at least
@@ -99,19 +101,19 @@ def erase_text(
     _check_image(image)
     if mode not in ERASE_MODES:
         raise InvalidParameters(f"Unknown erase mode {mode!r}: use auto, always or never")
-    settings = settings or get_settings()
+    settings = runtime.settings
     if mode == "never":
         return EraseResult(image, [])
     ocr_result = None
     if regions is None:
-        ocr_result = read_image_text(image, settings)
+        ocr_result = read_image_text(image, runtime=runtime)
         regions = ocr_result.regions
     threshold = settings.image_processing.skip_text_removal_threshold
     if mode == "auto" and not any(r.score >= threshold for r in regions):
         return EraseResult(image, [], ocr_result)
     chosen = list(regions)
     method = method or settings.ocr.inpaint_method
-    cache = get_cache("erased") if use_cache else None
+    cache = runtime.cache("erased") if use_cache else None
     key = _erase_key(image, chosen, method, settings) if cache is not None else ""
     if cache is not None and (data := cache.get(key)) is not None:
         restored = _apply_patch(image, data)
@@ -183,55 +185,92 @@ def make_meme_result(
     font: str | None = None,
     method: str | None = None,
     template: str | None = None,
-    settings: Settings | None = None,
+    runtime: Runtime,
 ) -> MemeResult:
     """Like `make_meme`, also returning the erased regions, the OCR result and the template."""
     _check_image(image)
-    settings = settings or get_settings()
-    captions = list(captions)
+    captions = _checked_captions(captions, runtime.settings)
+    template_id = _pick_template(image, template, runtime)
+    if template_id is not None:
+        # The clean template replaces the picture: no text to erase, its own text boxes.
+        image, template_boxes = template_picture(template_id, runtime=runtime)
+        boxes = boxes if boxes is not None else template_boxes
+        erase = "never"
+    text_boxes = list(boxes) if boxes is not None else layout_boxes(layout)
+    _check_box_count(captions, text_boxes)
+    source = caption_font(font, runtime.settings)
+    erased = erase_text(image, mode=erase, method=method, runtime=runtime)
+    out = draw_captions(erased.image, captions, text_boxes, font=source, runtime=runtime)
+    return MemeResult(out, erased.regions_erased, erased.ocr, template_id)
+
+
+def make_template_meme(
+    template_id: str, captions: Sequence[str], *, runtime: Runtime
+) -> np.ndarray:
+    """The clean template `template_id` with `captions` in its own text boxes (memegen's
+    `/images/<template>/<line>/...`); NotFound for an unknown id."""
+    captions = _checked_captions(captions, runtime.settings)
+    image, boxes = template_picture(template_id, runtime=runtime)
+    _check_box_count(captions, boxes)
+    source = caption_font(None, runtime.settings)
+    return draw_captions(image, captions, boxes, font=source, runtime=runtime)
+
+
+def template_picture(template_id: str, *, runtime: Runtime) -> tuple[np.ndarray, list[TextBox]]:
+    """(clean picture, text boxes) of a library template; the picture is kept in memory."""
+    library = runtime.templates
+    template = library.get(template_id)
+    stat = template.image_path.stat()
+    key = f"template:{template.id}:{stat.st_size}:{stat.st_mtime_ns}"
+    image = runtime.arrays.get_or_make(key, lambda: library.image(template.id))
+    return image, text_boxes(template)
+
+
+def draw_captions(
+    image: np.ndarray,
+    captions: Sequence[str],
+    boxes: Sequence[TextBox],
+    *,
+    font: FontSource,
+    runtime: Runtime,
+) -> np.ndarray:
+    """`captions` drawn in `boxes` (one each, top first); `image` itself when all are blank."""
+    if not any(text.strip() for text in captions):
+        return image
+    paths = runtime.settings.fonts.paths
+    box_fonts = {
+        box.font: resolve_font(box.font, paths)
+        for box in boxes
+        if box.font and box.font.lower() not in MEMEGEN_ALIASES
+    }
+    return render_captions(
+        image, list(captions), list(boxes), font=font, fonts=runtime.fonts, box_fonts=box_fonts
+    )
+
+
+def _checked_captions(captions: Sequence[str], settings: Settings) -> list[str]:
     limit = settings.limits.max_text_length
     for text in captions:
         if len(text) > limit:
             raise InvalidParameters(f"A caption has {len(text)} characters; the limit is {limit}")
-    template_id = _pick_template(image, template, settings)
-    if template_id is not None:
-        from glitchzap.templates import get_library
+    return list(captions)
 
-        # The clean template replaces the picture: no text to erase, its own text boxes.
-        image, template_boxes = get_library(settings).template_for_meme(template_id)
-        boxes = boxes if boxes is not None else template_boxes
-        erase = "never"
-    text_boxes = list(boxes) if boxes is not None else layout_boxes(layout)
-    if len(captions) > len(text_boxes):
+
+def _check_box_count(captions: Sequence[str], boxes: Sequence[TextBox]) -> None:
+    if len(captions) > len(boxes):
         raise InvalidParameters(
-            f"{len(captions)} captions but only {len(text_boxes)} text boxes; "
+            f"{len(captions)} captions but only {len(boxes)} text boxes; "
             "pass fewer --text or another layout"
         )
-    source = caption_font(font, settings)
-    erased = erase_text(image, mode=erase, method=method, settings=settings)
-    if not any(text.strip() for text in captions):
-        return MemeResult(erased.image, erased.regions_erased, erased.ocr, template_id)
-    fonts = get_font_cache(settings.cache.font_cache_size)
-    box_fonts = {
-        box.font: resolve_font(box.font, settings.fonts.paths)
-        for box in text_boxes
-        if box.font and box.font.lower() not in MEMEGEN_ALIASES
-    }
-    out = render_captions(
-        erased.image, captions, text_boxes, font=source, fonts=fonts, box_fonts=box_fonts
-    )
-    return MemeResult(out, erased.regions_erased, erased.ocr, template_id)
 
 
-def _pick_template(image: np.ndarray, template: str | None, settings: Settings) -> str | None:
+def _pick_template(image: np.ndarray, template: str | None, runtime: Runtime) -> str | None:
     """The template id to render on: `template` itself, the best match for "auto", or None."""
     if template is None:
         return None
-    from glitchzap.templates import get_library
-
     if template != "auto":
-        return get_library(settings).get(template).id  # NotFound for an unknown id
-    best = get_library(settings).best_match(image)
+        return runtime.templates.get(template).id  # NotFound for an unknown id
+    best = runtime.templates.best_match(image)
     return best.id if best is not None else None
 
 
@@ -245,7 +284,7 @@ def make_meme(
     font: str | None = None,
     method: str | None = None,
     template: str | None = None,
-    settings: Settings | None = None,
+    runtime: Runtime,
 ) -> np.ndarray:
     """A meme: `image` with its existing text erased (per `erase`) and `captions` drawn in
     `boxes` (or the named `layout`'s boxes), one caption per box, top first.
@@ -262,5 +301,5 @@ def make_meme(
         font=font,
         method=method,
         template=template,
-        settings=settings,
+        runtime=runtime,
     ).image

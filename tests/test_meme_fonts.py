@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from glitchzap.errors import InvalidParameters
-from glitchzap.fonts import (
+from glitchzap.meme.fonts import (
     BUILTIN_FONT,
     FontCache,
     FontSource,

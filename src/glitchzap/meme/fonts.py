@@ -161,16 +161,3 @@ def _load(source: FontSource, size: int) -> ImageFont.FreeTypeFont:
     if not isinstance(font, ImageFont.FreeTypeFont):  # Pillow built without FreeType
         raise InvalidParameters("Pillow has no FreeType support: configure fonts.paths")
     return font
-
-
-_cache: FontCache | None = None
-_cache_lock = threading.Lock()
-
-
-def get_font_cache(max_size: int = 32) -> FontCache:
-    """The process-wide font LRU holding `max_size` fonts (cache.font_cache_size)."""
-    global _cache
-    with _cache_lock:
-        if _cache is None or _cache.max_size != max_size:
-            _cache = FontCache(max_size)
-        return _cache

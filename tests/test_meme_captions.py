@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from glitchzap.captions import (
+from glitchzap.errors import InvalidParameters
+from glitchzap.meme.captions import (
     LAYOUTS,
     MAX_LINES,
     TextBox,
@@ -16,8 +17,7 @@ from glitchzap.captions import (
     outline_color,
     render_captions,
 )
-from glitchzap.errors import InvalidParameters
-from glitchzap.fonts import FontCache, resolve_font
+from glitchzap.meme.fonts import FontCache, resolve_font
 
 
 @pytest.fixture
@@ -64,17 +64,41 @@ def test_very_long_text_uses_more_lines_only_when_three_cannot_fit(fonts: FontCa
 def test_text_never_leaves_its_box_or_the_image(
     grey: np.ndarray, fonts: FontCache, angle: float
 ) -> None:
-    box = TextBox(anchor_x=0.6, anchor_y=0.7, scale_x=0.4, scale_y=0.3, angle=angle)
-    out = render_captions(
-        grey, ["a caption that has to wrap"], [box], font=resolve_font(), fonts=fonts
-    )
+    from skimage.draw import polygon
+
+    caption = ["a caption that has to wrap"]
+    # Its box: rotated at any of these angles it still lies inside the 400 x 300 image, so the
+    # text has no reason to leave it.
+    box = TextBox(anchor_x=0.5, anchor_y=0.55, scale_x=0.4, scale_y=0.3, angle=angle)
+    out = render_captions(grey, caption, [box], font=resolve_font(), fonts=fonts)
     drawn = ink(grey, out)
     assert drawn.sum() > 500
+    x, y, w, h = box_pixels(box, 400, 300)
     if angle == 0:
-        x, y, w, h = box_pixels(box, 400, 300)
         outside = drawn.copy()
         outside[y : y + h, x : x + w] = False
         assert not outside.any()
+    # The box turned about its centre as the renderer turns the text (PIL: counter-clockwise
+    # on screen, y down), grown 2 px a side for anti-aliasing; pixel centres at +0.5.
+    tolerance, turn = 2.0, np.radians(angle)
+    dx = np.array([-1, 1, 1, -1]) * (w / 2 + tolerance)
+    dy = np.array([-1, -1, 1, 1]) * (h / 2 + tolerance)
+    cols = x + w / 2 + dx * np.cos(turn) + dy * np.sin(turn) - 0.5
+    rows = y + h / 2 - dx * np.sin(turn) + dy * np.cos(turn) - 0.5
+    inside = np.zeros_like(drawn)
+    inside[polygon(rows, cols, drawn.shape)] = True
+    assert not (drawn & ~inside).any(), f"{(drawn & ~inside).sum()} px of ink outside the box"
+
+    # The same box against the bottom-right corner: turned, it pokes out of the image, and the
+    # caption is moved back inside whole (the same pixels, translated), never cut by the border.
+    edge = TextBox(anchor_x=0.6, anchor_y=0.7, scale_x=0.4, scale_y=0.3, angle=angle)
+    at_edge = render_captions(grey, caption, [edge], font=resolve_font(), fonts=fonts)
+
+    def ink_crop(image: np.ndarray) -> np.ndarray:
+        ys, xs = np.nonzero(ink(grey, image))
+        return image[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+
+    np.testing.assert_array_equal(ink_crop(at_edge), ink_crop(out))
 
 
 def test_default_layout_puts_captions_top_and_bottom(grey: np.ndarray, fonts: FontCache) -> None:

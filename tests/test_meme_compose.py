@@ -13,11 +13,12 @@ import cv2
 import numpy as np
 import pytest
 
-from glitchzap.captions import box_pixels, layout_boxes
 from glitchzap.errors import InvalidParameters
 from glitchzap.io import load_image
-from glitchzap.meme import erase_text, make_meme, make_meme_result, read_image_text
-from glitchzap.ocr import engine_stats
+from glitchzap.meme.captions import box_pixels, layout_boxes
+from glitchzap.meme.compose import erase_text, make_meme, make_meme_result, read_image_text
+from glitchzap.meme.ocr import engine_stats
+from glitchzap.runtime import current
 from glitchzap.settings import Settings
 
 SHORT = ["one does not simply", "walk into mordor"]
@@ -45,7 +46,7 @@ def char_f1(expected: str, found: str) -> float:
 
 
 def read_back(image: np.ndarray, settings: Settings) -> str:
-    regions = read_image_text(image, settings, use_cache=False).regions
+    regions = read_image_text(image, use_cache=False, runtime=current()).regions
     ordered = sorted(regions, key=lambda r: (sum(p[1] for p in r.box), sum(p[0] for p in r.box)))
     return " ".join(r.text for r in ordered)
 
@@ -55,9 +56,9 @@ def test_a_photo_without_text_is_returned_unchanged(settings: Settings) -> None:
     from skimage import data
 
     photo = np.ascontiguousarray(data.chelsea())
-    result = erase_text(photo, mode="auto", settings=settings)
+    result = erase_text(photo, mode="auto", runtime=current())
     assert result.regions_erased == [] and np.array_equal(result.image, photo)
-    assert np.array_equal(make_meme(photo, [], erase="auto", settings=settings), photo)
+    assert np.array_equal(make_meme(photo, [], erase="auto", runtime=current()), photo)
 
 
 @pytest.mark.slow
@@ -67,7 +68,7 @@ def test_captions_read_back_and_stay_inside(
     memegen_dir: Path, settings: Settings, name: str, captions: list[str]
 ) -> None:
     clean = template(memegen_dir, name)
-    meme = make_meme(clean, captions, erase="never", settings=settings)
+    meme = make_meme(clean, captions, erase="never", runtime=current())
     assert char_f1(" ".join(captions), read_back(meme, settings)) >= 0.97
     changed = np.any(meme != clean, axis=2)
     inside = np.zeros_like(changed)
@@ -80,9 +81,11 @@ def test_captions_read_back_and_stay_inside(
 @pytest.mark.slow
 def test_new_captions_replace_the_old_ones(memegen_dir: Path, settings: Settings) -> None:
     old = make_meme(
-        template(memegen_dir, "fry"), ["not sure if trolling", "or just stupid"], settings=settings
+        template(memegen_dir, "fry"),
+        ["not sure if trolling", "or just stupid"],
+        runtime=current(),
     )
-    result = make_meme_result(old, ["", "new caption"], erase="auto", settings=settings)
+    result = make_meme_result(old, ["", "new caption"], erase="auto", runtime=current())
     assert result.regions_erased
     text = read_back(result.image, settings).upper()
     assert "NEWCAPTION" in text.replace(" ", "")
@@ -97,57 +100,63 @@ def test_large_inputs_are_read_small_and_composed_full_size(
         template(memegen_dir, "kermit"),
         ["but that's none", "of my business"],
         erase="never",
-        settings=settings,
+        runtime=current(),
     )
     big = cv2.resize(base, (base.shape[1] * 3, base.shape[0] * 3), interpolation=cv2.INTER_CUBIC)
-    result = make_meme_result(big, ["tea time"], erase="always", settings=settings)
+    result = make_meme_result(big, ["tea time"], erase="always", runtime=current())
     assert result.image.shape == big.shape and result.regions_erased
     assert "TEATIME" in read_back(result.image, settings).replace(" ", "").upper()
 
 
 def test_erase_never_skips_ocr(small_rgb: np.ndarray, settings: Settings) -> None:
     runs = engine_stats.runs
-    result = erase_text(small_rgb, mode="never", settings=settings)
+    result = erase_text(small_rgb, mode="never", runtime=current())
     assert result.image is small_rgb and engine_stats.runs == runs
 
 
 def test_bad_requests_raise(small_rgb: np.ndarray, settings: Settings) -> None:
     with pytest.raises(InvalidParameters, match="erase mode"):
-        erase_text(small_rgb, mode="sometimes", settings=settings)  # type: ignore[arg-type]
+        erase_text(small_rgb, mode="sometimes", runtime=current())  # type: ignore[arg-type]
     with pytest.raises(InvalidParameters, match="captions but only"):
-        make_meme(small_rgb, ["a", "b", "c"], erase="never", settings=settings)
+        make_meme(small_rgb, ["a", "b", "c"], erase="never", runtime=current())
     with pytest.raises(InvalidParameters, match="limit"):
         make_meme(
             small_rgb,
             ["x" * (settings.limits.max_text_length + 1)],
             erase="never",
-            settings=settings,
+            runtime=current(),
         )
     with pytest.raises(InvalidParameters, match="Unknown font"):
-        make_meme(small_rgb, ["x"], erase="never", font="No Such Font", settings=settings)
+        make_meme(
+            small_rgb,
+            ["x"],
+            erase="never",
+            font="No Such Font",
+            runtime=current(),
+        )
 
 
 @pytest.mark.slow
 def test_a_second_erase_of_the_same_picture_comes_from_the_cache(
     memegen_dir: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import glitchzap.meme as meme_module
+    import glitchzap.meme.compose as meme_module
 
-    image = make_meme(template(memegen_dir, "mordor"), SHORT, erase="never", settings=settings)
-    first = erase_text(image, settings=settings)
+    image = make_meme(template(memegen_dir, "mordor"), SHORT, erase="never", runtime=current())
+    first = erase_text(image, runtime=current())
     assert first.regions_erased
 
     def no_inpainting(*args: object, **kwargs: object) -> None:
         raise AssertionError("inpainted again")
 
     monkeypatch.setattr(meme_module, "_inpaint_scaled", no_inpainting)
-    second = erase_text(image, settings=settings)
+    second = erase_text(image, runtime=current())
     assert np.array_equal(second.image, first.image)
     assert second.regions_erased == first.regions_erased
 
 
 def test_a_stored_patch_that_does_not_fit_is_a_miss(small_rgb: np.ndarray) -> None:
-    from glitchzap.meme import _apply_patch, _encode_patch
+    from glitchzap.meme.compose import _apply_patch, _encode_patch
 
     hole = np.zeros(small_rgb.shape[:2], bool)
     hole[5:9, 10:20] = True
@@ -166,14 +175,13 @@ def test_auto_template_renders_on_the_clean_template(memegen_dir: Path) -> None:
 
     from PIL import Image
 
-    from glitchzap.meme import make_meme, make_meme_result
-    from glitchzap.templates import get_library
+    from glitchzap.meme.compose import make_meme, make_meme_result
 
-    library = get_library()
+    library = current().templates
     library.import_memegen(memegen_dir)
     clean, boxes = library.template_for_meme("fine")
     # A real-looking meme of the template: our captions, shrunk and re-encoded as JPEG.
-    captioned = make_meme(clean, ["THIS IS", "FINE"], erase="never")
+    captioned = make_meme(clean, ["THIS IS", "FINE"], erase="never", runtime=current())
     small = Image.fromarray(captioned).resize(
         (captioned.shape[1] * 7 // 10, captioned.shape[0] * 7 // 10)
     )
@@ -181,9 +189,11 @@ def test_auto_template_renders_on_the_clean_template(memegen_dir: Path) -> None:
     small.save(buffer, "JPEG", quality=60)
     query = np.asarray(Image.open(buffer).convert("RGB"))
 
-    result = make_meme_result(query, ["new top", "new bottom"], template="auto")
+    result = make_meme_result(query, ["new top", "new bottom"], template="auto", runtime=current())
     assert result.template_id == "fine"
-    expected = make_meme(clean, ["new top", "new bottom"], boxes=boxes, erase="never")
+    expected = make_meme(
+        clean, ["new top", "new bottom"], boxes=boxes, erase="never", runtime=current()
+    )
     assert np.array_equal(result.image, expected)
     assert result.image.shape == clean.shape  # the clean full-size template, not the query
 
@@ -192,10 +202,10 @@ def test_auto_template_renders_on_the_clean_template(memegen_dir: Path) -> None:
 def test_auto_template_falls_back_to_erasing_when_nothing_matches() -> None:
     from skimage import data
 
-    from glitchzap.meme import make_meme_result
+    from glitchzap.meme.compose import make_meme_result
 
     # A photo that is no template (the starter set holds scikit-image photos, so not one of those).
     photo = np.ascontiguousarray(data.immunohistochemistry())
-    result = make_meme_result(photo, ["hello"], template="auto")
+    result = make_meme_result(photo, ["hello"], template="auto", runtime=current())
     assert result.template_id is None
     assert result.image.shape == photo.shape

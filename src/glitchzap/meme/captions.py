@@ -12,14 +12,13 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from PIL import Image, ImageColor, ImageDraw, ImageFont
-from pydantic import BaseModel, ConfigDict, Field
 
 from glitchzap.errors import InvalidParameters
-from glitchzap.fonts import FontCache, FontSource
+from glitchzap.meme.fonts import FontCache, FontSource
+from glitchzap.types import TextBox
 
 STROKE_RATIO = 0.07  # outline width per pixel of font size (memegen's look)
 LINE_SPACING = 1.0  # line pitch as a multiple of the font's ascent + descent
@@ -27,25 +26,6 @@ MIN_FONT_SIZE = 8
 MAX_LINES = 3
 PADDING_RATIO = 0.03  # margin inside a box, as a fraction of its smaller side
 _REF_SIZE = 100  # widths are measured once at this size and scaled
-
-
-class TextBox(BaseModel):
-    """Where and how one caption is drawn; fractions of the image width and height."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    anchor_x: float = Field(0.0, ge=0, le=1)
-    anchor_y: float = Field(0.0, ge=0, le=1)
-    scale_x: float = Field(1.0, gt=0, le=1)
-    scale_y: float = Field(0.2, gt=0, le=1)
-    angle: float = Field(0.0, ge=-360, le=360)  # degrees, counter-clockwise
-    # upper, lower, mock (aLtErNaTiNg); anything else (memegen's default, none) keeps the case.
-    style: str = "upper"
-    color: str = "white"
-    font: str | None = None  # None or a memegen name (thick, thin...) = the default font
-    align: Literal["center", "left", "right"] = "center"
-    start: float = 0.0  # memegen animation timing, accepted and ignored for stills
-    stop: float = 1.0
 
 
 # Named layouts: the boxes captions go into when none are given (one caption per box).

@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from glitchzap.settings import MonitoringSettings, Settings
+from glitchzap.settings import MonitoringSettings
 
 log = logging.getLogger(__name__)
 
@@ -167,11 +167,17 @@ class MemorySampler:
 class Monitor:
     """Per-operation timings, the JSONL log, Prometheus metrics and optional profiles."""
 
-    def __init__(self, settings: MonitoringSettings, data_dir: Path) -> None:
+    def __init__(
+        self,
+        settings: MonitoringSettings,
+        data_dir: Path,
+        cache_stats: Callable[[], list[dict[str, Any]]] | None = None,
+    ) -> None:
         from prometheus_client import CollectorRegistry, Histogram
         from prometheus_client import Counter as PromCounter
 
         self.settings = settings
+        self.cache_stats = cache_stats or list
         self.data_dir = Path(data_dir)
         self.log = JsonlLog(self.data_dir / LOG_NAME, settings.log_max_bytes, settings.log_backups)
         self.memory = MemorySampler(
@@ -281,8 +287,6 @@ class _SnapshotCollector:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-        from glitchzap.cache import all_cache_stats
-
         yield GaugeMetricFamily(
             "glitchzap_process_rss_bytes",
             "Resident set size",
@@ -290,7 +294,7 @@ class _SnapshotCollector:
         )
         hits = CounterMetricFamily("glitchzap_cache_hits", "Cache hits", labels=["cache"])
         misses = CounterMetricFamily("glitchzap_cache_misses", "Cache misses", labels=["cache"])
-        for stats in all_cache_stats():
+        for stats in self.monitor.cache_stats():
             hits.add_metric([str(stats["name"])], float(stats["hits"]))
             misses.add_metric([str(stats["name"])], float(stats["misses"]))
         yield hits
@@ -298,26 +302,3 @@ class _SnapshotCollector:
 
     def describe(self) -> list[Any]:
         return []  # collected lazily; nothing to pre-register
-
-
-_monitor: Monitor | None = None
-_monitor_lock = threading.Lock()
-
-
-def get_monitor(settings: Settings | None = None) -> Monitor:
-    """The process-wide monitor, built from `settings` (or the current settings) on first use."""
-    global _monitor
-    with _monitor_lock:
-        if _monitor is None:
-            from glitchzap.settings import get_settings
-
-            current = settings or get_settings()
-            _monitor = Monitor(current.monitoring, current.data_dir)
-        return _monitor
-
-
-def set_monitor(monitor: Monitor | None) -> None:
-    """Replace the process-wide monitor (the API does this at start-up; tests reset it)."""
-    global _monitor
-    with _monitor_lock:
-        _monitor = monitor

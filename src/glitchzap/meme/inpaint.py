@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from glitchzap.errors import InvalidParameters
-from glitchzap.ocr import TextRegion
+from glitchzap.types import TextRegion
 
 MaskMode = Literal["strokes", "boxes"]
 BOX_DILATION = 0.15  # polygon growth per px of text height (outlines overshoot the OCR box)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,8 @@ from glitchzap.cache.codec import decode_json, encode_json
 from glitchzap.cache.keys import image_digest, make_key
 from glitchzap.errors import InvalidParameters, ModelNotAvailable
 from glitchzap.settings import OcrSettings
+from glitchzap.types import TextRegion, to_point
 
-Point = tuple[float, float]
 MODEL_FILES = {
     "Det": "PP-OCRv6_det_small.onnx",
     "Rec": "PP-OCRv6_rec_small.onnx",
@@ -44,34 +43,6 @@ _RESULT_OPTIONS = (
 )
 CACHE_VERSION = 3
 SPACE_BOOST = 30.0  # see SpaceBiasedDecoder
-
-
-@dataclass(frozen=True)
-class TextRegion:
-    """One line of text: its 4 corners (clockwise from top-left, image px), text and score."""
-
-    box: tuple[Point, Point, Point, Point]
-    text: str
-    score: float
-
-    @property
-    def height(self) -> float:
-        """Text height in px (mean length of the two short sides)."""
-        (x0, y0), (x1, y1), (x2, y2), (x3, y3) = self.box
-        return float((np.hypot(x3 - x0, y3 - y0) + np.hypot(x2 - x1, y2 - y1)) / 2)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"box": [list(p) for p in self.box], "text": self.text, "score": self.score}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TextRegion:
-        p0, p1, p2, p3 = (_point(p) for p in data["box"])
-        return cls((p0, p1, p2, p3), str(data["text"]), float(data["score"]))
-
-
-def _point(value: Sequence[float]) -> Point:
-    x, y = value
-    return round(float(x), 2), round(float(y), 2)
 
 
 @dataclass(frozen=True)
@@ -222,7 +193,7 @@ def read_text(
         if score < options.confidence_threshold:
             continue
         corners = np.asarray(box, dtype=np.float64) / scale
-        p0, p1, p2, p3 = (_point(p) for p in corners)
+        p0, p1, p2, p3 = (to_point(p) for p in corners)
         regions.append(TextRegion((p0, p1, p2, p3), text.strip(), round(float(score), 4)))
     return regions
 

@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from glitchzap.captions import box_pixels, layout_boxes, render_captions
 from glitchzap.errors import InvalidParameters
-from glitchzap.fonts import BUILTIN_FONT, FontCache, get_font_cache, resolve_font
-from glitchzap.inpaint import INPAINT_METHODS, box_mask, inpaint, stroke_mask, text_mask
 from glitchzap.io import load_image
-from glitchzap.ocr import TextRegion, read_text
+from glitchzap.meme.captions import box_pixels, layout_boxes, render_captions
+from glitchzap.meme.fonts import BUILTIN_FONT, FontCache, resolve_font
+from glitchzap.meme.inpaint import INPAINT_METHODS, box_mask, inpaint, stroke_mask, text_mask
+from glitchzap.meme.ocr import TextRegion, read_text
 from glitchzap.settings import OcrSettings
+
+FONTS = FontCache(32)  # fonts shared by the captions these tests draw
 
 REGION = TextRegion(((20.0, 20.0), (100.0, 20.0), (100.0, 50.0), (20.0, 50.0)), "HI", 0.9)
 
@@ -105,7 +107,7 @@ def test_erasing_brings_caption_areas_close_to_the_clean_template(
     clean = load_image(next((memegen_dir / name).glob("default.*")))[..., :3]
     captions = ["top text here", "bottom text here"]
     boxes = layout_boxes("default")
-    image = render_captions(clean, captions, boxes, font=resolve_font(), fonts=get_font_cache())
+    image = render_captions(clean, captions, boxes, font=resolve_font(), fonts=FONTS)
     area = np.zeros(clean.shape[:2], bool)
     for box in boxes:
         x, y, w, h = box_pixels(box, clean.shape[1], clean.shape[0])

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from glitchzap.api.monitoring import LOG_NAME, JsonlLog, Monitor
 from glitchzap.errors import InvalidParameters
-from glitchzap.monitoring import LOG_NAME, JsonlLog, Monitor
 from glitchzap.settings import MonitoringSettings
 
 

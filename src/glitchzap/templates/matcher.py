@@ -1,0 +1,241 @@
+"""Matching a picture against the stored templates: shortlist, verify, retry, rank.
+
+`Matcher` keeps the store's global descriptors and vote index in memory (loaded on first match,
+rebuilt when the store's generation counter says the library changed, also in another process)
+plus a small LRU cache of templates' ORB keypoints. A match shortlists candidates by the global
+descriptor and by descriptor-chunk votes, verifies them with `match.verify` in the orientation
+that agrees better, and only when nothing matched retries with more expensive query features.
+The array work itself is in `match.py`; this module decides what to compare, in which order.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from glitchzap.cache.codec import decode_array
+from glitchzap.errors import InvalidParameters
+from glitchzap.templates import match as m
+from glitchzap.templates.records import TemplateMatch
+from glitchzap.templates.store import FEATURES_VERSION, Store
+
+GLOBAL_CANDIDATES = 16  # shortlisted by the global descriptor
+VOTE_CANDIDATES = 10  # shortlisted by descriptor-chunk votes
+ORIENTATION_RETRIES = 8  # candidates verified in both orientations when the first fails
+# When nothing matched, the best-ranked candidates are verified again with keypoints taken
+# without the caption mask (line drawings: the mask also covers their own black strokes).
+UNMASKED_RETRIES = 8
+# ... as are the best-ranked by votes of those keypoints, and candidates ranked just below the
+# shortlists (measured: "made" in a border is 12th by the masked shortlists, 1st by unmasked
+# votes; "pooh" after JPEG or padding is 13th by votes, 27th by the global descriptor).
+RETRY_VOTE_CANDIDATES = 16
+RESAMPLED_RETRIES = 4  # then the best-ranked, with the query resampled (see match.py)
+CONFIDENT_SCORE = 0.75  # stop verifying once a candidate scores this (60 inliers)
+
+Candidates = list[tuple[int, bool]]  # (row in the index, verify mirrored), most likely first
+
+
+@dataclass(frozen=True)
+class _Index:
+    generation: int
+    ids: list[str]
+    descriptors: np.ndarray  # float32 (N * trims, D)
+    trims: int
+    votes: m.VoteIndex
+
+
+class Matcher:
+    """Ranks the templates in `store` for a picture; a score >= `match_threshold` matches."""
+
+    def __init__(
+        self, store: Store, *, match_threshold: float = 0.5, feature_cache_size: int = 256
+    ) -> None:
+        self.store = store
+        self.match_threshold = match_threshold
+        self._index: _Index | None = None
+        self._index_lock = threading.Lock()
+        self._orb_cache: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._orb_cache_size = feature_cache_size
+
+    def match(self, image: np.ndarray, k: int = 3) -> list[TemplateMatch]:
+        """Up to `k` verified templates for `image`, best first, with scores in [0, 1]."""
+        if k < 1:
+            raise InvalidParameters(f"k must be at least 1, got {k}")
+        check_image(image)
+        query = m.describe_query(image)
+        index = self._load_index()
+        candidates = self.candidates(query)
+        results = self._verify(index, candidates, query.plain, query.mirrored, k)
+        if candidates and not any(r.matched for r in results):
+            results = self._retry(index, query, candidates, results, k)
+        results.sort(key=lambda r: -r.score)
+        return results[:k]
+
+    def best_match(self, image: np.ndarray) -> TemplateMatch | None:
+        """The best template when it scores at least the threshold, else None."""
+        found = self.match(image, 1)
+        return found[0] if found and found[0].matched else None
+
+    def candidates(self, query: m.Query) -> Candidates:
+        """Shortlisted (row, mirrored) pairs, most likely first."""
+        return self._shortlist(query.plain, query.mirrored, GLOBAL_CANDIDATES, VOTE_CANDIDATES)
+
+    # ---- the in-memory index -------------------------------------------------------------
+
+    def _load_index(self) -> _Index:
+        generation = self.store.generation()
+        with self._index_lock:
+            if self._index is not None and self._index.generation == generation:
+                return self._index
+            rows = self.store.query(
+                "SELECT id, version, descriptors, keys FROM features ORDER BY id"
+            )
+            ids, descriptors, keys = [], [], []
+            for row in rows:
+                desc, key = decode_array(row["descriptors"]), decode_array(row["keys"])
+                if row["version"] != FEATURES_VERSION or desc is None or key is None:
+                    continue  # stale or damaged: `glitchzap templates reindex` recomputes
+                ids.append(row["id"])
+                descriptors.append(desc)
+                keys.append(key)
+            trims = descriptors[0].shape[0] if descriptors else 1
+            matrix = (np.concatenate(descriptors) if descriptors
+                      else np.zeros((0, m.descriptor_size()), np.float32))  # fmt: skip
+            # Keypoints cached before the change may be of a template since replaced.
+            self._orb_cache.clear()
+            self._index = _Index(generation, ids, matrix, trims, m.VoteIndex(keys))
+            return self._index
+
+    def _local(self, template_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """A template's ORB (points, descriptors), from the LRU cache or the store."""
+        cached = self._orb_cache.get(template_id)
+        if cached is not None:
+            self._orb_cache.move_to_end(template_id)
+            return cached
+        rows = self.store.query("SELECT points, orb FROM features WHERE id = ?", (template_id,))
+        points = decode_array(rows[0]["points"]) if rows else None
+        orb = decode_array(rows[0]["orb"]) if rows else None
+        if points is None or orb is None:
+            points, orb = np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
+        self._orb_cache[template_id] = (points, orb)
+        while len(self._orb_cache) > self._orb_cache_size:
+            self._orb_cache.popitem(last=False)
+        return points, orb
+
+    # ---- shortlist, verify, retry --------------------------------------------------------
+
+    def _shortlist(
+        self, plain: m.Features, mirrored: m.Features, global_count: int, vote_count: int
+    ) -> Candidates:
+        index = self._load_index()
+        n = len(index.ids)
+        if n == 0:
+            return []
+        similarity = [
+            (index.descriptors @ f.descriptors.T).reshape(n, -1).max(axis=1)
+            for f in (plain, mirrored)
+        ]
+        votes = [index.votes.votes(m.descriptor_keys(f.orb)) for f in (plain, mirrored)]
+        by_global = _top(np.maximum(*similarity), global_count)
+        by_votes = _top(np.maximum(*votes), vote_count)
+        order: list[int] = []
+        for row in _interleave(by_global, by_votes):
+            if row not in order:
+                order.append(row)
+        # Verify the orientation that agrees better (global similarity, then votes).
+        return [
+            (row, bool((similarity[1][row], votes[1][row]) > (similarity[0][row], votes[0][row])))
+            for row in order
+        ]
+
+    def _verify(
+        self, index: _Index, candidates: Candidates, plain: m.Features,
+        mirrored_side: m.Features, k: int,
+    ) -> list[TemplateMatch]:  # fmt: skip
+        results: list[TemplateMatch] = []
+        best = 0.0
+        for position, (row, mirrored) in enumerate(candidates):
+            points, orb = self._local(index.ids[row])
+            first, second = (mirrored_side, plain) if mirrored else (plain, mirrored_side)
+            score = m.verify(first, points, orb).score
+            # The shortlists can guess the orientation wrong; retry the best-ranked ones.
+            if score < self.match_threshold and position < ORIENTATION_RETRIES:
+                other = m.verify(second, points, orb).score
+                if other > score:
+                    score, mirrored = other, not mirrored
+            results.append(
+                TemplateMatch(index.ids[row], score, score >= self.match_threshold, mirrored)
+            )
+            best = max(best, score)
+            if best >= CONFIDENT_SCORE and len(results) >= k:
+                break  # the rest are ranked lower by both shortlists and cannot matter
+        return results
+
+    def _retry(
+        self, index: _Index, query: m.Query, candidates: Candidates,
+        results: list[TemplateMatch], k: int,
+    ) -> list[TemplateMatch]:  # fmt: skip
+        """Verify again after no match, until one matches (costs only no-match queries):
+        keypoints taken everywhere (a line drawing loses its own strokes to the caption mask),
+        wider shortlists, then the best-ranked with the query resampled (zoomed in, denser)."""
+        tried = {row for row, _ in candidates}
+        wider = self._shortlist(
+            query.plain, query.mirrored, GLOBAL_CANDIDATES, RETRY_VOTE_CANDIDATES
+        )
+        best = candidates[:RESAMPLED_RETRIES]
+        passes: list[tuple[Callable[[], tuple[m.Features, m.Features]], Candidates]]
+        passes = [
+            (query.unmasked, self._unmasked_candidates(query, candidates)),
+            (lambda: (query.plain, query.mirrored), [p for p in wider if p[0] not in tried]),
+            (lambda: query.resampled(m.RETRY_ZOOM, m.QUERY_FEATURES), best),
+            (lambda: query.resampled(1, m.RETRY_FEATURES), best),
+        ]
+        found = {r.id: r for r in results}
+        for features, rows in passes:
+            for r in self._verify(index, rows, *features(), k):
+                if r.id not in found or r.score > found[r.id].score:
+                    found[r.id] = r
+            if any(r.matched for r in found.values()):
+                break
+        return list(found.values())
+
+    def _unmasked_candidates(self, query: m.Query, candidates: Candidates) -> Candidates:
+        """The best-ranked candidates, then the best-ranked by votes of unmasked keypoints."""
+        plain, mirrored = query.unmasked()
+        by_votes = self._shortlist(plain, mirrored, 0, VOTE_CANDIDATES)
+        return _merge(candidates[:UNMASKED_RETRIES], by_votes)
+
+
+def check_image(image: np.ndarray) -> None:
+    """Raise InvalidParameters unless `image` is an H x W x 3|4 uint8 array big enough to match."""
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise InvalidParameters("Expected an H x W x 3|4 uint8 image")
+    if min(image.shape[:2]) < 8:
+        raise InvalidParameters(
+            f"The image is too small to match ({image.shape[1]}x{image.shape[0]})"
+        )
+
+
+def _top(values: np.ndarray, count: int) -> list[int]:
+    count = min(count, len(values))
+    if count <= 0:
+        return []
+    part = np.argpartition(-values, count - 1)[:count]
+    return [int(i) for i in part[np.argsort(-values[part], kind="stable")]]
+
+
+def _merge(first: Candidates, second: Candidates) -> Candidates:
+    """`first`, then the pairs of `second` whose rows are not in it."""
+    seen = {row for row, _ in first}
+    return first + [pair for pair in second if pair[0] not in seen]
+
+
+def _interleave(first: list[int], second: list[int]) -> list[int]:
+    out: list[int] = []
+    for i in range(max(len(first), len(second))):
+        out.extend(lst[i] for lst in (first, second) if i < len(lst))
+    return out
