@@ -27,7 +27,7 @@ from _report import header, median_ms, row
 from glitchzap.io import load_image
 from glitchzap.meme.captions import box_pixels, layout_boxes, render_captions
 from glitchzap.meme.compose import make_meme_result, read_image_text
-from glitchzap.meme.fonts import get_font_cache, resolve_font
+from glitchzap.meme.fonts import FontCache, resolve_font
 from glitchzap.meme.inpaint import INPAINT_METHODS, inpaint, text_mask
 from glitchzap.meme.ocr import MODEL_FILES, model_dir
 from glitchzap.runtime import configure, current, restart
@@ -48,7 +48,7 @@ def template(name: str) -> np.ndarray:
 
 def render(image: np.ndarray, captions: tuple[str, ...] | list[str]) -> np.ndarray:
     return render_captions(
-        image, list(captions), layout_boxes("default"), font=resolve_font(), fonts=get_font_cache()
+        image, list(captions), layout_boxes("default"), font=resolve_font(), fonts=FontCache(32)
     )
 
 
@@ -119,9 +119,7 @@ def main() -> None:
     memes = {name: render(cleans[name], caps) for name, caps in CAPTIONED.items()}
     header("meme text: 12 memegen templates at 800 px")
 
-    cold_ms, _ = timed(
-        lambda: read_image_text(memes["ackbar"], settings, use_cache=False, runtime=current())
-    )
+    cold_ms, _ = timed(lambda: read_image_text(memes["ackbar"], use_cache=False, runtime=current()))
     seed = seed_engine()
     seed_cold_ms, _ = timed(lambda: seed_erase(seed, memes["ackbar"]))
     row("engine cold start + first OCR (once per process)", cold_ms, seed_cold_ms, "seed way")
@@ -129,17 +127,11 @@ def main() -> None:
     first, cached, seed_first, seed_texts, our_texts = [], [], [], {}, {}
     for name, image in memes.items():
         ms, result = timed(
-            lambda image=image: make_meme_result(
-                image, NEW_CAPTIONS, settings=settings, runtime=current()
-            )
+            lambda image=image: make_meme_result(image, NEW_CAPTIONS, runtime=current())
         )
         first.append(ms)
         our_texts[name] = [r.text for r in (result.ocr.regions if result.ocr else [])]
-        ms, _ = timed(
-            lambda image=image: make_meme_result(
-                image, NEW_CAPTIONS, settings=settings, runtime=current()
-            )
-        )
+        ms, _ = timed(lambda image=image: make_meme_result(image, NEW_CAPTIONS, runtime=current()))
         cached.append(ms)
         ms, (erased, texts) = timed(lambda image=image: seed_erase(seed, image))
         render_ms, _ = timed(lambda erased=erased: render(erased, NEW_CAPTIONS))
@@ -221,7 +213,7 @@ def main() -> None:
         clean = cleans[name]
         scores["captioned (nothing erased)"].append(psnr(image, clean, area))
         scores["seed way: boxes + ns r3"].append(psnr(seed_erase(seed, image)[0], clean, area))
-        regions = read_image_text(image, settings, runtime=current()).regions
+        regions = read_image_text(image, runtime=current()).regions
         for mode in ("boxes", "strokes"):
             mask = text_mask(image, regions, mode)  # type: ignore[arg-type]
             for method in INPAINT_METHODS:

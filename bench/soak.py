@@ -220,10 +220,16 @@ def free_port() -> int:
 
 
 def make_template(root: Path) -> Path:
-    template = root / "templates" / "soak"
+    """A template library holding one memegen-format template, "soak"."""
+    from glitchzap.templates import TemplateLibrary
+
+    template = root / "memegen" / "soak"
     template.mkdir(parents=True)
     (template / "config.yml").write_text("name: Soak\ntext: []\n")
     (template / "default.jpg").write_bytes(encode(np.ascontiguousarray(skdata.chelsea()), "JPEG"))
+    library = TemplateLibrary(root / "templates")
+    library.import_memegen(root / "memegen")
+    library.store.close()
     return root / "templates"
 
 

@@ -19,7 +19,7 @@ from PIL import Image
 
 from glitchzap.cache.codec import encode_array
 from glitchzap.meme.captions import render_captions
-from glitchzap.meme.fonts import get_font_cache, resolve_font
+from glitchzap.meme.fonts import FontCache, resolve_font
 from glitchzap.templates import TemplateLibrary, text_boxes
 from glitchzap.templates import match as m
 from glitchzap.templates.store import dumps
@@ -145,7 +145,7 @@ def main() -> int:
         sample = list(queries.values())[:LATENCY_QUERIES]
 
         meme_times = []
-        font, fonts = resolve_font(), get_font_cache()
+        font, fonts = resolve_font(), FontCache(32)
         for query in sample[:20]:
             start = time.perf_counter()
             best = library.best_match(query)

@@ -302,7 +302,8 @@ def test_bad_arguments_are_refused_before_any_work(
         run_batch(EFFECTS_ONLY, [root], tmp_path / "out", workers=0)
     with pytest.raises(InvalidParameters, match="Invalid recipe"):
         run_batch({"effects": {"sparkle": 1}}, [root], tmp_path / "out")
-    configure(data_dir=tmp_path / "data", models={"dir": tmp_path / "no-models"})
+    models = {"dir": tmp_path / "no-models", "auto_fetch": False}  # air-gapped: no fetch
+    configure(data_dir=tmp_path / "data", models=models)
     with pytest.raises(ModelNotAvailable, match="glitchzap models fetch u2netp"):
         run_batch(RECIPE, [root], tmp_path / "out")
     assert not (tmp_path / "out").exists()

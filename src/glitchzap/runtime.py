@@ -32,6 +32,7 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._caches: dict[str, Cache] = {}
+        self._templates: TemplateLibrary | None = None
         self._lock = threading.RLock()
 
     def cache(self, name: str) -> Cache:
@@ -69,12 +70,20 @@ class Runtime:
             auto_fetch=conf.auto_fetch,
         )
 
-    @cached_property
+    @property
     def templates(self) -> TemplateLibrary:
         """The template library at `templates_dir`, given the starter set when empty."""
+        return self.template_library()
+
+    def template_library(self, *, starter: bool = True) -> TemplateLibrary:
+        """The template library, opened once; `starter=False` never seeds an empty one (an
+        import into a new folder), whatever `templates.starter_on_empty` says."""
         from glitchzap.templates import open_library
 
-        return open_library(self.settings)
+        with self._lock:
+            if self._templates is None:
+                self._templates = open_library(self.settings, starter=starter)
+            return self._templates
 
     @cached_property
     def fonts(self) -> FontCache:
@@ -105,8 +114,9 @@ class Runtime:
             state = self.__dict__
             if "models" in state:
                 state.pop("models").unload()
-            if "templates" in state:
-                state.pop("templates").store.close()
+            if self._templates is not None:
+                self._templates.store.close()
+                self._templates = None
             if "monitor" in state:
                 state.pop("monitor").log.close()
             state.pop("arrays", None)

@@ -42,13 +42,14 @@ def _as_recipe(recipe: Recipe | dict[str, Any] | str | Path) -> Recipe:
 
 
 def _check_model(recipe: Recipe) -> None:
-    """Fail before starting any worker when the recipe needs a model that is not installed."""
+    """Fail before starting any worker when the recipe needs a model that is not installed
+    (fetching it first when `models.auto_fetch` allows)."""
     settings = current().settings
     name = model_name(recipe, settings)
     if name is not None:
-        from glitchzap.background.files import require_model_file
+        from glitchzap.background.files import ensure_model_file
 
-        require_model_file(name, settings.models_dir)
+        ensure_model_file(name, settings.models_dir, auto_fetch=settings.models.auto_fetch)
 
 
 def _split(items: list[BatchItem], resume: bool) -> tuple[list[BatchRecord], list[tuple[str, str]]]:

@@ -49,7 +49,7 @@ def remove_bg(
 ) -> None:
     """Cut the subject out of each image (transparent PNG), with one model session for all."""
     from glitchzap.background.models import get_spec
-    from glitchzap.cli import output_paths, run_each
+    from glitchzap.cli.common import output_paths, run_each
     from glitchzap.io import load_image, save_image
     from glitchzap.recipes import opaque, parse_recipe
     from glitchzap.rendering import render_recipe

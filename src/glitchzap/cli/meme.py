@@ -87,7 +87,7 @@ def erase_text(
     ] = False,
 ) -> None:
     """Remove the text from each image (skipped when none is found)."""
-    from glitchzap.cli import output_paths, run_each
+    from glitchzap.cli.common import output_paths, run_each
     from glitchzap.io import load_image, save_image
     from glitchzap.meme.compose import EraseMode
     from glitchzap.meme.compose import erase_text as erase

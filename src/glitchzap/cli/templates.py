@@ -18,18 +18,10 @@ templates_app = typer.Typer(help="The meme template library.", no_args_is_help=T
 
 
 def _library(*, starter: bool = True) -> TemplateLibrary:
+    """The runtime's library; `starter=False` for commands that must not seed an empty one."""
     from glitchzap.runtime import current
-    from glitchzap.templates import open_library
 
-    runtime = current()
-    if starter:
-        return runtime.templates
-    settings = runtime.settings
-    return open_library(
-        settings.model_copy(
-            update={"templates": settings.templates.model_copy(update={"starter_on_empty": False})}
-        )
-    )
+    return current().template_library(starter=starter)
 
 
 @templates_app.command("import-memegen")

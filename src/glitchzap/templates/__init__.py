@@ -32,14 +32,19 @@ def _holds_templates(directory: Path) -> bool:
     return any(directory.glob("*/config.yml"))
 
 
-def open_library(settings: Settings) -> TemplateLibrary:
+def open_library(settings: Settings, *, starter: bool = True) -> TemplateLibrary:
     """The library under `settings.templates_dir`, given the starter set first when it is
-    empty and `templates.starter_on_empty` is on."""
+    empty, `starter` is true and `templates.starter_on_empty` is on."""
     root = settings.templates_dir.resolve()
     library = TemplateLibrary(
         root, match_threshold=settings.templates.match_threshold, limits=settings.limits
     )
-    if settings.templates.starter_on_empty and len(library) == 0 and not _holds_templates(root):
+    if (
+        starter
+        and settings.templates.starter_on_empty
+        and len(library) == 0
+        and not _holds_templates(root)
+    ):
         from glitchzap.templates.starter import add_starter_set
 
         add_starter_set(library)
