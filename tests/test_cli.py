@@ -150,3 +150,30 @@ def test_glitch_target_background_keeps_the_subject(photo: Path, tmp_path: Path)
     assert np.array_equal(rendered[subject], image[subject])
     changed = np.abs(rendered[background].astype(int) - image[background]).mean()
     assert changed > 3
+
+
+def test_every_effect_parameter_has_a_generated_flag() -> None:
+    """The glitch command's effect flags come from the registry: one per parameter."""
+    from glitchzap.cli.glitch import effect_flags
+    from glitchzap.effects import EFFECTS
+
+    help_text = run_cli("glitch", "--help", COLUMNS="200").stdout
+    flags = effect_flags()
+    expected = sum(len(effect.params.model_fields) for effect in EFFECTS.values())
+    assert len(flags) == expected
+    for flag in flags:
+        assert flag.flag in help_text, flag
+    assert {f.flag for f in flags if f.primary} == {f"--{name}" for name in EFFECTS}
+
+
+def test_generated_flags_set_the_recipe(photo: Path, tmp_path: Path, astronaut: np.ndarray) -> None:
+    """`--shake 6 --shake-copies 2 --noise-mono --noise 0.2` is the recipe with those values."""
+    from glitchzap.pipeline import apply_effects
+
+    out = tmp_path / "flags.png"
+    args = ["--shake", "6", "--shake-copies", "2", "--noise", "0.2", "--noise-mono"]
+    result = run_cli("glitch", str(photo), "-o", str(out), "--seed", "5", *args)
+    assert result.returncode == 0, result.stderr
+    effects = {"noise": {"amount": 0.2, "monochrome": True}, "shake": {"offset": 6, "copies": 2}}
+    expected = apply_effects(astronaut, effects, seed=5)
+    np.testing.assert_array_equal(load_image(out), expected)

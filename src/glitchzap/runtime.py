@@ -4,20 +4,22 @@ A `Runtime` owns the named caches, the decoded-array memo, the background model 
 the template library, the font cache and the monitor, all built lazily from one `Settings`.
 Core functions receive it as an argument (`render_recipe(image, recipe, runtime=rt)`); they
 never reach for a global. Each entry point (the CLI's root command, `create_app`, a batch
-worker, the library functions in `glitchzap.library`) builds its own with `configure()`, and a
+worker, the library functions in `glitchzap.facade`) builds its own with `configure()`, and a
 test builds a fresh one, so no state leaks from one to the next.
 """
 
 from __future__ import annotations
 
 import threading
-from functools import cached_property
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from glitchzap.cache import Cache, build_cache
 from glitchzap.cache.arrays import ArrayMemo
 from glitchzap.settings import Settings, load_settings
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from glitchzap.api.monitoring import Monitor
@@ -33,7 +35,17 @@ class Runtime:
         self.settings = settings
         self._caches: dict[str, Cache] = {}
         self._templates: TemplateLibrary | None = None
+        self._parts: dict[str, Any] = {}  # arrays, models, fonts, monitor: built on first use
         self._lock = threading.RLock()
+
+    def _part(self, name: str, build: Callable[[], T]) -> T:
+        """The part called `name`, built once under the lock (two first requests at once
+        must not load two model sessions)."""
+        with self._lock:
+            if name not in self._parts:
+                self._parts[name] = build()
+            part: T = self._parts[name]
+            return part
 
     def cache(self, name: str) -> Cache:
         """The cache called `name` (renders, masks, ocr, ...), built on first use."""
@@ -48,14 +60,17 @@ class Runtime:
         with self._lock:
             return [cache.stats() for cache in self._caches.values()]
 
-    @cached_property
+    @property
     def arrays(self) -> ArrayMemo:
         """Decoded arrays (previews, masks, cut-outs) kept in memory, bounded in bytes."""
-        return ArrayMemo(self.settings.cache.memory_max_bytes // 2)
+        return self._part("arrays", lambda: ArrayMemo(self.settings.cache.memory_max_bytes // 2))
 
-    @cached_property
+    @property
     def models(self) -> ModelManager:
         """The one background model manager (one resident ONNX session at a time)."""
+        return self._part("models", self._build_models)
+
+    def _build_models(self) -> ModelManager:
         from glitchzap.background.manager import ModelManager
 
         conf = self.settings.models
@@ -85,17 +100,22 @@ class Runtime:
                 self._templates = open_library(self.settings, starter=starter)
             return self._templates
 
-    @cached_property
+    @property
     def fonts(self) -> FontCache:
+        """Loaded caption fonts, by file and size (an LRU of `cache.font_cache_size`)."""
         from glitchzap.meme.fonts import FontCache
 
-        return FontCache(self.settings.cache.font_cache_size)
+        return self._part("fonts", lambda: FontCache(self.settings.cache.font_cache_size))
 
-    @cached_property
+    @property
     def monitor(self) -> Monitor:
+        """Operation timings, the JSONL performance log and Prometheus metrics (the API's)."""
         from glitchzap.api.monitoring import Monitor
 
-        return Monitor(self.settings.monitoring, self.settings.data_dir, self.cache_stats)
+        settings = self.settings
+        return self._part(
+            "monitor", lambda: Monitor(settings.monitoring, settings.data_dir, self.cache_stats)
+        )
 
     @property
     def ocr_lock(self) -> threading.Lock:
@@ -111,16 +131,14 @@ class Runtime:
                     if close is not None:
                         close()
             self._caches.clear()
-            state = self.__dict__
-            if "models" in state:
-                state.pop("models").unload()
+            parts, self._parts = self._parts, {}
+            if "models" in parts:
+                parts["models"].unload()
+            if "monitor" in parts:
+                parts["monitor"].log.close()
             if self._templates is not None:
                 self._templates.store.close()
                 self._templates = None
-            if "monitor" in state:
-                state.pop("monitor").log.close()
-            state.pop("arrays", None)
-            state.pop("fonts", None)
 
 
 _OCR_LOCK = threading.Lock()
