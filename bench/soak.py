@@ -7,6 +7,12 @@ health checks, and hostile ones: random bytes, truncated files, PDFs, pixel-bomb
 64 MP all-zero PNG, NaN recipes, 100,000-deep JSON, URLs to private addresses (refused
 before any connection: nothing leaves loopback), bodies over the cap, absurd output sizes.
 
+Then a hostile phase (`--hostile-seconds`, 30 by default): slow origins trickling headers,
+slowloris clients, full-quality renders that bust their deadline and 50 MP renders over the
+memory budget, while good clients keep rendering previews; it reports their errors and p99,
+the longest gap in /api/health answers and the server's peak RSS above idle (targets: no
+errors, gaps <= 2 s, <= 1 GB).
+
 Every request has one expected status; anything else counts as an unexpected answer. Prints
 requests, unexpected rate, 5xx count, p50/p99 latency, and the server's RSS after warm-up and
 at the end, beside the anchors measured in the same run (p99 of good requests from a single
@@ -42,6 +48,10 @@ from PIL import Image
 from skimage import data as skdata
 
 TARGET_RSS_GROWTH_MB = 50.0
+# The hostile phase: slow origins, slow clients, deadline-busting and 50 MP renders at once.
+RENDER_DEADLINE_SECONDS = 2.0
+TARGET_HOSTILE_RSS_MB = 1024.0  # peak RSS above idle during the hostile phase
+TARGET_HEALTH_GAP_SECONDS = 2.0  # longest time /api/health may go unanswered
 STARTUP_SECONDS = 90
 
 
@@ -233,16 +243,19 @@ def make_template(root: Path) -> Path:
     return root / "templates"
 
 
-def start_server(port: int, data_dir: Path) -> subprocess.Popen[bytes]:
+def start_server(port: int, data_dir: Path, origin_port: int) -> subprocess.Popen[bytes]:
+    """`glitchzap serve` with default settings, but for short URL and render deadlines (so the
+    hostile phase busts them within seconds) and the slow origin allowed by port."""
     env = {
         **os.environ,
         "GLITCHZAP_DATA_DIR": str(data_dir),
         "GLITCHZAP_TEMPLATES__DIR": str(make_template(data_dir)),
         "GLITCHZAP_SERVER__URL_TIMEOUT_SECONDS": "2",
+        "GLITCHZAP_SERVER__RENDER_TIMEOUT_SECONDS": str(RENDER_DEADLINE_SECONDS),
+        "GLITCHZAP_SERVER__URL_ALLOWLIST": json.dumps([f"127.0.0.1:{origin_port}"]),
     }
-    command = [sys.executable, "-m", "uvicorn", "glitchzap.api.main:create_app", "--factory",
-               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-               "--no-access-log"]  # fmt: skip
+    code = "from glitchzap.cli import main; main()"
+    command = [sys.executable, "-c", code, "serve", "--host", "127.0.0.1", "--port", str(port)]
     return subprocess.Popen(command, env=env)
 
 
@@ -324,12 +337,218 @@ async def upload_photo(port: int, corpus: Corpus) -> str:
     return str(json.loads(raw.split(b"\r\n\r\n", 1)[1])["image_id"])
 
 
+# --- the hostile phase ----------------------------------------------------------------------------
+
+
+async def slow_origin(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """An allowlisted origin that sends a status line, then one header byte a second."""
+    # CancelledError: the run is over and the loop shuts down with the handler mid-sleep.
+    with contextlib.suppress(OSError, asyncio.IncompleteReadError, asyncio.CancelledError):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        for _ in range(120):  # bounded: two minutes at most
+            await writer.drain()
+            await asyncio.sleep(1)
+            writer.write(b"a")
+    writer.close()
+
+
+async def slow_client(port: int, stop: float) -> None:
+    """A slowloris client: one header byte a second until the server hangs up (or `stop`)."""
+    with contextlib.suppress(OSError):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        while time.monotonic() < stop:
+            await asyncio.sleep(1)
+            writer.write(b"a")
+            await writer.drain()
+            if reader.at_eof():
+                break
+        writer.close()
+
+
+def big_photo(side: int) -> bytes:
+    """A `side` x `side` photo (astronaut, upscaled) as JPEG: a real picture at scale."""
+    import cv2
+
+    astronaut = np.ascontiguousarray(skdata.astronaut())
+    return encode(cv2.resize(astronaut, (side, side), interpolation=cv2.INTER_LINEAR), "JPEG")
+
+
+async def upload_bytes(port: int, data: bytes) -> str:
+    body, content_type = multipart(data)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        (f"POST /api/images HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+    )  # fmt: skip
+    raw = await reader.read()
+    writer.close()
+    return str(json.loads(raw.split(b"\r\n\r\n", 1)[1])["image_id"])
+
+
+@dataclass
+class Hostile:
+    """What the hostile phase saw: good clients, attackers' answers, health, memory."""
+
+    good: Results = field(default_factory=Results)
+    attacks: Counter[str] = field(default_factory=Counter)
+    unexpected: Counter[str] = field(default_factory=Counter)
+    health_gap: float = 0.0
+    rss_idle: int = 0
+    rss_peak: int = 0
+    seconds: float = 0.0
+
+
+async def hostile_phase(
+    port: int, origin_port: int, image_id: str, seconds: float, server: psutil.Process
+) -> Hostile:
+    """Good clients keep rendering previews while attackers send slow origins, slow headers,
+    renders that bust their deadline and 50 MP renders over the memory budget."""
+    big_16 = await upload_bytes(port, big_photo(4000))  # 16 MP
+    big_50 = await upload_bytes(port, big_photo(7000))  # 49 MP, just under limits.max_pixels
+    await asyncio.sleep(1)  # the server settles after decoding them: this is its idle
+    out = Hostile(rss_idle=server.memory_info().rss)
+    out.rss_peak = out.rss_idle
+    rng = random.Random(5)
+    began = time.monotonic()
+    stop = began + seconds
+
+    attacks: list[Callable[[], tuple[Request, tuple[int, ...]]]] = [
+        lambda: (json_request(
+            "slow-origin", "/api/images", {"url": f"http://127.0.0.1:{origin_port}/x.png"}, 400
+        ), (400, 503)),
+        lambda: (json_request("deadline-buster", "/api/render", {
+            "image_id": big_16, "quality": "full", "recipe": {"effects": {"motion": {
+                "length": 1000, "angle": rng.uniform(0, 359)}}, "seed": rng.randint(0, 10**6)}},
+            504), (504, 503)),
+        lambda: (json_request("50mp-full", "/api/render", {
+            "image_id": big_50, "quality": "full", "recipe": {"effects": {"blur": 250}}},
+            413), (413,)),
+        lambda: (json_request("50mp-preview", "/api/render", {
+            "image_id": big_50, "quality": "balanced",
+            "recipe": {"effects": {"blur": rng.uniform(1, 60)}, "seed": 1}}, 200),
+            (200, 503, 504)),  # 503/504: queued behind a buster past the 2 s deadline
+    ]  # fmt: skip
+
+    async def attacker(factory: Callable[[], tuple[Request, tuple[int, ...]]]) -> None:
+        conn = Connection(port)
+        while time.monotonic() < stop:
+            request, allowed = factory()
+            try:
+                status = await conn.send(request)
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                out.unexpected[f"{request.kind}: {type(exc).__name__}"] += 1
+                await conn.close()
+                continue
+            out.attacks[f"{request.kind}: {status}"] += 1
+            if status not in allowed:
+                out.unexpected[f"{request.kind}: {status} (expected {allowed})"] += 1
+        await conn.close()
+
+    async def good_client() -> None:
+        conn = Connection(port)
+        while time.monotonic() < stop:
+            recipe = {"effects": {"blur": round(rng.uniform(0, 8), 2)}, "seed": 1}
+            request = json_request("good-preview", "/api/render",
+                                   {"image_id": image_id, "recipe": recipe}, 200)  # fmt: skip
+            started = time.perf_counter()
+            try:
+                status = await conn.send(request)
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                out.good.transport_errors[type(exc).__name__] += 1
+                await conn.close()
+                continue
+            out.good.latencies.append(time.perf_counter() - started)
+            out.good.statuses[status] += 1
+            if status != 200:
+                out.good.unexpected[f"good-preview: {status}"] += 1
+
+    async def health_prober() -> None:
+        last_ok = time.monotonic()
+        while time.monotonic() < stop:
+            try:
+                status = await asyncio.wait_for(
+                    Connection(port).send(Request("health", "GET", "/api/health", 200)), 5
+                )
+            except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
+                status = 0
+            now = time.monotonic()
+            if status == 200:
+                out.health_gap = max(out.health_gap, now - last_ok)
+                last_ok = now
+            await asyncio.sleep(0.1)
+        out.health_gap = max(out.health_gap, time.monotonic() - last_ok)
+
+    async def rss_sampler() -> None:
+        while time.monotonic() < stop:
+            with contextlib.suppress(psutil.Error):
+                out.rss_peak = max(out.rss_peak, server.memory_info().rss)
+            await asyncio.sleep(0.05)
+
+    tasks = [attacker(attacks[0]) for _ in range(12)]  # more slow origins than fetch slots
+    tasks += [attacker(attacks[1]) for _ in range(2)]
+    tasks += [attacker(attacks[2]), attacker(attacks[3])]
+    tasks += [slow_client(port, stop) for _ in range(50)]
+    tasks += [good_client() for _ in range(4)]
+    tasks += [health_prober(), rss_sampler()]
+    await asyncio.gather(*tasks)
+    out.seconds = time.monotonic() - began
+    return out
+
+
+def report_hostile(hostile: Hostile) -> dict[str, object]:
+    good = hostile.good
+    good_errors = sum(good.unexpected.values()) + sum(good.transport_errors.values())
+    peak_mb = (hostile.rss_peak - hostile.rss_idle) / 2**20
+    figures: dict[str, object] = {
+        "hostile_seconds": round(hostile.seconds, 1),
+        "hostile_attacks": dict(sorted(hostile.attacks.items())),
+        "hostile_unexpected": dict(hostile.unexpected),
+        "hostile_good_requests": len(good.latencies),
+        "hostile_good_errors": good_errors,
+        "hostile_good_p50_ms": round(good.p(50), 1),
+        "hostile_good_p99_ms": round(good.p(99), 1),
+        "hostile_health_gap_s": round(hostile.health_gap, 2),
+        "hostile_rss_idle_mb": round(hostile.rss_idle / 2**20, 1),
+        "hostile_rss_peak_above_idle_mb": round(peak_mb, 1),
+    }
+    print(f"\n== soak, hostile phase: {hostile.seconds:.0f} s of slow origins (12), slowloris "
+          f"clients (50), deadline-busting 16 MP renders (2), 50 MP renders, while 4 good "
+          f"clients render previews (default settings but {RENDER_DEADLINE_SECONDS:g} s render "
+          "and 2 s URL deadlines) ==")  # fmt: skip
+    print(f"{'figure':<40}{'ours':>12}  target")
+    rows = [
+        ("good previews answered", len(good.latencies), ""),
+        ("good errors", good_errors, "== 0"),
+        ("good p50 latency ms", good.p(50), ""),
+        ("good p99 latency ms", good.p(99), ""),
+        ("longest /api/health gap s", hostile.health_gap, f"<= {TARGET_HEALTH_GAP_SECONDS:g}"),
+        ("RSS peak above idle MB", peak_mb, f"<= {TARGET_HOSTILE_RSS_MB:.0f}"),
+        ("unexpected attack answers", sum(hostile.unexpected.values()), "== 0"),
+    ]
+    for label, value, target in rows:
+        print(f"{label:<40}{float(value):12.1f}  {target}")
+    print(f"attack answers: {dict(sorted(hostile.attacks.items()))}")
+    if hostile.unexpected:
+        print(f"unexpected: {dict(hostile.unexpected)}")
+    passed = good_errors == 0 and not hostile.unexpected
+    passed = passed and hostile.health_gap <= TARGET_HEALTH_GAP_SECONDS
+    passed = passed and peak_mb <= TARGET_HOSTILE_RSS_MB
+    print(f"hostile phase verdict: {'PASS' if passed else 'FAIL'}")
+    figures["hostile_passed"] = passed
+    return figures
+
+
 async def soak(args: argparse.Namespace) -> dict[str, object]:
     rng = random.Random(args.seed)
     corpus = Corpus.build()
     port = free_port()
+    origin = await asyncio.start_server(slow_origin, "127.0.0.1", 0)
+    origin_port = int(origin.sockets[0].getsockname()[1])
+    hostile: Hostile | None = None
     with tempfile.TemporaryDirectory(prefix="glitchzap-soak-") as tmp:
-        process = start_server(port, Path(tmp))
+        process = start_server(port, Path(tmp), origin_port)
         try:
             await wait_ready(port, process)
             server = psutil.Process(process.pid)
@@ -344,12 +563,21 @@ async def soak(args: argparse.Namespace) -> dict[str, object]:
             rss_start = server.memory_info().rss
             results = await run(port, factories, args.requests, args.clients, rng)
             rss_end = server.memory_info().rss
+            if args.hostile_seconds > 0:
+                hostile = await hostile_phase(
+                    port, origin_port, image_id, args.hostile_seconds, server
+                )
             alive = process.poll() is None
             health = await Connection(port).send(Request("health", "GET", "/api/health", 200))
         finally:
             process.terminate()
             process.wait(timeout=30)
-    return report(args, results, anchor, rss_start, rss_end, alive and health == 200)
+            origin.close()
+    figures = report(args, results, anchor, rss_start, rss_end, alive and health == 200)
+    if hostile is not None:
+        figures.update(report_hostile(hostile))
+        figures["passed"] = bool(figures["passed"]) and bool(figures["hostile_passed"])
+    return figures
 
 
 def report(args: argparse.Namespace, results: Results, anchor: Results, rss_start: int,
@@ -415,6 +643,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--anchor-requests", type=int, default=200)
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument(
+        "--hostile-seconds", type=float, default=30.0, help="hostile phase length (0 = skip)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     figures = asyncio.run(soak(args))

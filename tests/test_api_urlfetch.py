@@ -12,11 +12,13 @@ import time
 import pytest
 from werkzeug import Request, Response
 
-from api_fixtures import NetworkGuard
+from api_fixtures import NetworkGuard, free_port
 from glitchzap.api.urlfetch import (
     UrlPolicy,
+    check_url,
     fetch_bytes,
     literal_address,
+    parse_allow_entry,
     parse_ipv4_loose,
     refusal_reason,
 )
@@ -254,3 +256,87 @@ def test_http_error_status(net_guard: NetworkGuard, httpserver) -> None:  # type
     httpserver.expect_request("/gone").respond_with_data(b"", status=404)
     with pytest.raises(UrlFetchFailed, match="404"):
         fetch_bytes(httpserver.url_for("/gone"), LOOPBACK_ALLOWED)
+
+
+# --- allowlist entries with ports -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("intranet.test", ("intranet.test", None, None)),
+        ("Intranet.Test.:8080", ("intranet.test", None, 8080)),
+        ("10.0.0.5", ("10.0.0.5", "10.0.0.5/32", None)),
+        ("10.0.0.5:443", ("10.0.0.5", "10.0.0.5/32", 443)),
+        ("10.0.0.0/8", ("10.0.0.0/8", "10.0.0.0/8", None)),
+        ("10.0.0.0/8:443", ("10.0.0.0/8", "10.0.0.0/8", 443)),
+        ("::1", ("::1", "::1/128", None)),  # bare IPv6: no port, whatever its last group says
+        ("[::1]", ("::1", "::1/128", None)),
+        ("[::1]:8080", ("::1", "::1/128", 8080)),
+        ("fd00::/8", ("fd00::/8", "fd00::/8", None)),
+        ("[fd00::/8]:443", ("fd00::/8", "fd00::/8", 443)),
+        ("host:0", None),
+        ("host:65536", None),
+        ("host:http", None),
+        ("host:", None),
+        (":80", None),
+        ("", None),
+        ("[::1", None),
+        ("[::1]8080", None),
+        ("10.0.0.0/33", None),
+    ],
+)
+def test_parse_allow_entry(entry: str, expected: tuple[str, str | None, int | None] | None) -> None:
+    parsed = parse_allow_entry(entry)
+    if expected is None:
+        assert parsed is None
+        return
+    assert parsed is not None
+    network = str(parsed.network) if parsed.network is not None else None
+    assert (parsed.host, network, parsed.port) == expected
+
+
+def test_an_allowlist_port_allows_that_port_only(net_guard: NetworkGuard, httpserver) -> None:  # type: ignore[no-untyped-def]
+    httpserver.expect_request("/a").respond_with_data(b"ok")
+    policy = UrlPolicy(allowlist=(f"127.0.0.1:{httpserver.port}",))
+    assert fetch_bytes(httpserver.url_for("/a"), policy) == b"ok"
+    other = free_port()
+    for host in ("127.0.0.1", "2130706433", "[::ffff:127.0.0.1]"):
+        with pytest.raises(UrlRefused, match=f"port {other}"):
+            fetch_bytes(f"http://{host}:{other}/a", policy)
+    assert net_guard.connects == [("127.0.0.1", httpserver.port)]
+
+
+@pytest.mark.parametrize(
+    ("entry", "host"),
+    [
+        ("localhost:{port}", "localhost"),  # a host name entry
+        ("127.0.0.0/8:{port}", "127.0.0.1"),  # a CIDR entry
+        ("127.0.0.0/8:{port}", "0x7f.1"),  # ... whatever the address's spelling
+        ("[::1]:{port}", "[::1]"),
+        ("[::1]:{port}", "six.test"),  # a name resolving to an allowed address
+    ],
+)
+def test_host_and_network_entries_with_ports(
+    net_guard: NetworkGuard, entry: str, host: str
+) -> None:
+    net_guard.dns.update(DNS)
+    policy = UrlPolicy(allowlist=(entry.format(port=8080),))
+    assert check_url(f"http://{host}:8080/", policy)[2] == 8080
+    for port in ("", ":80", ":8081"):
+        with pytest.raises(UrlRefused):
+            check_url(f"http://{host}{port}/", policy)
+    assert net_guard.connects == []
+
+
+def test_entries_without_a_port_allow_every_port(net_guard: NetworkGuard) -> None:
+    net_guard.dns.update(DNS)
+    policy = UrlPolicy(allowlist=("localhost", "10.0.0.0/8", "::1"))
+    for url in ("http://localhost:1/", "http://10.1.2.3:65535/", "http://[::1]:8443/"):
+        check_url(url, policy)
+
+
+def test_a_malformed_entry_allows_nothing(net_guard: NetworkGuard) -> None:
+    for entry in ("127.0.0.1:0", "127.0.0.1:http", "127.0.0.0/33", "[::1"):
+        with pytest.raises(UrlRefused):
+            check_url("http://127.0.0.1:8080/", UrlPolicy(allowlist=(entry,)))

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from werkzeug import Response
 
-from api_fixtures import NetworkGuard, make_client
+from api_fixtures import NetworkGuard, free_port, make_client
 from glitchzap.api import urlfetch
 from glitchzap.runtime import configure, restart
 from test_api_urlfetch import DNS, SSRF_TABLE
@@ -138,6 +138,23 @@ def fetch_client(tmp_path: Any, net_guard: NetworkGuard) -> Iterator[Any]:
 def fetch(client: Any, url: str) -> tuple[int, str]:
     response = client.post("/api/images", json={"url": url})
     return response.status_code, response.json().get("error", "ok")
+
+
+def test_an_allowlisted_port_is_the_only_port_reached(
+    tmp_path: Any, net_guard: NetworkGuard, httpserver: Any, api_chelsea_jpeg: bytes
+) -> None:
+    """`127.0.0.1:PORT` lets URL input reach that one service, not the rest of the host."""
+    httpserver.expect_request("/cat").respond_with_data(api_chelsea_jpeg)
+    allowlist = [f"127.0.0.1:{httpserver.port}"]
+    settings = configure(None, data_dir=tmp_path, server={"url_allowlist": allowlist}).settings
+    restart()
+    with make_client(settings) as client:
+        assert fetch(client, httpserver.url_for("/cat")) == (200, "ok")
+        other = free_port()
+        for url in (f"http://127.0.0.1:{other}/cat", "http://127.0.0.1/cat"):
+            assert fetch(client, url) == (400, "url_refused"), url
+    restart()
+    assert net_guard.connects == [("127.0.0.1", httpserver.port)]
 
 
 def test_html_and_error_pages_labelled_as_images(

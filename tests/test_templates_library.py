@@ -201,3 +201,13 @@ def test_cli_templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert runner.invoke(app, ["templates", "search", "staring"]).output.split()[1] == "cat"
     assert runner.invoke(app, ["templates", "remove", "cat"]).exit_code == 0
     restart()
+
+
+def test_ids_with_a_trailing_newline_are_refused() -> None:
+    """`$` in a regex also matches before a final newline: ids are matched whole."""
+    from glitchzap.templates.store import check_id
+
+    assert check_id("ants") == "ants"
+    for bad in ("ants\n", "ants\r\n", "\nants"):
+        with pytest.raises(InvalidParameters):
+            check_id(bad)

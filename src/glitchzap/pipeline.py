@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from glitchzap.deadline import NO_DEADLINE, Deadline
 from glitchzap.effects import parse_effects
 from glitchzap.errors import InvalidParameters
 
@@ -105,11 +106,13 @@ def apply_effects(
     mask: np.ndarray | None = None,
     target: Target = "all",
     scale: float = 1.0,
+    deadline: Deadline = NO_DEADLINE,
 ) -> np.ndarray:
     """A new uint8 image with `effects` applied in engine order (noise, blur, shake, motion).
 
     `mask` (float 0..1 or uint8, H x W, 1 = subject) with `target` limits the effects to the
-    subject or the background; `scale` is preview size / full size.
+    subject or the background; `scale` is preview size / full size. Past `deadline` the
+    chain stops between steps with `OperationTimeout`.
     """
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (3, 4):
         raise InvalidParameters(
@@ -127,10 +130,12 @@ def apply_effects(
     has_alpha = image.shape[2] == 4
     premultiplied = False
     for effect, params in chain:
+        deadline.check()
         if effect.spatial and has_alpha and not premultiplied:
             _premultiply(buf)
             premultiplied = True
-        buf = effect.fn(buf, params, rng, scale)
+        buf = effect.fn(buf, params, rng, scale, deadline)
+    deadline.check()
     if premultiplied:
         _unpremultiply(buf)
     if target != "all" and mask is not None:
@@ -139,3 +144,14 @@ def apply_effects(
             weight = 1 - weight
         _blend_target(buf, image, weight)
     return _to_uint8(buf)
+
+
+def effects_memory_bytes(shape: tuple[int, ...], effects: Mapping[str, Any] | None) -> int:
+    """Peak bytes `apply_effects` needs on an image of `shape`: the float32 copies of the
+    hungriest effect (each declares its own), plus the uint8 result."""
+    chain = parse_effects(effects)
+    if not chain:
+        return 0
+    pixels = int(np.prod(shape))
+    copies = max(effect.memory_copies for effect, _ in chain)
+    return int(pixels * 4 * copies) + pixels

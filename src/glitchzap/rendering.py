@@ -13,7 +13,7 @@ recipe + quality.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,8 +21,15 @@ import numpy as np
 from glitchzap.cache.base import Cache
 from glitchzap.cache.codec import decode_array, encode_array
 from glitchzap.cache.keys import image_digest, make_key
+from glitchzap.deadline import NO_DEADLINE, Deadline
 from glitchzap.io import encode_image
-from glitchzap.pipeline import apply_effects, resize_for_preview, resize_mask
+from glitchzap.pipeline import (
+    apply_effects,
+    effects_memory_bytes,
+    preview_size,
+    resize_for_preview,
+    resize_mask,
+)
 from glitchzap.recipes import Recipe
 
 if TYPE_CHECKING:
@@ -31,24 +38,49 @@ if TYPE_CHECKING:
 PREVIEW_ENCODE_QUALITY = 80  # previews: small and fast; exports use the recipe's quality
 
 
+class LazyImage:
+    """An image known by its shape whose pixels are decoded only when a step needs them: a
+    preview already kept in memory needs none (a 50 MP upload is not decoded per slider move)."""
+
+    def __init__(self, shape: tuple[int, ...], load: Callable[[], np.ndarray]) -> None:
+        self.shape = tuple(shape)
+        self._load = load
+        self._pixels: np.ndarray | None = None
+
+    def pixels(self) -> np.ndarray:
+        if self._pixels is None:
+            self._pixels = self._load()
+        return self._pixels
+
+
+ImageLike = np.ndarray | LazyImage
+
+
+def pixels_of(image: ImageLike) -> np.ndarray:
+    return image if isinstance(image, np.ndarray) else image.pixels()
+
+
 def render_recipe(
-    image: np.ndarray,
+    image: ImageLike,
     recipe: Recipe,
     *,
     runtime: Runtime,
     quality: str = "full",
     digest: str | None = None,
     use_cache: bool = True,
+    deadline: Deadline = NO_DEADLINE,
 ) -> np.ndarray:
     """`image` rendered as `recipe` asks, at `quality` (full, or a preview mode): uint8.
 
     `digest` names the pixels when the caller already knows it (an upload's id); `use_cache`
-    False skips storing the final array (callers that cache the encoded bytes instead).
+    False skips storing the final array (callers that cache the encoded bytes instead). Past
+    `deadline` the work stops between steps with `OperationTimeout`.
     """
-    digest = digest or image_digest(image)
+    digest = digest or image_digest(pixels_of(image))
     source, source_id, mask = prepare_source(image, recipe, runtime=runtime, digest=digest)
+    deadline.check()
     if recipe.background.only_mask:
-        return source
+        return pixels_of(source)
     return render_effects(
         source,
         recipe,
@@ -58,12 +90,33 @@ def render_recipe(
         digest=source_id,
         original_width=image.shape[1],
         use_cache=use_cache,
+        deadline=deadline,
     )
 
 
+def estimate_render_bytes(
+    shape: tuple[int, ...], recipe: Recipe, *, quality: str, preview_sizes: Mapping[str, int]
+) -> int:
+    """Peak bytes `render_recipe` needs beyond the decoded original of `shape`: the subject
+    mask and cut-out at full size when the recipe asks for them, then the effects on the
+    preview-sized (or full) working image."""
+    height, width = shape[:2]
+    full = height * width
+    channels = 4 if recipe.background.remove and recipe.background.color is None else shape[2]
+    total = 0
+    options = recipe.background
+    if options.remove or options.only_mask or recipe.needs_mask:
+        total += full * (4 + 1 + 4)  # float mask + uint8 alpha + the RGBA cut-out
+    work_w, work_h = preview_size(shape, quality, preview_sizes)
+    total += effects_memory_bytes((work_h, work_w, channels), recipe.effects)
+    if (work_w, work_h) != (width, height):
+        total += work_w * work_h * channels * 2  # the preview and its resize temporaries
+    return total
+
+
 def prepare_source(
-    image: np.ndarray, recipe: Recipe, *, runtime: Runtime, digest: str
-) -> tuple[np.ndarray, str, np.ndarray | None]:
+    image: ImageLike, recipe: Recipe, *, runtime: Runtime, digest: str
+) -> tuple[ImageLike, str, np.ndarray | None]:
     """(pixels the effects run on, their content id, full-size subject mask or None).
 
     The pixels are the original, the cut-out when `background.remove`, or the grey mask when
@@ -73,20 +126,21 @@ def prepare_source(
         return image, digest, None
     from glitchzap.background import foreground_alpha, foreground_mask, remove_background
 
+    pixels = pixels_of(image)
     model = options.model or runtime.settings.models.default
     memo = runtime.arrays
     mask = None
     if recipe.needs_mask:
         mask = memo.get_or_make(
             make_key("mask-array", digest, {"model": model}),
-            lambda: foreground_mask(image, model=model, runtime=runtime, digest=digest),
+            lambda: foreground_mask(pixels, model=model, runtime=runtime, digest=digest),
         )
     if options.only_mask:
         key = make_key("mask-only", digest, {"model": model, "post": options.post_process})
         alpha = memo.get_or_make(
             key,
             lambda: foreground_alpha(
-                image,
+                pixels,
                 model=model,
                 post_process=options.post_process,
                 runtime=runtime,
@@ -101,7 +155,7 @@ def prepare_source(
     cutout = memo.get_or_make(
         key,
         lambda: remove_background(
-            image,
+            pixels,
             model=model,
             alpha_matting=options.alpha_matting,
             alpha_matting_foreground_threshold=options.alpha_matting_foreground_threshold,
@@ -117,7 +171,7 @@ def prepare_source(
 
 
 def render_effects(
-    image: np.ndarray,
+    image: ImageLike,
     recipe: Recipe,
     *,
     runtime: Runtime,
@@ -126,12 +180,13 @@ def render_effects(
     digest: str | None = None,
     original_width: int | None = None,
     use_cache: bool = True,
+    deadline: Deadline = NO_DEADLINE,
 ) -> np.ndarray:
     """The recipe's effects on `image` at `quality` (uint8), from the cache when possible.
 
     `mask` is the full-size subject mask (float 0..1) when the recipe targets a region;
     effect sizes are in pixels of the full-size image (`original_width` wide)."""
-    digest = digest or image_digest(image)
+    digest = digest or image_digest(pixels_of(image))
     sizes = runtime.settings.image_processing.preview_sizes
     mask_id = image_digest(mask) if mask is not None and recipe.target != "all" else None
     cache = runtime.cache("renders") if use_cache and recipe.seed is not None else None
@@ -156,23 +211,34 @@ def render_effects(
             lambda: resize_mask(mask, small.shape[1], small.shape[0]),
         )
     out = apply_effects(
-        small, recipe.effects, seed=recipe.seed, mask=small_mask, target=recipe.target, scale=scale
+        small,
+        recipe.effects,
+        seed=recipe.seed,
+        mask=small_mask,
+        target=recipe.target,
+        scale=scale,
+        deadline=deadline,
     )
     if cache is not None:
         cache.set(key, encode_array(out))
     return out
 
 
-def preview(image: np.ndarray, quality: str, *, runtime: Runtime, digest: str) -> np.ndarray:
+def preview(image: ImageLike, quality: str, *, runtime: Runtime, digest: str) -> np.ndarray:
     """`image` resized for the preview `quality` (itself for full), kept by content."""
     if quality == "full":
-        return image
+        return pixels_of(image)
     sizes = runtime.settings.image_processing.preview_sizes
-    key = make_key("preview", digest, dict(sizes), quality)
     return runtime.arrays.get_or_make(
-        key,
-        lambda: cached_preview(image, quality, digest=digest, sizes=sizes, cache=None),
+        preview_key(digest, quality, runtime),
+        lambda: cached_preview(pixels_of(image), quality, digest=digest, sizes=sizes),
     )
+
+
+def preview_key(digest: str, quality: str, runtime: Runtime) -> str:
+    """The memo key of the `quality` preview of the pixels named `digest`."""
+    sizes = runtime.settings.image_processing.preview_sizes
+    return make_key("preview", digest, dict(sizes), quality)
 
 
 def cached_preview(

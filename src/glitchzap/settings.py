@@ -62,6 +62,10 @@ class LimitsSettings(Section):
     max_frames: int = Field(1000, ge=1)  # animation frames counted before the first decodes
     max_text_length: int = Field(500, ge=1)  # characters per caption
     max_output_dimension: int = Field(10_000, ge=1)  # requested width/height of an output
+    # Peak memory one HTTP render may need (estimated before it starts from its pixels and
+    # effects: float32 copies of the working image, mask, cut-out); above it: 413. The
+    # default keeps a 2-core server within ~1 GB of work; raise it on bigger machines.
+    max_request_memory_bytes: int = Field(1024**3, ge=1)
 
 
 class CacheSettings(Section):
@@ -155,14 +159,22 @@ class ServerSettings(Section):
     cpu_workers: int = Field(0, ge=0)
     # CPU jobs running or waiting before new ones are refused with 503 + Retry-After.
     max_pending: int = Field(64, ge=1)
+    # Estimated bytes of all CPU jobs running at once (renders admitted by memory as well as
+    # by count; one that does not fit waits for room). None = limits.max_request_memory_bytes.
+    render_memory_bytes: int | None = Field(None, ge=1)
     request_timeout_seconds: float = Field(60, gt=0)
     render_timeout_seconds: float = Field(30, gt=0)
+    # A connection whose request line and headers are not all in this long after it opened (or
+    # after its previous response) is closed: slow clients cannot hold connections open.
+    header_timeout_seconds: float = Field(10, gt=0)
     # Bodies above this get 413 while streaming; None = limits.max_bytes + 1 MiB.
     max_body_bytes: int | None = Field(None, ge=1)
     # Hosts or CIDRs that URL input may reach even though they are private (intranet deployments).
     url_allowlist: list[str] = Field(default_factory=list)
     url_timeout_seconds: float = Field(10, gt=0)
     url_max_redirects: int = Field(5, ge=0, le=20)
+    # URL fetches running at once (their own threads); more are refused with 503 + Retry-After.
+    max_url_fetches: int = Field(8, ge=1)
 
 
 class Settings(BaseSettings):

@@ -10,8 +10,9 @@ import asyncio
 import hmac
 import os
 import threading
+import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
@@ -19,7 +20,13 @@ from fastapi import Depends, Request
 
 from glitchzap.api.monitoring import Monitor
 from glitchzap.api.store import ImageStore
-from glitchzap.errors import OperationTimeout, ServerBusy, Unauthorized
+from glitchzap.errors import (
+    GlitchzapError,
+    ImageTooLarge,
+    OperationTimeout,
+    ServerBusy,
+    Unauthorized,
+)
 from glitchzap.runtime import Runtime
 from glitchzap.settings import Settings
 
@@ -27,18 +34,31 @@ T = TypeVar("T")
 
 
 class CpuPool:
-    """A thread pool sized to the cores with a bounded number of pending jobs.
+    """A thread pool sized to the cores that admits jobs by count and by memory.
 
     When `max_pending` jobs are running or queued, `run` refuses at once with `ServerBusy`
     (503 + Retry-After) instead of letting the queue, and the latency, grow without bound.
-    A job that outlives its timeout keeps its slot until it really ends, so timeouts cannot
-    be used to pile up work.
+    Each job states the bytes it will need at its peak; jobs run only while their total stays
+    within `memory_bytes` (one that does not fit waits for room until its timeout, then gets
+    `ServerBusy`). A job that outlives its timeout keeps its slot until it really ends; jobs
+    given a `Deadline` stop by themselves at their next check, and `cancelled` counts them.
     """
 
-    def __init__(self, workers: int, max_pending: int) -> None:
+    MEMORY_POLL_SECONDS = 0.01
+
+    def __init__(
+        self,
+        workers: int,
+        max_pending: int,
+        memory_bytes: int | None = None,
+        name: str = "glitchzap-cpu",
+    ) -> None:
         self.workers = workers or os.cpu_count() or 1
         self.max_pending = max(max_pending, self.workers)
-        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="glitchzap-cpu")
+        self.memory_bytes = memory_bytes
+        self.memory_in_use = 0
+        self.cancelled = 0  # jobs stopped by their deadline
+        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix=name)
         self._slots = threading.BoundedSemaphore(self.max_pending)
         self._pending = 0
         self._lock = threading.Lock()
@@ -47,30 +67,75 @@ class CpuPool:
     def pending(self) -> int:
         return self._pending
 
-    async def run(self, timeout_seconds: float, fn: Callable[..., T], *args: Any) -> T:
+    async def run(
+        self, timeout_seconds: float, fn: Callable[..., T], *args: Any, memory_bytes: int = 0
+    ) -> T:
         """`fn(*args)` on a pool thread; ServerBusy when full, OperationTimeout when slow."""
+        if self.memory_bytes is not None and memory_bytes > self.memory_bytes:
+            raise ImageTooLarge(
+                f"This operation needs about {memory_bytes / 1e6:,.0f} MB; the server runs at "
+                f"most {self.memory_bytes / 1e6:,.0f} MB of work at once "
+                "(server.render_memory_bytes)"
+            )
         if not self._slots.acquire(blocking=False):
             raise ServerBusy(f"The server is busy ({self.max_pending} jobs pending); retry shortly")
         with self._lock:
             self._pending += 1
+        started = time.monotonic()
         try:
-            future = self._executor.submit(fn, *args)
-        except RuntimeError:
-            self._release(None)
+            await self._reserve(memory_bytes, timeout_seconds)
+        except BaseException:
+            self._release(None, 0)
             raise
-        future.add_done_callback(self._release)
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), timeout_seconds)
+            future = self._executor.submit(_without_frames, fn, *args)
+        except RuntimeError:  # shut down
+            with self._lock:
+                self.memory_in_use -= memory_bytes
+            self._release(None, 0)
+            raise
+        future.add_done_callback(lambda done: self._release(done, memory_bytes))
+        remaining = max(timeout_seconds - (time.monotonic() - started), 0.001)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), remaining)
         except TimeoutError as exc:
             raise OperationTimeout(f"The operation took over {timeout_seconds:g} s") from exc
 
-    def _release(self, _future: object) -> None:
+    async def _reserve(self, memory_bytes: int, timeout_seconds: float) -> None:
+        """Wait until `memory_bytes` fit beside the running jobs, then count them in."""
+        if not memory_bytes or self.memory_bytes is None:
+            return
+        give_up = time.monotonic() + timeout_seconds
+        while True:
+            with self._lock:
+                if self.memory_in_use + memory_bytes <= self.memory_bytes:
+                    self.memory_in_use += memory_bytes
+                    return
+            if time.monotonic() > give_up:
+                raise ServerBusy("The server is busy with large images; retry shortly")
+            await asyncio.sleep(self.MEMORY_POLL_SECONDS)
+
+    def _release(self, future: Future[Any] | None, memory_bytes: int) -> None:
         with self._lock:
             self._pending -= 1
+            if future is not None:
+                self.memory_in_use -= memory_bytes
+                if not future.cancelled() and isinstance(future.exception(), OperationTimeout):
+                    self.cancelled += 1
         self._slots.release()
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _without_frames(fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)`; a GlitchzapError leaves without its traceback. A job stopped by its
+    deadline would otherwise keep its frames, and the arrays they hold (hundreds of MB), alive
+    on the unread future until the cyclic garbage collector happens to run."""
+    try:
+        return fn(*args)
+    except GlitchzapError as exc:
+        raise exc.with_traceback(None) from None
 
 
 class SingleFlight:
@@ -115,6 +180,7 @@ class ApiState:
 
     runtime: Runtime
     pool: CpuPool
+    fetch_pool: CpuPool  # URL fetches: their own threads, so slow origins starve nobody
     store: ImageStore
     single_flight: SingleFlight = field(default_factory=SingleFlight)
 
@@ -136,8 +202,10 @@ class ApiState:
     def build(cls, runtime: Runtime) -> ApiState:
         server = runtime.settings.server
         store = ImageStore(runtime.cache("images"), runtime.settings.limits, runtime.arrays)
-        pool = CpuPool(server.cpu_workers, server.max_pending)
-        return cls(runtime, pool, store)
+        memory = server.render_memory_bytes or runtime.settings.limits.max_request_memory_bytes
+        pool = CpuPool(server.cpu_workers, server.max_pending, memory)
+        fetches = CpuPool(server.max_url_fetches, server.max_url_fetches, name="glitchzap-fetch")
+        return cls(runtime, pool, fetches, store)
 
 
 def get_state(request: Request) -> ApiState:

@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         state.pool.shutdown()
+        state.fetch_pool.shutdown()
         monitor.log.close()
 
     app = FastAPI(

@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from glitchzap.meme.captions import TextBox
 from glitchzap.recipes import Recipe
 from glitchzap.settings import Quality
+from glitchzap.templates.store import ID_PATTERN
 
+# Ids are checked against these at the door, before they reach a store or a file name.
 IMAGE_ID_PATTERN = r"^[0-9a-f]{40}$"
 IMAGE_ID_HELP = "Content digest answered by POST /api/images"
+TEMPLATE_ID_PATTERN = ID_PATTERN.pattern  # the template store's own rule: the two cannot drift
+TEMPLATE_ID_HELP = "Template id: 1-64 of a-z, 0-9, '-' and '_', starting with a letter or digit"
+# Path parameters of glitchzap's own routes: a malformed id is 422 `invalid_parameters`.
+ImageIdPath = Annotated[str, Path(pattern=IMAGE_ID_PATTERN, description=IMAGE_ID_HELP)]
+TemplateIdPath = Annotated[str, Path(pattern=TEMPLATE_ID_PATTERN, description=TEMPLATE_ID_HELP)]
 URL_HELP = "http(s) URL of an image; private and loopback addresses are refused"
 ImageFormat = Literal["webp", "jpeg", "png"]
+
+
+def is_template_id(value: str) -> bool:
+    """Whether `value` is a well-formed template id (the memegen routes answer 404 when not)."""
+    return re.fullmatch(TEMPLATE_ID_PATTERN, value) is not None
 
 
 class StrictModel(BaseModel):
@@ -136,7 +150,7 @@ class MemeRequest(ImageSourceRequest):
     font: str | None = Field(None, max_length=200, description="Font name; default fonts.default")
     template: str | None = Field(
         None,
-        max_length=64,
+        pattern=TEMPLATE_ID_PATTERN,
         description='"auto": render on the clean template when the image matches one; '
         "an id: render on that template",
     )

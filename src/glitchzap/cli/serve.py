@@ -18,20 +18,13 @@ def serve(
     ),
 ) -> None:
     """Start the HTTP API (OpenAPI docs at /docs)."""
-    import uvicorn
+    from glitchzap.api.server import build_server_config, run_server
 
     config = ctx.find_root().params.get("config")
     if config:  # worker processes load the settings again, from the same file
         os.environ["GLITCHZAP_CONFIG"] = str(config)
     server = current().settings.server
-    uvicorn.run(
-        "glitchzap.api.main:create_app",
-        factory=True,
-        host=host or server.host,
-        port=port or server.port,
-        workers=workers or server.workers,
-        log_level="info",
-    )
+    run_server(build_server_config(server, host=host, port=port, workers=workers))
 
 
 def register(app: typer.Typer) -> None:

@@ -15,10 +15,12 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from glitchzap.deadline import Deadline
 from glitchzap.effects import blur, motion, noise, shake
 from glitchzap.errors import InvalidParameters, UnknownEffect, describe_validation_error
 
-EffectFn = Callable[[np.ndarray, Any, np.random.Generator, float], np.ndarray]
+# fn(buf, params, rng, scale, deadline) -> buf; `deadline.check()` between long steps.
+EffectFn = Callable[[np.ndarray, Any, np.random.Generator, float, Deadline], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -29,14 +31,19 @@ class Effect:
     primary: str  # the parameter a bare number sets: {"blur": 4} == {"blur": {"radius": 4}}
     spatial: bool  # moves pixels around (premultiplied alpha matters)
     summary: str
+    # Peak memory while it runs, in float32 copies of the image (its buffer included):
+    # measured by tests/test_hostile_memory.py, used to admit renders by memory.
+    memory_copies: float = 2.2
 
 
 EFFECTS: dict[str, Effect] = {
-    "noise": Effect("noise", noise.add_noise, noise.NoiseParams, "amount", False, "Gaussian grain"),
+    "noise": Effect(
+        "noise", noise.add_noise, noise.NoiseParams, "amount", False, "Gaussian grain", 1.7
+    ),
     "blur": Effect("blur", blur.gaussian_blur, blur.BlurParams, "radius", True, "Gaussian blur"),
     "shake": Effect("shake", shake.shake, shake.ShakeParams, "offset", True, "Camera shake"),
     "motion": Effect(
-        "motion", motion.motion_blur, motion.MotionParams, "length", True, "Motion blur"
+        "motion", motion.motion_blur, motion.MotionParams, "length", True, "Motion blur", 4.3
     ),
 }
 

@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from glitchzap.deadline import NO_DEADLINE, Deadline
+
 _DIRECT_MAX_SIGMA = 3.0  # above this, blur a downscaled copy and upscale
 
 
@@ -26,7 +28,11 @@ def _gaussian(buf: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def gaussian_blur(
-    buf: np.ndarray, params: BlurParams, rng: np.random.Generator, scale: float
+    buf: np.ndarray,
+    params: BlurParams,
+    rng: np.random.Generator,
+    scale: float,
+    deadline: Deadline = NO_DEADLINE,
 ) -> np.ndarray:
     """Blur float32 `buf` with std `radius * scale` px."""
     sigma = params.radius * scale

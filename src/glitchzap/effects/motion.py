@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from glitchzap.deadline import NO_DEADLINE, Deadline
 from glitchzap.effects._shift import shift_add
 
 # OpenCV's filter2D switches to a (much slower) DFT once a float kernel's area reaches 130:
@@ -79,7 +80,11 @@ def _pieces(kernel: np.ndarray) -> list[tuple[np.ndarray, int, int]]:
 
 
 def motion_blur(
-    buf: np.ndarray, params: MotionParams, rng: np.random.Generator, scale: float
+    buf: np.ndarray,
+    params: MotionParams,
+    rng: np.random.Generator,
+    scale: float,
+    deadline: Deadline = NO_DEADLINE,
 ) -> np.ndarray:
     """Smear float32 `buf` along `angle` over `length * scale` px."""
     kernel = line_kernel(params.length * scale, params.angle)
@@ -101,6 +106,7 @@ def motion_blur(
         buf, -1, sub, anchor=(centre - col, centre - row), borderType=cv2.BORDER_REPLICATE
     )
     for i, (sub, col, row) in enumerate(pieces):
+        deadline.check()  # one piece at a time: a long smear on 50 MP stops within a piece
         if i != home:
             part = cv2.filter2D(buf, -1, sub, anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)
             shift_add(acc, part, col - centre, row - centre)

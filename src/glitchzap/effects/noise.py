@@ -9,6 +9,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.special import ndtri
 
+from glitchzap.deadline import NO_DEADLINE, Deadline
+
 # Standard deviation, in 0..255 levels, of the noise at amount 1.
 FULL_SCALE_STD = 100.0
 _BAND_ROWS = 512  # rows per chunk: bounds the scratch buffer, one pass for previews
@@ -30,7 +32,11 @@ def _gaussian_table() -> np.ndarray:
 
 
 def add_noise(
-    buf: np.ndarray, params: NoiseParams, rng: np.random.Generator, scale: float
+    buf: np.ndarray,
+    params: NoiseParams,
+    rng: np.random.Generator,
+    scale: float,
+    deadline: Deadline = NO_DEADLINE,
 ) -> np.ndarray:
     """Add zero-mean Gaussian noise to the colour channels of float32 `buf`, in place.
 
@@ -46,6 +52,7 @@ def add_noise(
     # A 2-D single-channel buffer: cv2.randu's scalar bounds would only cover channel 0.
     raw = np.empty((min(_BAND_ROWS, height), width * grain_channels), np.uint8)
     for top in range(0, height, _BAND_ROWS):
+        deadline.check()
         rows = min(_BAND_ROWS, height - top)
         band_raw = raw[:rows]
         cv2.randu(band_raw, 0, 256)

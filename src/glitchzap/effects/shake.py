@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from glitchzap.deadline import NO_DEADLINE, Deadline
 from glitchzap.effects._shift import shift_add
 
 
@@ -27,12 +28,17 @@ def _shifted(buf: np.ndarray, dx: float, dy: float) -> np.ndarray:
 
 
 def shake(
-    buf: np.ndarray, params: ShakeParams, rng: np.random.Generator, scale: float
+    buf: np.ndarray,
+    params: ShakeParams,
+    rng: np.random.Generator,
+    scale: float,
+    deadline: Deadline = NO_DEADLINE,
 ) -> np.ndarray:
     """Mean of `buf` and `copies` copies shifted by up to `offset * scale` px on each axis."""
     offsets = rng.uniform(-params.offset, params.offset, size=(params.copies, 2))
     acc = buf.copy()
     for dx, dy in offsets * scale:
+        deadline.check()  # one copy at a time: a 50 MP shake stops within one warp
         if scale == 1.0:
             # Whole-pixel shifts at full resolution: a slice add, no resampling.
             shift_add(acc, buf, round(dx), round(dy))

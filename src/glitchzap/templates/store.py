@@ -64,7 +64,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS templates_fts USING fts5(
 
 def check_id(template_id: str) -> str:
     """`template_id` when it is a safe slug ([a-z0-9][a-z0-9_-]*, 1-64 long); else raises."""
-    if not isinstance(template_id, str) or not ID_PATTERN.match(template_id):
+    if not isinstance(template_id, str) or not ID_PATTERN.fullmatch(template_id):
         raise InvalidParameters(
             f"Invalid template id {template_id!r}: use 1-64 of a-z, 0-9, '-' and '_', "
             "starting with a letter or digit"

@@ -49,7 +49,7 @@ async def read_image_request(
     request: Request, state: ApiState, model: type[R]
 ) -> tuple[StoredImage, R]:
     """The stored image and the validated parameters of a JSON or multipart request."""
-    from glitchzap.api.routes.images import store_bytes, store_url
+    from glitchzap.api.routes.images import store_upload, store_url
 
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
@@ -57,9 +57,7 @@ async def read_image_request(
         params = _validate(model, raw_params)
         if params.image_id or params.url:
             raise InvalidParameters("Send the image as `file` or by image_id/url, not both")
-        stored = await state.pool.run(
-            state.settings.server.render_timeout_seconds, store_bytes, state, data, "upload"
-        )
+        stored = await store_upload(state, data)
         return stored, params
     if content_type.startswith("application/json"):
         try:

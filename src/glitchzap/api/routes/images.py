@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import re
+import io
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
+from PIL import Image
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from glitchzap.api.deps import ApiState, State
-from glitchzap.api.schemas import ERROR_RESPONSES, IMAGE_ID_PATTERN, ImageResponse, UrlRequest
+from glitchzap.api.schemas import ERROR_RESPONSES, ImageIdPath, ImageResponse, UrlRequest
 from glitchzap.api.store import StoredImage
 from glitchzap.api.urlfetch import fetch_bytes, policy_from_settings
-from glitchzap.errors import InvalidParameters, UnsupportedFormat
+from glitchzap.errors import InvalidParameters, ServerBusy, UnsupportedFormat
 
 router = APIRouter(prefix="/api", tags=["images"])
 
@@ -43,9 +43,7 @@ async def upload_image(request: Request, state: State) -> ImageResponse:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         data = await _read_upload(request)
-        stored = await state.pool.run(
-            state.settings.server.render_timeout_seconds, store_bytes, state, data, "upload"
-        )
+        stored = await store_upload(state, data)
     elif content_type.startswith("application/json"):
         body = _parse_url_request(await request.body())
         stored = await store_url(state, body.url)
@@ -57,10 +55,8 @@ async def upload_image(request: Request, state: State) -> ImageResponse:
 
 
 @router.get("/images/{image_id}", response_model=ImageResponse, responses=ERROR_RESPONSES)
-def get_image_info(image_id: str, state: State) -> ImageResponse:
+def get_image_info(image_id: ImageIdPath, state: State) -> ImageResponse:
     """Size of an image stored earlier (404 when unknown or expired: upload it again)."""
-    if not _valid_id(image_id):
-        raise InvalidParameters("image_id must be 40 lowercase hex characters")
     info = state.store.info(image_id)
     return ImageResponse(image_id=info.image_id, width=info.width, height=info.height)
 
@@ -86,8 +82,27 @@ def _parse_url_request(raw: bytes) -> UrlRequest:
         raise InvalidParameters(f"Invalid JSON body: {problems}") from exc
 
 
-def _valid_id(image_id: str) -> bool:
-    return re.fullmatch(IMAGE_ID_PATTERN, image_id) is not None
+async def store_upload(state: ApiState, data: bytes) -> StoredImage:
+    """Decode-check and keep `data` on the CPU pool, admitted by the memory its decoding
+    takes (read from the header: the decoder's buffer and the array, a few frames' worth)."""
+    timeout = state.settings.server.render_timeout_seconds
+    memory = decode_memory(data)
+    return await state.pool.run(timeout, store_bytes, state, data, "upload", memory_bytes=memory)
+
+
+def decode_memory(data: bytes) -> int:
+    """Bytes decoding `data` holds at its peak, from its header (0 when it has none: the
+    decoder then refuses it at once)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            bands = len(image.getbands())
+    except HEADER_ERRORS:
+        return 0
+    return width * height * max(bands, 3) * 2
+
+
+HEADER_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
 def store_bytes(state: ApiState, data: bytes, operation: str) -> StoredImage:
@@ -99,12 +114,24 @@ def store_bytes(state: ApiState, data: bytes, operation: str) -> StoredImage:
 async def store_url(state: ApiState, url: str) -> StoredImage:
     """Fetch `url` through the SSRF guard and store what it holds (decoding sniffs the type).
 
-    The network wait runs on Starlette's I/O threads, so slow servers do not hold CPU slots.
+    Fetches run on their own `server.max_url_fetches` threads, never on Starlette's threadpool
+    (which serves /api/health and every sync route) nor on the CPU pool, so slow origins cannot
+    starve the rest of the API. With every fetch thread busy the call gets 503 `busy` at once.
     """
-    data = await run_in_threadpool(_fetch, state, url)
-    return await state.pool.run(
-        state.settings.server.render_timeout_seconds, store_bytes, state, data, "upload"
-    )
+    server = state.settings.server
+    try:
+        data = await state.fetch_pool.run(
+            server.url_timeout_seconds + FETCH_GRACE_SECONDS, _fetch, state, url
+        )
+    except ServerBusy as exc:
+        raise ServerBusy(
+            f"{server.max_url_fetches} URL fetches are already running; retry shortly"
+        ) from exc
+    return await store_upload(state, data)
+
+
+# The fetch ends itself by url_timeout_seconds; the pool's own timeout is only a backstop.
+FETCH_GRACE_SECONDS = 5.0
 
 
 def _fetch(state: ApiState, url: str) -> bytes:

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from glitchzap.api.deps import ApiState, State
 from glitchzap.api.memegen import decode_text, split_extension, template_json
 from glitchzap.api.routes.render import IMAGE_RESPONSES, MEDIA_TYPES
-from glitchzap.api.schemas import ERROR_RESPONSES
+from glitchzap.api.schemas import ERROR_RESPONSES, is_template_id
 from glitchzap.cache.keys import make_key
 from glitchzap.errors import InvalidParameters, NotFound, UnsupportedFormat
 from glitchzap.io import encode_image
@@ -42,11 +42,11 @@ async def meme_image(
 ) -> Response:
     """The template with one caption per path segment, memegen escapes decoded."""
     template_id, lines, fmt = parse_meme_path(path)
+    template = _template(state, template_id)
     _check_lines(lines, state.settings.limits)
     limit = state.settings.limits.max_output_dimension
     if (width or 0) > limit or (height or 0) > limit:
         raise InvalidParameters(f"width and height must be at most {limit} px")
-    template = _template(state, template_id)
     stat = template.image_path.stat()
     params = {
         "lines": lines,
@@ -140,11 +140,17 @@ def _fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _template(state: ApiState, template_id: str) -> Template:
-    try:
-        return state.runtime.templates.get(template_id)
-    except (NotFound, InvalidParameters):  # memegen answers 404 for any id it does not know
-        shown = template_id if len(template_id) <= 64 else f"{template_id[:64]}…"
-        raise NotFound(f"Unknown template {shown!r}: see GET /templates") from None
+    """The template `template_id` names; memegen's 404 for any id it does not know.
+
+    A malformed id (too long, odd characters, `..`) never reaches the library or a file name.
+    """
+    if is_template_id(template_id):
+        try:
+            return state.runtime.templates.get(template_id)
+        except NotFound:
+            pass
+    shown = template_id if len(template_id) <= 64 else f"{template_id[:64]}…"
+    raise NotFound(f"Unknown template {shown!r}: see GET /templates")
 
 
 def _base_url(request: Request) -> str:

@@ -23,6 +23,9 @@ def performance(state: State) -> dict[str, Any]:
             "workers": state.pool.workers,
             "pending": state.pool.pending,
             "max_pending": state.pool.max_pending,
+            "cancelled": state.pool.cancelled,
+            "memory_in_use_bytes": state.pool.memory_in_use,
+            "memory_bytes": state.pool.memory_bytes,
         },
     }
 

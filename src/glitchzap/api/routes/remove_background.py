@@ -7,9 +7,10 @@ from fastapi.responses import Response
 
 from glitchzap.api.deps import State
 from glitchzap.api.routes._image_input import openapi_body, read_image_request
-from glitchzap.api.routes._image_output import cached_operation, image_response
+from glitchzap.api.routes._image_output import cached_operation, image_response, request_memory
 from glitchzap.api.routes.render import IMAGE_RESPONSES
 from glitchzap.api.schemas import RemoveBackgroundRequest
+from glitchzap.deadline import Deadline
 from glitchzap.io import encode_image
 from glitchzap.recipes import BackgroundOptions, Recipe, opaque
 from glitchzap.rendering import render_recipe
@@ -46,12 +47,19 @@ async def remove_background_route(request: Request, state: State) -> Response:
         )
     )
 
+    memory = request_memory(state, stored, recipe, "full")
+    deadline = Deadline(state.settings.server.render_timeout_seconds)
+
     def compute() -> bytes:
         image = state.store.get(stored.image_id)
-        out = render_recipe(image, recipe, runtime=state.runtime, digest=stored.image_id)
+        out = render_recipe(
+            image, recipe, runtime=state.runtime, digest=stored.image_id, deadline=deadline
+        )
         if out.ndim == 2:  # the mask alone: a grey picture
             out = out[..., None].repeat(3, axis=2)
         return encode_image(out, body.format)
 
-    data, hit = await cached_operation(state, "remove-background", stored.image_id, params, compute)
+    data, hit = await cached_operation(
+        state, "remove-background", stored.image_id, params, compute, memory
+    )
     return image_response(data, body.format, hit)

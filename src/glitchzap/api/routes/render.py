@@ -15,10 +15,17 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from glitchzap.api.deps import ApiState, State
+from glitchzap.api.routes._image_output import request_memory
 from glitchzap.api.routes.images import store_url
 from glitchzap.api.schemas import ERROR_RESPONSES, RenderRequest
 from glitchzap.cache.keys import make_key
-from glitchzap.rendering import encode_result, output_format, render_recipe
+from glitchzap.deadline import NO_DEADLINE, Deadline
+from glitchzap.rendering import (
+    LazyImage,
+    encode_result,
+    output_format,
+    render_recipe,
+)
 
 router = APIRouter(prefix="/api", tags=["render"])
 
@@ -46,16 +53,20 @@ async def render(body: RenderRequest, state: State) -> Response:
     data = renders.get(key) if cacheable else None
     hit = data is not None
     if data is None:
+        memory = request_memory(state, info, body.recipe, body.quality)
 
         async def compute() -> bytes:
+            timeout = state.settings.server.render_timeout_seconds
             with state.monitor.track("render", quality=body.quality):
                 result = await state.pool.run(
-                    state.settings.server.render_timeout_seconds,
+                    timeout,
                     render_bytes,
                     state,
                     info.image_id,
                     body,
                     fmt,
+                    Deadline(timeout),
+                    memory_bytes=memory,
                 )
             if cacheable:
                 renders.set(key, result)
@@ -66,10 +77,19 @@ async def render(body: RenderRequest, state: State) -> Response:
     return Response(data, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
-def render_bytes(state: ApiState, image_id: str, body: RenderRequest, fmt: str) -> bytes:
-    """The encoded result of the render request (runs on a CPU pool thread)."""
+def render_bytes(
+    state: ApiState,
+    image_id: str,
+    body: RenderRequest,
+    fmt: str,
+    deadline: Deadline = NO_DEADLINE,
+) -> bytes:
+    """The encoded result of the render request (runs on a CPU pool thread; stops at
+    `deadline`)."""
     with state.monitor.profile(f"render-{image_id[:8]}"):
-        image = state.store.get(image_id)
+        info = state.store.info(image_id)
+        shape = (info.height, info.width, info.channels)
+        image = LazyImage(shape, lambda: state.store.get(image_id))  # decoded only if needed
         out = render_recipe(
             image,
             body.recipe,
@@ -77,5 +97,6 @@ def render_bytes(state: ApiState, image_id: str, body: RenderRequest, fmt: str) 
             quality=body.quality,
             digest=image_id,
             use_cache=False,  # the encoded bytes are cached instead
+            deadline=deadline,
         )
         return encode_result(out, body.recipe, quality=body.quality, fmt=fmt)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from glitchzap.api.deps import State
 from glitchzap.api.routes._image_input import openapi_body, read_image_request
-from glitchzap.api.schemas import ERROR_RESPONSES, ImageSourceRequest
+from glitchzap.api.schemas import ERROR_RESPONSES, ImageSourceRequest, TemplateIdPath
 
 router = APIRouter(prefix="/api/templates", tags=["templates"])
 
@@ -85,8 +85,8 @@ def search_templates(
 
 
 @router.get("/{template_id}", response_model=TemplateResponse, responses=ERROR_RESPONSES)
-def show_template(template_id: str, state: State) -> TemplateResponse:
-    """One template (404 when the id is unknown)."""
+def show_template(template_id: TemplateIdPath, state: State) -> TemplateResponse:
+    """One template (404 when the id is unknown, 422 when it is malformed)."""
     return TemplateResponse(**_describe(state.runtime.templates.get(template_id)))
 
 
