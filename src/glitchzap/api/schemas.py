@@ -64,6 +64,7 @@ class RenderRequest(StrictModel):
 class EffectResponse(BaseModel):
     summary: str
     primary: str = Field(description="The parameter a bare number sets")
+    category: str = Field("photo", description="photo or glitch: how the studio groups it")
     schema_: dict[str, Any] = Field(alias="schema", description="JSON schema of the parameters")
 
 

@@ -1,8 +1,13 @@
-"""The effects registry: one module per effect, one line each here.
+"""The effects registry: one module per effect, one entry each here.
 
-Effects run in the order of `EFFECTS` (noise, blur, shake, motion) whatever order a caller
-lists them in. Each works in place-or-returns on one float32 H x W x C buffer:
-`fn(buf, params, rng, scale) -> buf`, where `scale` is preview size / full size, so that
+Effects run in the order of `EFFECTS` whatever order a caller lists them in: the photo
+effects first (noise, blur, shake, motion: the seed's fixed order), then the glitch-art ones in
+the order a broken signal would apply them: displacement (channel shift, chromatic
+aberration, wave), slices, pixel sorting, colour reduction (posterize, quantize), overlays
+(scan lines, VHS) and, last, corruption of the encoded file (JPEG). Each works in place or
+returns on one float32 H x W x C buffer (0..255, premultiplied when it is `spatial` and the
+image has alpha): `fn(buf, params, rng, scale, deadline) -> buf`, where `scale` is preview
+size / full size, so that
 parameters are always given in full-resolution pixels.
 """
 
@@ -32,8 +37,9 @@ class Effect:
     spatial: bool  # moves pixels around (premultiplied alpha matters)
     summary: str
     # Peak memory while it runs, in float32 copies of the image (its buffer included):
-    # measured by tests/test_hostile_memory.py, used to admit renders by memory.
+    # measured by tests/test_hostile_work.py, used to admit renders by memory.
     memory_copies: float = 2.2
+    category: str = "photo"  # "photo" or "glitch": how the studio and `effects` group them
 
 
 EFFECTS: dict[str, Effect] = {
@@ -45,6 +51,12 @@ EFFECTS: dict[str, Effect] = {
     "motion": Effect(
         "motion", motion.motion_blur, motion.MotionParams, "length", True, "Motion blur", 4.3
     ),
+    # --- glitch art: displacement (channel_shift, chromatic, wave)
+    # --- glitch art: slices
+    # --- glitch art: pixel sorting
+    # --- glitch art: colour reduction (posterize, quantize)
+    # --- glitch art: overlays (scanlines, vhs)
+    # --- glitch art: file corruption (jpeg)
 }
 
 
@@ -83,6 +95,7 @@ def effects_schema() -> dict[str, Any]:
         name: {
             "summary": effect.summary,
             "primary": effect.primary,
+            "category": effect.category,
             "schema": effect.params.model_json_schema(),
         }
         for name, effect in EFFECTS.items()
