@@ -15,12 +15,34 @@ EFFECT_TABLE = {
     "blur": {"radius": 2.5},
     "shake": {"offset": 5, "copies": 3},
     "motion": {"length": 9, "angle": 30},
+    # Red alone: two channels moved apart make real magenta fringes, which the RGBA test
+    # would take for hidden magenta (tests/test_effects_channel_shift.py moves all three).
+    "channel_shift": {"red_x": 8, "red_y": -3},
+    "chromatic": {"strength": 0.02},
+    "wave": {"amplitude": 6, "wavelength": 40},
+    "slices": {"count": 8, "max_offset": 30, "band_height": 8},
+    "pixel_sort": {"amount": 1.0},
+    "posterize": {"crush": 5},
+    "quantize": {"colors": 8},
+    "scanlines": {"darkness": 0.5, "period": 4, "thickness": 2, "jitter": 3},
+    "vhs": {"strength": 0.8},
+    "jpeg": {"amount": 0.3},
 }
 ZERO_TABLE = {
     "noise": {"amount": 0},
     "blur": {"radius": 0},
     "shake": {"offset": 0},
     "motion": {"length": 0},
+    "channel_shift": {"red_x": 0},
+    "chromatic": {"strength": 0},
+    "wave": {"amplitude": 0},
+    "slices": {"count": 0},
+    "pixel_sort": {"amount": 0},
+    "posterize": {"crush": 0},
+    "quantize": {"colors": 0},
+    "scanlines": {"darkness": 0},
+    "vhs": {"strength": 0},
+    "jpeg": {"amount": 0},
 }
 
 

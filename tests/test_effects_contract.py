@@ -8,8 +8,9 @@ px, both seen through a 1.5 px Gaussian) — the test below fails for an effect 
 Why a mean difference of softened images: both sides are resized with the same Lanczos
 filter, so what is left is what the effect does differently at the two scales; the slight
 softening compares what the eye compares at preview size (shapes, bands, colours) rather than
-per-pixel random grain or dither dots, which no two renders share. Random effects draw sizes-independent values (fractions of the image), so
-a preview and its export show the same glitch; the thresholds leave room for resampling
+per-pixel random grain or dither dots, which no two renders share. Random effects draw
+size-independent values (fractions of the image), so a preview and its export show the same
+glitch; the thresholds leave room for resampling
 (edges, 1-px lines) and say why when they are larger.
 """
 
@@ -33,6 +34,33 @@ PREVIEW_TABLE: dict[str, tuple[dict, float]] = {
     "blur": ({"radius": 12}, 1.5),  # measured 0.2
     "shake": ({"offset": 30, "copies": 3}, 2.0),  # measured 0.5
     "motion": ({"length": 60, "angle": 30}, 2.0),  # measured 0.4
+    # Whole pixels at full size, fractional (interpolated) in the preview: measured 0.14.
+    "channel_shift": ({"red_x": 20, "blue_y": -12}, 1.0),
+    "chromatic": ({"strength": 0.05}, 1.0),  # relative to the size: measured 0.22 (resampling)
+    "wave": ({"amplitude": 20, "wavelength": 120}, 1.0),  # measured 0.18 (sub-pixel rows)
+    # Measured 1.46 (1.36-1.84 over seeds 1-4): a band's top and bottom land on whole preview
+    # rows (half a preview row ~ 0.85 export rows off) and each edge is a hard cut across the
+    # photo; offsets are whole export pixels, interpolated in the preview.
+    "slices": ({"count": 40, "max_offset": 80, "channel_offset": 6}, 2.5),
+    # Measured 1.90 (1.90-2.03 over seeds 1-3): sorting is per line, and a preview row stands
+    # for ~1.7 export rows whose runs start and end at other pixels; shrinking averages those
+    # differently sorted rows where the preview sorts their average.
+    "pixel_sort": ({"amount": 0.7, "angle": 20}, 3.0),
+    # Measured 1.22: below 3/4 size the 4 px Bayer dots are drawn as their local mean (the
+    # tone they average to once shrunk); the rest is a level edge landing one pixel off.
+    "posterize": ({"crush": 6, "dither": True}, 2.0),
+    # Measured 1.64: the palette comes from the preview's own pixels (near, not equal) and
+    # Floyd-Steinberg places its dots per pixel, at each size differently.
+    "quantize": ({"colors": 16}, 2.5),
+    # Measured 1.16: 1-px lines every 4 px moiré when the export is shrunk by 0.59, while the
+    # preview draws them as an even row-weight profile (same average darkening).
+    "scanlines": ({"darkness": 0.6, "jitter": 4}, 2.0),
+    "vhs": ({"strength": 1, "tracking": 1, "bleed": 20, "blur": 3}, 1.0),  # measured 0.51
+    # Measured 3.3 (seeds 1-5: 3.6-7.8): the preview damages the same bands from about the
+    # same place at the export's block size, but what a damaged byte decodes to depends on the
+    # exact bits it hits, so the garbage's colours differ. Corrupting the preview at its own
+    # size (8 px blocks 1.7x too big) measures 6.9.
+    "jpeg": ({"amount": 0.1}, 5.0),
 }
 
 MAGENTA = (255, 0, 255)

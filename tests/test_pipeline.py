@@ -69,3 +69,35 @@ def test_uint8_mask_is_accepted(small_rgb: np.ndarray) -> None:
 def test_rejects_non_uint8_images() -> None:
     with pytest.raises(InvalidParameters):
         apply_effects(np.zeros((4, 4, 3), np.float32), {"blur": 1})
+
+
+@pytest.mark.parametrize(
+    "effects",
+    [
+        {"slices": {"count": 12, "max_offset": 90, "band_height": 30, "channel_offset": 5}},
+        {"channel_shift": {"red_x": 7, "red_y": -3, "blue_x": -7, "wrap": True}},
+        {"scanlines": {"darkness": 0.55, "period": 3, "thickness": 1, "jitter": 2}},
+        {  # the glitch-this look
+            "slices": {"count": 10, "max_offset": 128, "band_height": 64},
+            "channel_shift": {"red_x": 10, "red_y": 10},
+            "scanlines": {"darkness": 1.0, "period": 2},
+        },
+    ],
+)
+def test_uint8_fast_path_gives_the_float_paths_bytes(effects: dict, astronaut: np.ndarray) -> None:
+    """Chains of pixel moves and one rounded multiply skip the float32 round trip: same bytes."""
+    from glitchzap.effects import EFFECTS, parse_effects
+
+    chain = parse_effects(effects)
+    assert all(e.uint8_exact is not None and e.uint8_exact(p, 1.0) for e, p in chain)
+    fast = apply_effects(astronaut, effects, seed=5)
+    slow = apply_effects(astronaut, effects, seed=5, uint8_fast_path=False)
+    assert np.array_equal(fast, slow)
+    assert not np.array_equal(fast, astronaut)
+    small = resize_for_preview(astronaut, "fast")  # fractional preview shifts: the float path
+    scale = small.shape[1] / astronaut.shape[1]
+    assert np.array_equal(
+        apply_effects(small, effects, seed=5, scale=scale),
+        apply_effects(small, effects, seed=5, scale=scale, uint8_fast_path=False),
+    )
+    assert EFFECTS["blur"].uint8_exact is None  # arithmetic effects always take float32

@@ -464,3 +464,55 @@ def test_phone_sized_window_has_no_sideways_scroll(browser: Any, live_server: Li
         assert phone.page.evaluate("document.activeElement.className") == "skip-link"
     finally:
         context.close()
+
+
+@pytest.mark.parametrize(("effect", "param"), [("pixel_sort", "amount"), ("slices", "count")])
+def test_glitch_art_sliders_change_the_preview(
+    studio: StudioPage, tmp_path: Path, effect: str, param: str
+) -> None:
+    """The glitch-art effects get their controls from the registry, and moving one re-renders."""
+    page = studio.page
+    count_previews(studio)
+    upload(studio, write_image(tmp_path, skdata.astronaut(), "astronaut.png"))
+    wait_for_preview(studio, 1)
+    first = image_pixels(studio, "#preview")
+    group = page.locator("details[data-category=glitch]")
+    assert group.is_visible()
+    slider = page.locator(f"input[type=range][data-effect={effect}][data-param={param}]")
+    slider.focus()
+    for _ in range(4):
+        page.keyboard.press("PageUp")
+    wait_for_preview(studio, 2)
+    page.wait_for_function(
+        f"() => document.querySelector('#fx-{effect}-{param}').value !== '0'"
+        " && !document.querySelector('#progress').checkVisibility()",
+    )
+    moved = image_pixels(studio, "#preview")
+    assert moved.shape == first.shape
+    assert np.abs(moved.astype(int) - first.astype(int)).mean() > 1.0
+    studio.screenshot(f"glitch-{effect}")
+    assert_no_page_errors(studio)
+
+
+def test_a_preset_sets_the_controls_and_the_preview(studio: StudioPage, tmp_path: Path) -> None:
+    from glitchzap.presets import load_preset
+
+    page = studio.page
+    count_previews(studio)
+    upload(studio, write_image(tmp_path, skdata.chelsea(), "chelsea.png"))
+    wait_for_preview(studio, 1)
+    first = image_pixels(studio, "#preview")
+    page.select_option("#preset", "vhs")
+    wait_for_preview(studio, 2)
+    page.wait_for_function("() => !document.querySelector('#progress').checkVisibility()")
+    effects = load_preset("vhs")["effects"]
+    name, params = next(iter(effects.items()))
+    param, value = next((k, v) for k, v in params.items() if not isinstance(v, bool | str))
+    shown = page.eval_on_selector(
+        f"#fx-{name}-{param}", "slider => slider.nextElementSibling.value"
+    )
+    assert float(shown) == pytest.approx(float(value), abs=0.05)
+    glitched = image_pixels(studio, "#preview")
+    assert np.abs(glitched.astype(int) - first.astype(int)).mean() > 1.0
+    studio.screenshot("glitch-preset-vhs")
+    assert_no_page_errors(studio)

@@ -98,6 +98,18 @@ def _check_mask(mask: np.ndarray, image: np.ndarray) -> np.ndarray:
     return np.clip(mask.astype(np.float32, copy=False), 0, 1)
 
 
+def _exact_on_uint8(chain: list[Any], scale: float, has_alpha: bool, target: str) -> bool:
+    """Whether every effect of `chain` gives the float32 path's bytes on a uint8 buffer."""
+    if target != "all":
+        return False  # blending with the mask needs float weights
+    return all(
+        effect.uint8_exact is not None
+        and effect.uint8_exact(params, scale)
+        and not (has_alpha and effect.spatial)  # premultiplied alpha needs float
+        for effect, params in chain
+    )
+
+
 def apply_effects(
     image: np.ndarray,
     effects: Mapping[str, Any] | None,
@@ -107,8 +119,9 @@ def apply_effects(
     target: Target = "all",
     scale: float = 1.0,
     deadline: Deadline = NO_DEADLINE,
+    uint8_fast_path: bool = True,
 ) -> np.ndarray:
-    """A new uint8 image with `effects` applied in engine order (noise, blur, shake, motion).
+    """A new uint8 image with `effects` applied in engine order (see `EFFECTS`).
 
     `mask` (float 0..1 or uint8, H x W, 1 = subject) with `target` limits the effects to the
     subject or the background; `scale` is preview size / full size. Past `deadline` the
@@ -126,6 +139,13 @@ def apply_effects(
     if not chain:
         return image.copy()
     rng = np.random.default_rng(seed)
+    if uint8_fast_path and _exact_on_uint8(chain, scale, image.shape[2] == 4, target):
+        # Pixel moves and one rounded multiply give the same bytes on uint8: no float trip.
+        out = image.copy()
+        for effect, params in chain:
+            deadline.check()
+            out = effect.fn(out, params, rng, scale, deadline)
+        return out
     buf = image.astype(np.float32)
     has_alpha = image.shape[2] == 4
     premultiplied = False

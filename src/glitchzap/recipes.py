@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from glitchzap.effects import parse_effects
 from glitchzap.errors import InvalidParameters, describe_validation_error
@@ -51,6 +51,25 @@ class Recipe(BaseModel):
     seed: int | None = Field(0, ge=0, le=2**63 - 1, description="None = a new random seed")
     background: BackgroundOptions = Field(default_factory=BackgroundOptions)
     output: OutputOptions = Field(default_factory=OutputOptions)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        """`preset: NAME` starts from that named recipe; the recipe's own keys override it
+        (its effects one by one). The preset's name is not kept: the result is plain."""
+        if not isinstance(data, dict) or "preset" not in data:
+            return data
+        from glitchzap.presets import load_preset
+
+        data = dict(data)
+        name = data.pop("preset")
+        if name is None:
+            return data
+        if not isinstance(name, str):
+            raise ValueError("preset must be a preset name (see GET /api/presets)")
+        base = load_preset(name)
+        effects = {**dict(base.get("effects") or {}), **dict(data.get("effects") or {})}
+        return {**base, **data, "effects": effects}
 
     @field_validator("effects")
     @classmethod

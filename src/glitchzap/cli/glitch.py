@@ -37,9 +37,10 @@ def effect_flags() -> list[EffectFlag]:
 
     flags = []
     for name, effect in EFFECTS.items():
+        option = name.replace("_", "-")  # pixel_sort -> --pixel-sort
         for param in effect.params.model_fields:
             primary = param == effect.primary
-            flag = f"--{name}" if primary else f"--{name}-{param.replace('_', '-')}"
+            flag = f"--{option}" if primary else f"--{option}-{param.replace('_', '-')}"
             flags.append(EffectFlag(name, param, flag, primary))
     return flags
 
@@ -90,6 +91,9 @@ def glitch(
     recipe: Annotated[
         Path | None, typer.Option(help="Recipe file (JSON/YAML); flags override it")
     ] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="Start from a named look (see `glitchzap presets`)")
+    ] = None,
     target: Annotated[str | None, typer.Option(help="all|foreground|background")] = None,
     quality: str = Quality,
     seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same output)")] = None,
@@ -104,6 +108,8 @@ def glitch(
 
     runtime = current()
     base = load_recipe(recipe).model_dump() if recipe else {}
+    if preset is not None:  # the preset, then the recipe file, then the flags
+        base["preset"] = preset
     base["effects"] = {**base.get("effects", {}), **effects_from_flags(flags)}
     if target is not None:
         base["target"] = target
@@ -153,6 +159,21 @@ def effects(as_json: Annotated[bool, typer.Option("--json", help="JSON schema")]
             )
 
 
+def presets(
+    as_json: Annotated[bool, typer.Option("--json", help="Every preset's recipe")] = False,
+) -> None:
+    """List the named looks `--preset`, recipes (`preset: NAME`) and the API accept."""
+    from glitchzap.presets import PRESETS, load_preset
+
+    if as_json:
+        typer.echo(json.dumps({name: load_preset(name) for name in PRESETS}, indent=2))
+        return
+    for name in PRESETS:
+        effects = ", ".join(load_preset(name).get("effects") or {})
+        typer.echo(f"{name:<12} {effects}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("glitch")(_with_effect_flags(glitch))
     app.command("effects")(effects)
+    app.command("presets")(presets)

@@ -21,7 +21,22 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from glitchzap.deadline import Deadline
-from glitchzap.effects import blur, motion, noise, shake
+from glitchzap.effects import (
+    blur,
+    channel_shift,
+    chromatic,
+    jpeg,
+    motion,
+    noise,
+    pixel_sort,
+    posterize,
+    quantize,
+    scanlines,
+    shake,
+    slices,
+    vhs,
+    wave,
+)
 from glitchzap.errors import InvalidParameters, UnknownEffect, describe_validation_error
 
 # fn(buf, params, rng, scale, deadline) -> buf; `deadline.check()` between long steps.
@@ -40,6 +55,10 @@ class Effect:
     # measured by tests/test_hostile_work.py, used to admit renders by memory.
     memory_copies: float = 2.2
     category: str = "photo"  # "photo" or "glitch": how the studio and `effects` group them
+    # When it answers True for (params, scale), `fn` also takes a uint8 buffer and gives
+    # exactly what the float32 path rounds to (pure pixel moves, one rounded multiply): a
+    # chain of such effects then skips the float32 round trip (see pipeline.apply_effects).
+    uint8_exact: Callable[[Any, float], bool] | None = None
 
 
 EFFECTS: dict[str, Effect] = {
@@ -52,11 +71,114 @@ EFFECTS: dict[str, Effect] = {
         "motion", motion.motion_blur, motion.MotionParams, "length", True, "Motion blur", 4.3
     ),
     # --- glitch art: displacement (channel_shift, chromatic, wave)
+    "channel_shift": Effect(
+        "channel_shift",
+        channel_shift.shift_channels,
+        channel_shift.ChannelShiftParams,
+        "red_x",
+        True,
+        "RGB split: each colour channel displaced",
+        1.7,
+        category="glitch",
+        uint8_exact=channel_shift.exact_on_uint8,
+    ),
+    "chromatic": Effect(
+        "chromatic",
+        chromatic.chromatic_aberration,
+        chromatic.ChromaticParams,
+        "strength",
+        True,
+        "Chromatic aberration: red magnified, blue shrunk",
+        1.7,
+        category="glitch",
+    ),
+    "wave": Effect(
+        "wave",
+        wave.wave,
+        wave.WaveParams,
+        "amplitude",
+        True,
+        "Sine wave displacement of rows or columns",
+        1.4,
+        category="glitch",
+    ),
     # --- glitch art: slices
+    "slices": Effect(
+        "slices",
+        slices.displace_slices,
+        slices.SlicesParams,
+        "count",
+        True,
+        "Slice displacement: random bands shifted sideways (glitch-this)",
+        1.6,
+        category="glitch",
+        uint8_exact=slices.exact_on_uint8,
+    ),
     # --- glitch art: pixel sorting
+    "pixel_sort": Effect(
+        "pixel_sort",
+        pixel_sort.pixel_sort,
+        pixel_sort.PixelSortParams,
+        "amount",
+        True,
+        "Pixel sorting: runs within a key interval sorted along rows, columns or an angle",
+        2.3,
+        category="glitch",
+    ),
     # --- glitch art: colour reduction (posterize, quantize)
+    "posterize": Effect(
+        "posterize",
+        posterize.posterize,
+        posterize.PosterizeParams,
+        "crush",
+        False,
+        "Bit crush: fewer levels per channel, optional ordered dither",
+        1.3,
+        category="glitch",
+    ),
+    "quantize": Effect(
+        "quantize",
+        quantize.quantize,
+        quantize.QuantizeParams,
+        "colors",
+        False,
+        "Palette reduction: a few colours, Floyd-Steinberg or ordered dither",
+        1.8,
+        category="glitch",
+    ),
     # --- glitch art: overlays (scanlines, vhs)
+    "scanlines": Effect(
+        "scanlines",
+        scanlines.draw_scanlines,
+        scanlines.ScanlinesParams,
+        "darkness",
+        True,
+        "Scan lines: darkened rows every period px, optional interlace jitter",
+        1.6,
+        category="glitch",
+        uint8_exact=scanlines.exact_on_uint8,
+    ),
+    "vhs": Effect(
+        "vhs",
+        vhs.vhs,
+        vhs.VhsParams,
+        "strength",
+        True,
+        "VHS: tracking-noise bands, colour bleed, softening",
+        2.3,
+        category="glitch",
+    ),
     # --- glitch art: file corruption (jpeg)
+    "jpeg": Effect(
+        "jpeg",
+        jpeg.corrupt_jpeg,
+        jpeg.JpegParams,
+        "amount",
+        False,
+        "JPEG corruption: damaged scan data, blocky colour smears",
+        2.2,
+        category="glitch",
+    ),
 }
 
 

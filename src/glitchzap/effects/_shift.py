@@ -28,3 +28,12 @@ def shift_add(acc: np.ndarray, src: np.ndarray, dx: int, dy: int) -> None:
         target = acc[dst_rows, dst_cols]
         if target.size:
             np.add(target, src[src_rows, src_cols], out=target)
+
+
+def round_to_uint8(values: np.ndarray) -> np.ndarray:
+    """float32 values rounded and saturated to uint8 exactly as the engine's final step does."""
+    import cv2
+
+    shape = values.shape
+    flat = np.ascontiguousarray(values).reshape(shape[0], -1, shape[-1] if values.ndim == 3 else 1)
+    return cv2.add(flat, np.zeros(4, np.float64), dtype=cv2.CV_8U).reshape(shape)

@@ -76,6 +76,9 @@ export const uploadUrl = (url, signal) => postJson("/api/images", { url }, { sig
 /** Effect name -> {summary, primary, schema}, in engine order. */
 export const getEffects = () => getJson("/api/effects");
 
+/** Named looks: preset name -> recipe ({effects, seed?}). */
+export const getPresets = () => getJson("/api/presets");
+
 /** The rendered image as a Blob: `body` is {image_id, recipe, quality, format?}. */
 export const renderImage = (body, signal) => postBlob("/api/render", body, { signal });
 

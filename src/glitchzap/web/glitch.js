@@ -1,5 +1,5 @@
 // Glitch tab: controls generated from GET /api/effects, live previews, compare, seed, export.
-import { getEffects, isAbort, renderImage } from "/static/api.js";
+import { getEffects, getPresets, isAbort, renderImage } from "/static/api.js";
 import {
   $, EXTENSIONS, clearError, copyText, downloadBlob, el, paintBlob, setStatus, showError,
 } from "/static/ui.js";
@@ -18,7 +18,14 @@ class ParamControl {
     this.type = schema.type;
     this.default = schema.default ?? (this.type === "boolean" ? false : schema.minimum ?? 0);
     const id = `fx-${effect}-${name}`;
-    if (this.type === "boolean") {
+    if (Array.isArray(schema.enum)) {
+      this.type = "enum";
+      this.input = el("select", { id, "data-effect": effect, "data-param": name },
+        ...schema.enum.map((option) => el("option", { value: option }, option)));
+      this.node = el("div", { class: "param choice" },
+        el("label", { for: id, title: schema.description || "" }, schema.title || name), this.input);
+      this.input.addEventListener("change", (event) => onChange(event.timeStamp));
+    } else if (this.type === "boolean") {
       this.input = el("input", { type: "checkbox", id, "data-effect": effect, "data-param": name });
       this.node = el("div", { class: "param checkbox" }, this.input,
         el("label", { for: id, title: schema.description || "" }, schema.title || name));
@@ -72,12 +79,17 @@ class ParamControl {
   }
 
   get value() {
+    if (this.type === "enum") return this.input.value;
     if (this.type === "boolean") return this.input.checked;
     const value = Number(this.number.value);
     return Number.isNaN(value) ? this.default : value;
   }
 
   set value(value) {
+    if (this.type === "enum") {
+      this.input.value = String(value);
+      return;
+    }
     if (this.type === "boolean") {
       this.input.checked = Boolean(value);
       return;
@@ -101,15 +113,34 @@ class EffectControls {
   constructor(container, schemas, onChange) {
     this.controls = [];
     container.replaceChildren();
+    const groups = {
+      photo: el("details", { class: "effect-group", "data-category": "photo", open: "" },
+        el("summary", {}, "Photo effects")),
+      glitch: el("details", { class: "effect-group", "data-category": "glitch", open: "" },
+        el("summary", {}, "Glitch art")),
+    };
     for (const [name, effect] of Object.entries(schemas)) {
       const fieldset = el("fieldset", { class: "effect", "data-effect": name },
-        el("legend", {}, `${name} `, el("span", { class: "summary" }, effect.summary || "")));
+        el("legend", {}, `${name.replaceAll("_", " ")} `,
+          el("span", { class: "summary" }, effect.summary || "")));
       for (const [param, schema] of Object.entries(effect.schema.properties || {})) {
         const control = new ParamControl(name, param, schema, onChange);
         this.controls.push(control);
         fieldset.append(control.node);
       }
-      container.append(fieldset);
+      (groups[effect.category] || groups.photo).append(fieldset);
+    }
+    for (const group of Object.values(groups)) {
+      if (group.children.length > 1) container.append(group);
+    }
+  }
+
+  /** Show a preset's effects: every control back to its default, then the preset's values. */
+  apply(effects) {
+    this.reset();
+    for (const c of this.controls) {
+      const value = effects?.[c.effect]?.[c.name];
+      if (value !== undefined) c.value = value;
     }
   }
 
@@ -282,5 +313,14 @@ export async function setupGlitch(studio) {
   });
 
   controls = new EffectControls($("effect-controls"), await getEffects(), schedule);
+  const presets = await getPresets();
+  for (const name of Object.keys(presets)) $("preset").append(el("option", { value: name }, name));
+  $("preset").addEventListener("change", (event) => {
+    const look = presets[$("preset").value];
+    if (!look) return;
+    controls.apply(look.effects);
+    if (look.seed !== undefined && look.seed !== null) $("seed").value = String(look.seed);
+    schedule(event.timeStamp);
+  });
   document.body.dataset.effectsReady = "true";
 }

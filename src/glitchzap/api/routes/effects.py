@@ -1,4 +1,4 @@
-"""GET /api/effects: every registered effect with the JSON schema of its parameters."""
+"""GET /api/effects (every effect with the schema of its parameters) and GET /api/presets."""
 
 from __future__ import annotations
 
@@ -17,3 +17,11 @@ def list_effects() -> dict[str, Any]:
     from glitchzap.effects import effects_schema
 
     return effects_schema()
+
+
+@router.get("/presets")
+def list_presets() -> dict[str, Any]:
+    """Preset name -> its recipe; a recipe with `"preset": NAME` starts from it."""
+    from glitchzap.presets import PRESETS, load_preset
+
+    return {name: load_preset(name) for name in PRESETS}
