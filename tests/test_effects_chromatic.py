@@ -109,3 +109,39 @@ def test_api_refuses_hostile_strength(api_client: Any, params: str) -> None:
     )
     assert response.status_code == 422, response.text
     assert response.json()["error"] == "invalid_parameters"
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_same_values_as_warping_each_plane_alone(
+    photo: np.ndarray, channels: int, contiguous: bool
+) -> None:
+    """Red and blue are the separate warps of their planes, green and alpha left as they were,
+    whether the buffer is contiguous or a strided view."""
+    import cv2
+
+    from glitchzap.effects.chromatic import ChromaticParams, chromatic_aberration
+
+    height, width = photo.shape[:2]
+    alpha = np.full((height, width, 1), 77, np.uint8)
+    image = np.dstack([photo, alpha])[..., :channels].astype(np.float32)
+    params = ChromaticParams(strength=0.07, center_x=0.3, center_y=0.6)
+    cx, cy = 0.3 * width - 0.5, 0.6 * height - 0.5
+    expected = image.copy()
+    for channel, factor in ((0, 1.07), (2, 0.93)):
+        matrix = np.array([[factor, 0, (1 - factor) * cx], [0, factor, (1 - factor) * cy]])
+        expected[..., channel] = cv2.warpAffine(
+            np.ascontiguousarray(image[..., channel]),
+            matrix,
+            (width, height),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+    if contiguous:
+        buf = image.copy()
+    else:
+        buf = np.zeros((height, width * 2, channels), np.float32)[:, ::2]
+        buf[...] = image
+    out = chromatic_aberration(buf, params, np.random.default_rng(0), 1.0)
+    assert np.array_equal(out, expected)
+    assert not np.array_equal(out, image)

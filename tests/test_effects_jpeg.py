@@ -236,3 +236,35 @@ def test_api_renders_it(api_client: Any) -> None:
     assert response.status_code == 200, response.text
     rendered = np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB"))
     assert rendered.shape == image.shape and not np.array_equal(rendered, image)
+
+
+@pytest.mark.parametrize(
+    "effects",
+    [
+        {"jpeg": 0.3},
+        {"jpeg": {"amount": 1, "quality": 95, "blocks": True}},  # overlapping block runs
+        {"jpeg": {"amount": 0.5, "quality": 10, "blocks": False}},
+        {"channel_shift": {"red_x": 7, "blue_y": -3}, "scanlines": 0.6, "jpeg": 0.4},
+    ],
+)
+@pytest.mark.parametrize("seed", [1, 9])
+def test_uint8_fast_path_gives_the_float_paths_bytes(
+    effects: dict, seed: int, photo: np.ndarray, cat: np.ndarray
+) -> None:
+    """On uint8 the effect gives the bytes the float32 path rounds to: full size, with alpha,
+    and a preview (upsampled, corrupted, shrunk back)."""
+    from glitchzap.effects import EFFECTS
+
+    assert EFFECTS["jpeg"].uint8_exact is not None
+    alpha = np.tile(np.linspace(0, 255, cat.shape[1]).astype(np.uint8), (cat.shape[0], 1))
+    for image in (photo, cat, np.dstack([cat, alpha])):
+        fast = apply_effects(image, effects, seed=seed)
+        slow = apply_effects(image, effects, seed=seed, uint8_fast_path=False)
+        assert np.array_equal(fast, slow)
+        assert not np.array_equal(fast, image)
+    small = resize_for_preview(photo, "fast")
+    scale = small.shape[1] / photo.shape[1]
+    assert np.array_equal(
+        apply_effects(small, effects, seed=seed, scale=scale),
+        apply_effects(small, effects, seed=seed, scale=scale, uint8_fast_path=False),
+    )

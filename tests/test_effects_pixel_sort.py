@@ -230,3 +230,103 @@ def test_api_refuses_nan(api_client: Any) -> None:
         "/api/render", json={"image_id": image_id, "recipe": {"effects": {"pixel_sort": 0.5}}}
     )
     assert ok.status_code == 200, ok.text
+
+
+UINT8_CASES = [
+    ALL_LINES,
+    {**ALL_LINES, "reverse": True, "amount": 0.6},
+    {**ALL_LINES, "key": "hue", "low": 0, "high": 1},
+    {**ALL_LINES, "key": "saturation", "direction": "vertical"},
+    {**ALL_LINES, "angle": 20, "amount": 0.7},
+    {**ALL_LINES, "angle": -70, "reverse": True, "low": 0},
+]
+
+
+@pytest.mark.parametrize("params", UINT8_CASES)
+def test_uint8_buffer_gets_the_float_paths_bytes(photo: np.ndarray, params: dict) -> None:
+    """Sorting only moves pixels and a uint8 buffer gets its float copy's keys: the uint8
+    fast path gives the same permutation, so the same bytes, at every size."""
+    from glitchzap.effects import EFFECTS, parse_effects
+
+    effect, parsed = parse_effects({"pixel_sort": params})[0]
+    assert effect is EFFECTS["pixel_sort"] and effect.uint8_exact is not None
+    assert effect.uint8_exact(parsed, 1.0) and effect.uint8_exact(parsed, 0.3)
+    fast = apply_effects(photo, {"pixel_sort": params}, seed=4)
+    slow = apply_effects(photo, {"pixel_sort": params}, seed=4, uint8_fast_path=False)
+    assert np.array_equal(fast, slow)
+    assert not np.array_equal(fast, photo)
+    assert np.array_equal(keys_of(photo), pixel_keys(photo, "brightness"))
+    assert np.array_equal(keys_of(photo, "hue"), pixel_keys(photo, "hue"))
+
+
+@pytest.mark.parametrize("params", [ALL_LINES, {**ALL_LINES, "angle": 35, "key": "hue"}])
+def test_worker_threads_never_change_the_result(
+    photo: np.ndarray, params: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks of lines hold disjoint pixels: however they are split between worker threads
+    (and whatever the block size), the result is the one-thread result."""
+    from glitchzap.effects import pixel_sort as module
+
+    rgba = np.dstack([photo, np.full(photo.shape[:2], 200, np.uint8)])
+    images = [photo, rgba]
+    one_thread = [apply_effects(image, {"pixel_sort": params}, seed=2) for image in images]
+    monkeypatch.setattr(module, "_BLOCK_CELLS", 1 << 12)  # many small blocks
+    monkeypatch.setattr(module, "_MIN_WORKER_BLOCKS", 1)
+    monkeypatch.setattr(module.os, "cpu_count", lambda: 4)
+    for image, expected in zip(images, one_thread, strict=True):
+        for fast in (True, False):
+            out = apply_effects(image, {"pixel_sort": params}, seed=2, uint8_fast_path=fast)
+            assert np.array_equal(out, expected)
+
+
+def test_a_passed_deadline_stops_the_workers(
+    photo: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from glitchzap.deadline import Deadline
+    from glitchzap.effects import pixel_sort as module
+    from glitchzap.errors import OperationTimeout
+
+    monkeypatch.setattr(module, "_BLOCK_CELLS", 1 << 12)
+    monkeypatch.setattr(module, "_MIN_WORKER_BLOCKS", 1)
+    monkeypatch.setattr(module.os, "cpu_count", lambda: 4)
+    params = module.PixelSortParams(amount=1)
+    with pytest.raises(OperationTimeout):
+        module.pixel_sort(photo.copy(), params, np.random.default_rng(0), 1.0, Deadline(0))
+
+
+@pytest.mark.parametrize(("lines", "length"), [(7, 300), (1, 150_000)])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_sorted_moves_is_a_stable_sort_of_every_run(lines: int, length: int, reverse: bool) -> None:
+    """The packed value sort (and the stable argsort kept for very long lines, whose run ids
+    and cells overflow 63 bits) order each run by key, ties in line order."""
+    from glitchzap.effects.pixel_sort import PixelSortParams, sorted_moves
+
+    rng = np.random.default_rng(7)
+    keys = (rng.integers(0, 64, (lines, length)) / 63).astype(np.float32)  # many ties
+    keys[rng.random(keys.shape) < 0.5] = -1  # short runs: many run ids
+    keys[:, ::13] = -0.0  # a negative zero sorts as +0.0
+    keys[0, 5:9] = -1  # outside: never in a run
+    selected = np.ones(lines, bool)
+    selected[lines // 2] = lines == 1
+    params = PixelSortParams(amount=1, low=0, high=0.9, reverse=reverse)
+    dst, src = sorted_moves(keys, selected, params)
+    in_run = (keys >= 0) & (keys <= np.float32(0.9)) & selected[:, None]
+    assert np.array_equal(dst, np.flatnonzero(in_run))
+    starts = in_run.copy()
+    starts[:, 1:] &= ~in_run[:, :-1]
+    run_ids = np.cumsum(starts.ravel()[dst])
+    key = keys.ravel()[dst] + np.float32(0)
+    expected = dst[np.lexsort((-key if reverse else key, run_ids))]  # stable: ties in order
+    assert np.array_equal(src, expected)
+
+
+def test_a_strided_buffer_is_sorted_in_place(photo: np.ndarray) -> None:
+    from glitchzap.effects.pixel_sort import PixelSortParams, pixel_sort
+
+    params = PixelSortParams(amount=1, low=0.25, high=0.8)
+    for dtype in (np.uint8, np.float32):
+        expected = pixel_sort(photo.astype(dtype), params, np.random.default_rng(0), 1.0)
+        strided = np.asfortranarray(photo.astype(dtype))
+        out = pixel_sort(strided, params, np.random.default_rng(0), 1.0)
+        assert out is strided
+        assert np.array_equal(out, expected)

@@ -124,3 +124,31 @@ def test_api_refuses_nan(api_client: Any) -> None:
         "/api/render", json={"image_id": image_id, "recipe": {"effects": {"vhs": 1}}}
     )
     assert ok.status_code == 200, ok.text
+
+
+@pytest.mark.parametrize("sigma", [0.7, 2.5, 4.2, 20.0])
+def test_opaque_bleed_is_the_general_bleed_up_to_rounding(photo: np.ndarray, sigma: float) -> None:
+    """The RGB fast path (chroma turned and bled on the narrow copy) is the alpha-aware one."""
+    from glitchzap.effects.vhs import _bleed_band, _bleed_colour
+
+    general = photo.astype(np.float32)
+    fast = general.copy()
+    _bleed_band(general, sigma)
+    _bleed_colour(fast, sigma)
+    assert np.abs(fast - general).max() < 1e-2
+
+
+def test_tear_moves_each_row_by_its_own_fractional_shift() -> None:
+    from glitchzap.effects.vhs import _tear
+
+    rng = np.random.default_rng(0)
+    buf = (rng.random((12, 50, 3)) * 255).astype(np.float32)
+    shifts = np.linspace(-7.3, 9.6, 8)
+    expected = buf.copy()
+    x = np.arange(50)
+    for i, shift in enumerate(shifts):
+        for c in range(3):
+            expected[2 + i, :, c] = np.interp(x - shift, x, buf[2 + i, :, c])
+    _tear(buf, 2, shifts)
+    assert np.abs(buf - expected).max() < 255 / 32 + 1e-3  # OpenCV's 1/32 px weights
+    assert np.array_equal(buf[:2], expected[:2]) and np.array_equal(buf[10:], expected[10:])

@@ -77,6 +77,7 @@ def test_rejects_non_uint8_images() -> None:
         {"slices": {"count": 12, "max_offset": 90, "band_height": 30, "channel_offset": 5}},
         {"channel_shift": {"red_x": 7, "red_y": -3, "blue_x": -7, "wrap": True}},
         {"scanlines": {"darkness": 0.55, "period": 3, "thickness": 1, "jitter": 2}},
+        {"pixel_sort": {"amount": 0.8, "low": 0.2, "high": 0.85, "angle": 15}},
         {  # the glitch-this look
             "slices": {"count": 10, "max_offset": 128, "band_height": 64},
             "channel_shift": {"red_x": 10, "red_y": 10},

@@ -21,12 +21,19 @@ class ChromaticParams(BaseModel):
         return self.strength == 0
 
 
-def _zoom_plane(plane: np.ndarray, factor: float, cx: float, cy: float) -> np.ndarray:
-    """`plane` scaled by `factor` about (cx, cy) in pixel-index coordinates."""
+def _zoom_plane(
+    plane: np.ndarray, factor: float, cx: float, cy: float, dst: np.ndarray | None = None
+) -> np.ndarray:
+    """`plane` scaled by `factor` about (cx, cy) in pixel-index coordinates (into `dst`)."""
     height, width = plane.shape
     matrix = np.array([[factor, 0, (1 - factor) * cx], [0, factor, (1 - factor) * cy]])
     return cv2.warpAffine(
-        plane, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        plane,
+        matrix,
+        (width, height),
+        dst=dst,
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
     )
 
 
@@ -44,8 +51,19 @@ def chromatic_aberration(
     height, width = buf.shape[:2]
     # Pixel i covers [i, i + 1): the centre of a fraction f of the size sits at f * size - 0.5.
     cx, cy = params.center_x * width - 0.5, params.center_y * height - 0.5
+    # Two full-size planes, reused for both channels: no allocation per channel.
+    plane = np.empty((height, width), buf.dtype)
+    zoomed = np.empty_like(plane)
+    in_place = buf.flags.c_contiguous  # OpenCV then reads and writes `buf` itself
     for channel, factor in ((0, 1 + params.strength), (2, 1 - params.strength)):
         deadline.check()  # one channel at a time
-        plane = np.ascontiguousarray(buf[..., channel])
-        buf[..., channel] = _zoom_plane(plane, factor, cx, cy)
+        if in_place:
+            cv2.extractChannel(buf, channel, dst=plane)
+        else:
+            plane[...] = buf[..., channel]
+        _zoom_plane(plane, factor, cx, cy, dst=zoomed)
+        if in_place:
+            cv2.insertChannel(zoomed, buf, channel)
+        else:
+            buf[..., channel] = zoomed
     return buf

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -100,7 +101,10 @@ def _encode(rgb: np.ndarray, quality: int) -> tuple[bytes, int]:
     # (which refuses damaged JPEGs by design) is not the place for it.
     rows_per_interval = max(1, round(-(-rgb.shape[0] // _MCU) / _BANDS))
     out = io.BytesIO()
-    Image.fromarray(rgb).save(
+    # Image.fromarray's copy, without first zero-filling the image every byte of is written.
+    image = Image.new("RGB", (rgb.shape[1], rgb.shape[0]), None)
+    image.frombytes(np.ascontiguousarray(rgb))
+    image.save(
         out,
         "JPEG",
         quality=quality,
@@ -194,9 +198,11 @@ def _dct_basis() -> np.ndarray:
 _BASIS = _dct_basis()
 
 
-def _add_blocks(rgb: np.ndarray, draws: _Draws, hits: int) -> None:
-    """Overlay wrong-coefficient 8 x 8 blocks on float `rgb` in place, one run per hit."""
-    height, width = rgb.shape[:2]
+def _block_strips(
+    rgb_shape: tuple[int, ...], draws: _Draws, hits: int
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(y, x, strip) of every wrong-coefficient 8-row strip, in the order they are added."""
+    height, width = rgb_shape[:2]
     columns, block_rows = width // _BLOCK, height // _BLOCK
     if columns == 0 or block_rows == 0:
         return
@@ -212,8 +218,26 @@ def _add_blocks(rgb: np.ndarray, draws: _Draws, hits: int) -> None:
             blocks = (_BASIS[draws.pattern[i, cycle]] * levels[:, None, None])[..., None]
             blocks = blocks + casts[:, None, None, :]
             strip = blocks.transpose(1, 0, 2, 3).reshape(_BLOCK, count * _BLOCK, 3)
-            y, x = (top + row) * _BLOCK, left * _BLOCK
-            rgb[y : y + _BLOCK, x : x + count * _BLOCK] += strip.astype(np.float32)
+            yield (top + row) * _BLOCK, left * _BLOCK, strip.astype(np.float32)
+
+
+def _add_blocks(rgb: np.ndarray, draws: _Draws, hits: int) -> None:
+    """Overlay wrong-coefficient 8 x 8 blocks on float `rgb` in place, one run per hit."""
+    for y, x, strip in _block_strips(rgb.shape, draws, hits):
+        rgb[y : y + _BLOCK, x : x + strip.shape[1]] += strip
+
+
+def _add_blocks_uint8(rgb: np.ndarray, draws: _Draws, hits: int) -> None:
+    """`_add_blocks` on uint8 `rgb`, in place, with the float path's bytes: each touched 8-row
+    band is summed in float32 in the same order and rounded once, as the pipeline rounds."""
+    bands: dict[int, np.ndarray] = {}
+    for y, x, strip in _block_strips(rgb.shape, draws, hits):
+        band = bands.get(y)
+        if band is None:
+            band = bands[y] = rgb[y : y + _BLOCK].astype(np.float32)
+        band[:, x : x + strip.shape[1]] += strip
+    for y, band in bands.items():
+        rgb[y : y + _BLOCK] = _to_uint8(band)
 
 
 def _to_uint8(rgb: np.ndarray) -> np.ndarray:
@@ -234,7 +258,13 @@ def corrupt_jpeg(
     draws = _draw(rng)
     hits = max(1, round(params.amount * _MAX_HITS))
     height, width = buf.shape[:2]
-    rgb = _to_uint8(buf[..., :3])
+    exact = buf.dtype == np.uint8  # the pipeline's uint8 fast path: same bytes, no float trip
+    if not exact:
+        rgb = _to_uint8(buf[..., :3])
+    elif buf.shape[2] == 3 and buf.flags.c_contiguous:
+        rgb = buf  # only read (encoded) before `buf` is overwritten
+    else:
+        rgb = np.ascontiguousarray(buf[..., :3])
     if buf.shape[2] == 4:
         rgb[buf[..., 3] <= 0] = 0  # hidden colour must not smear into visible pixels
     # A preview is corrupted at (nearly) the export's size, so 8 px blocks keep their share.
@@ -252,10 +282,21 @@ def corrupt_jpeg(
         buf[..., :3] = decoded
         del decoded
         if params.blocks:
-            _add_blocks(buf[..., :3], draws, hits)
+            if exact:
+                _add_blocks_uint8(buf[..., :3], draws, hits)
+            else:
+                _add_blocks(buf[..., :3], draws, hits)
         return buf
     work = decoded.astype(np.float32)
     if params.blocks:
         _add_blocks(work, draws, hits)
-    buf[..., :3] = cv2.resize(work, (width, height), interpolation=cv2.INTER_AREA)
+    shrunk = cv2.resize(work, (width, height), interpolation=cv2.INTER_AREA)
+    # On uint8, the pipeline's own rounding of the float result.
+    buf[..., :3] = _to_uint8(shrunk) if exact else shrunk
     return buf
+
+
+def exact_on_uint8(params: JpegParams, scale: float) -> bool:
+    """Always: the effect rounds its input to uint8 first, and on a uint8 buffer it rounds what
+    it adds (blocks, the preview's shrink) exactly as the pipeline would round the float."""
+    return True

@@ -5,14 +5,19 @@ palette) over at most ~256 x 256 evenly strided visible pixels, so a big export 
 preview costs and hidden colour under alpha 0 never takes a palette entry. "k-means" refines
 that palette with Lloyd iterations whose nearest-colour step is Pillow's own (C) mapping.
 Every pixel is then mapped by Pillow, with Floyd-Steinberg error diffusion, with nothing,
-or after an ordered (Bayer) offset.
+or after an ordered (Bayer) offset, in a few horizontal bands at once (Pillow lets go of the
+GIL); a Floyd-Steinberg band first dithers a few rows above it, so no seam shows.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from typing import Literal
 
+import cv2
 import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -23,6 +28,12 @@ from glitchzap.effects.posterize import PATTERN_MIN_SCALE, bayer_offsets, dither
 _SAMPLE_PIXELS = 256 * 256  # pixels the palette is chosen from, at most
 _KMEANS_ROUNDS = 8  # Lloyd iterations at most (they usually settle in 3-5)
 _BAND_ROWS = 256  # rows per chunk for float <-> uint8 conversions
+# Bands mapped in parallel (Pillow lets go of the GIL): at most this many, of at least
+# _MIN_BAND_ROWS rows each; a Floyd-Steinberg band first dithers _WARMUP_ROWS rows above it.
+_BANDS = 4
+_MIN_BAND_ROWS = 256
+_WARMUP_ROWS = 16
+_pool: tuple[int, ThreadPoolExecutor] | None = None
 
 
 class QuantizeParams(BaseModel):
@@ -47,8 +58,9 @@ class QuantizeParams(BaseModel):
 
 
 def _to_uint8(colour: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
-    """Rounded, clipped uint8 copy of float colour (H x W x 3), plus a per-pixel offset."""
-    rounded = colour + np.float32(0.5)
+    """Rounded, clipped uint8 copy of float (or uint8) colour (H x W x 3), plus a per-pixel
+    offset."""
+    rounded = np.add(colour, 0.5, dtype=np.float32)
     if offsets is not None:
         rounded += offsets[..., None]
     np.clip(rounded, 0, 255, out=rounded)
@@ -140,6 +152,73 @@ def map_to_palette(
     return np.asarray(mapped)
 
 
+def exact_on_uint8(params: QuantizeParams, scale: float) -> bool:
+    """Whether `quantize` gives the float32 path's bytes on a uint8 buffer: always, except the
+    ordered preview (a float mean of 16 mappings)."""
+    return not (params.dither == "ordered" and scale < PATTERN_MIN_SCALE)
+
+
+def _executor() -> ThreadPoolExecutor:
+    """The process's band workers (made again in a forked child: threads do not survive)."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid():
+        workers = min(_BANDS, os.cpu_count() or 1)
+        _pool = (os.getpid(), ThreadPoolExecutor(workers, thread_name_prefix="quantize"))
+    return _pool[1]
+
+
+def _band_bounds(height: int) -> list[int]:
+    """Row bounds of the bands mapped in parallel: a fixed count for a given height (the
+    output never depends on the machine), each starting at a multiple of the Bayer tile."""
+    count = max(1, min(_BANDS, height // _MIN_BAND_ROWS))
+    return [height * i // count // 4 * 4 for i in range(count)] + [height]
+
+
+def _map_band(
+    buf: np.ndarray,
+    above: np.ndarray,
+    top: int,
+    stop: int,
+    palette: np.ndarray,
+    offsets: np.ndarray | None,
+    dither: Image.Dither,
+) -> None:
+    """Rows top..stop of `buf`'s colour mapped onto `palette`, in place. `above` (a copy of
+    the rows just above: another band's, changed meanwhile) is mapped first and dropped:
+    Floyd-Steinberg's error carried down from it makes the band's first row dither like any
+    other (no seam)."""
+    width, channels = buf.shape[1:]
+    warmup = len(above)
+    colour = np.empty((warmup + stop - top, width, 3), np.uint8)
+    for first in range(top - warmup, stop, _BAND_ROWS):
+        last = min(first + _BAND_ROWS, stop)
+        source = buf[first:last] if first >= top else above[first - top + warmup :]
+        if first < top < last:
+            source = np.concatenate([source, buf[top:last]])
+        part = colour[first - top + warmup : last - top + warmup]
+        if buf.dtype == np.uint8 and offsets is None:
+            part[...] = source[..., :3]  # float path: x + 0.5, clipped, truncated = x
+        else:
+            tile = None if offsets is None else dither_tile(offsets, last - first, width)
+            part[...] = _to_uint8(source[..., :3], tile)
+        if channels == 4:
+            # Hidden pixels take a palette colour: none of their error diffuses to visible ones.
+            part[source[..., 3] <= 0] = palette[0]
+    image = Image.fromarray(colour)
+    del colour
+    mapped = image.quantize(palette=_palette_image(palette), dither=dither)
+    del image
+    indices = np.asarray(mapped)[warmup:]
+    del mapped
+    colours = np.zeros((256, 1, 3), np.uint8)  # index -> colour, for OpenCV's (C) lookup
+    colours[: len(palette), 0] = palette
+    rows = buf[top:stop]
+    if buf.dtype == np.uint8 and channels == 3 and rows.flags.c_contiguous:
+        cv2.applyColorMap(indices, colours, dst=rows)  # straight into the buffer
+    else:
+        rows[..., :3] = cv2.applyColorMap(indices, colours)
+
+
 def quantize(
     buf: np.ndarray,
     params: QuantizeParams,
@@ -147,16 +226,17 @@ def quantize(
     scale: float,
     deadline: Deadline = NO_DEADLINE,
 ) -> np.ndarray:
-    """`buf` with its colour mapped onto a palette of at most `colors` of its own colours (or,
-    ordered below PATTERN_MIN_SCALE, the dots' local mean), in place; alpha untouched."""
+    """`buf` (float32, or uint8 where `exact_on_uint8`) with its colour mapped onto a palette
+    of at most `colors` of its own colours (or, ordered below PATTERN_MIN_SCALE, the dots'
+    local mean), in place; alpha untouched."""
     palette = choose_palette(buf, params.colors, params.method)
     if not len(palette):
         return buf
     deadline.check()
-    lookup = palette.astype(np.float32)
     offsets = bayer_offsets() * np.float32(ordered_spread(palette))
     if params.dither == "ordered" and scale < PATTERN_MIN_SCALE:
         # A preview: the mean of the 16 mappings a 4 x 4 cell of the export shows.
+        lookup = palette.astype(np.float32)
         mean = np.zeros((*buf.shape[:2], 3), np.float32)
         for offset in offsets.ravel():
             shifted = offset.reshape(1, 1)
@@ -166,7 +246,19 @@ def quantize(
     diffuse = params.dither == "floyd-steinberg"
     dither = Image.Dither.FLOYDSTEINBERG if diffuse else Image.Dither.NONE
     pattern = offsets if params.dither == "ordered" else None
-    indices = map_to_palette(buf, palette, pattern, dither, deadline)
-    for top in range(0, buf.shape[0], _BAND_ROWS):
-        buf[top : top + _BAND_ROWS, :, :3] = lookup[indices[top : top + _BAND_ROWS]]
+    warmup = _WARMUP_ROWS if diffuse else 0
+    bounds = _band_bounds(buf.shape[0])
+    # Every band's rows above are copied before any band starts: that band changes them.
+    above = [buf[max(0, top - warmup) : top].copy() for top in bounds[:-1]]
+    jobs = [
+        _executor().submit(_map_band, buf, rows, top, stop, palette, pattern, dither)
+        for rows, (top, stop) in zip(above, pairwise(bounds), strict=True)
+    ]
+    try:
+        for job in jobs:
+            deadline.check()
+            job.result()
+    finally:
+        for job in jobs:
+            job.cancel()
     return buf

@@ -23,6 +23,8 @@ _BLEED_DELAY = 0.5  # the colour trails right by this many bleed radii (chroma d
 _BAND_ROWS = 256  # rows bled at a time (chroma only moves along a row)
 _DIRECT_MAX_SIGMA = 3.0  # above this, the chroma blur runs on a narrower copy
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601, as in YCrCb
+_TO_LUMA = np.repeat(_LUMA[None, :], 3, axis=0)  # RGB -> (Y, Y, Y)
+_TO_CHROMA = np.eye(3, dtype=np.float32) - _TO_LUMA  # RGB -> (R - Y, G - Y, B - Y)
 
 
 class VhsParams(BaseModel):
@@ -59,16 +61,19 @@ def _band_displacements(
 
 
 def _tear(buf: np.ndarray, top: int, shifts: np.ndarray) -> None:
-    """Move rows `top..` of `buf` right by `shifts` px each (linear, edges repeated), in place."""
+    """Move rows `top..` of `buf` right by `shifts` px each (linear, edges repeated), in place:
+    one cv2.remap of the band (OpenCV weighs the two neighbours in 1/32 px steps)."""
     width = buf.shape[1]
     band = buf[top : top + len(shifts)]
-    source = np.arange(width)[None, :] - shifts[:, None]
-    whole = np.floor(source)
-    fraction = (source - whole).astype(np.float32)[..., None]
-    rows = np.arange(len(shifts))[:, None]
-    left = band[rows, np.clip(whole, 0, width - 1).astype(np.intp)]
-    right = band[rows, np.clip(whole + 1, 0, width - 1).astype(np.intp)]
-    band[...] = left + fraction * (right - left)
+    map_x = np.arange(width, dtype=np.float32)[None, :] - shifts[:, None].astype(np.float32)
+    map_y = np.broadcast_to(np.arange(len(shifts), dtype=np.float32)[:, None], map_x.shape)
+    band[...] = cv2.remap(
+        band,
+        map_x,
+        np.ascontiguousarray(map_y),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    ).reshape(band.shape)
 
 
 def _tracking(
@@ -135,11 +140,56 @@ def _bleed_band(band: np.ndarray, sigma: float) -> None:
     np.add(chroma, luma[..., None], out=colour)
 
 
+def _bleed_colour(band: np.ndarray, sigma: float) -> None:
+    """`_bleed_band` for an opaque RGB band, with the chroma blurred on a narrower copy.
+
+    Chroma (colour minus luma) is linear per pixel, so it commutes with the area shrink,
+    the row blur and the linear stretch: the colour is shrunk once, turned to chroma at
+    that width, bled, stretched back and added to the full-width luma, in place.
+    """
+    height, width = band.shape[:2]
+    delay = _BLEED_DELAY * sigma
+    levels = 0  # as `_blur_rows` narrows, so that this is its result up to rounding
+    if sigma > _DIRECT_MAX_SIGMA:
+        levels = max(0, min(int(math.log2(sigma / 1.5)), int(math.log2(max(1, width // 8)))))
+    factor = 2**levels
+    if factor > 1:
+        narrow = cv2.resize(
+            band, (max(1, round(width / factor)), height), interpolation=cv2.INTER_AREA
+        )
+        added_var = (factor**2 - 1) / 12 + factor**2 / 6  # the box shrink, the stretch
+        remaining = math.sqrt(max(sigma**2 - added_var, 0.0)) / factor
+        kernel = _bleed_kernel(max(remaining, 0.05), delay / factor)
+    else:
+        narrow, kernel = band, _bleed_kernel(sigma, delay)
+    chroma = cv2.transform(narrow, _TO_CHROMA).reshape(narrow.shape)
+    chroma = cv2.filter2D(chroma, -1, kernel, borderType=cv2.BORDER_REFLECT)
+    if factor > 1:
+        chroma = cv2.resize(chroma, (width, height), interpolation=cv2.INTER_LINEAR)
+    luma = cv2.transform(band, _TO_LUMA, dst=band)  # (Y, Y, Y), written over the band
+    if luma is not band:  # OpenCV had to give a new array (never for a contiguous band)
+        band[...] = luma.reshape(band.shape)
+    np.add(band, chroma.reshape(band.shape), out=band)
+
+
 def _bleed(buf: np.ndarray, sigma: float, deadline: Deadline) -> None:
     """Chroma bleed band by band: rows blur independently, so scratch stays small."""
+    bleed_band = _bleed_colour if buf.shape[2] == 3 else _bleed_band
     for top in range(0, buf.shape[0], _BAND_ROWS):
         deadline.check()
-        _bleed_band(buf[top : top + _BAND_ROWS], sigma)
+        bleed_band(buf[top : top + _BAND_ROWS], sigma)
+
+
+def _soften(
+    buf: np.ndarray, radius: float, rng: np.random.Generator, scale: float, deadline: Deadline
+) -> np.ndarray:
+    """The blur effect's Gaussian (std `radius * scale` px), byte for byte: small ones through
+    cv2.GaussianBlur, which gives sepFilter2D's result with the same kernel, only sooner."""
+    sigma = radius * scale
+    if sigma > _DIRECT_MAX_SIGMA:
+        return gaussian_blur(buf, BlurParams(radius=radius), rng, scale, deadline)
+    size = 2 * math.ceil(3 * sigma) + 1
+    return cv2.GaussianBlur(buf, (size, size), sigma, borderType=cv2.BORDER_REFLECT)
 
 
 def vhs(
@@ -160,5 +210,5 @@ def vhs(
     softening = params.blur * params.strength
     if softening * scale > 0.05:
         deadline.check()
-        buf = gaussian_blur(buf, BlurParams(radius=softening), rng, scale, deadline)
+        buf = _soften(buf, softening, rng, scale, deadline)
     return buf
