@@ -326,15 +326,7 @@ async def run(port: int, factories: list[Callable[[], Request]], total: int, cli
 
 
 async def upload_photo(port: int, corpus: Corpus) -> str:
-    body, content_type = multipart(corpus.photo)
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(
-        (f"POST /api/images HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
-         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
-    )  # fmt: skip
-    raw = await reader.read()
-    writer.close()
-    return str(json.loads(raw.split(b"\r\n\r\n", 1)[1])["image_id"])
+    return await upload_bytes(port, corpus.photo)
 
 
 # --- the hostile phase ----------------------------------------------------------------------------

@@ -81,6 +81,31 @@ def upload(api_client: Any, data: bytes, name: str = "image.png") -> dict[str, A
     return dict(response.json())
 
 
+def small_image_id(api_client: Any) -> str:
+    """A 128 px real photo (the astronaut) uploaded: for API checks of parameters."""
+    return str(upload(api_client, encode_image(skdata.astronaut()[::4, ::4], "png"))["image_id"])
+
+
+def render_raw_effects(api_client: Any, image_id: str, effects_json: str) -> Any:
+    """POST /api/render with `effects_json` sent as written (NaN, Infinity and all)."""
+    body = f'{{"image_id": "{image_id}", "recipe": {{"effects": {effects_json}}}}}'
+    return api_client.post(
+        "/api/render", content=body, headers={"content-type": "application/json"}
+    )
+
+
+def assert_api_refuses(api_client: Any, bad_effects_json: str, good_effects: dict) -> None:
+    """A bad number in an effect is 422 `invalid_parameters`; a good value renders (200)."""
+    image_id = small_image_id(api_client)
+    refused = render_raw_effects(api_client, image_id, bad_effects_json)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"] == "invalid_parameters"
+    ok = api_client.post(
+        "/api/render", json={"image_id": image_id, "recipe": {"effects": good_effects}}
+    )
+    assert ok.status_code == 200, ok.text
+
+
 # --- network guard: only loopback sockets, DNS answered from a table ---------------------------
 
 

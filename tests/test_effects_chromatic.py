@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from api_fixtures import upload
-from glitchzap.io import encode_image
+from api_fixtures import render_raw_effects, small_image_id
 from glitchzap.pipeline import apply_effects
 
 pytest_plugins = ["api_fixtures"]
@@ -101,11 +100,8 @@ def test_hostile_strength_and_corner_centres_finish() -> None:
     "params", ['{"strength": NaN}', '{"strength": 0.1, "center_x": Infinity}', '{"strength": 1}']
 )
 def test_api_refuses_hostile_strength(api_client: Any, params: str) -> None:
-    image = np.ascontiguousarray(data.astronaut()[::4, ::4])
-    image_id = upload(api_client, encode_image(image, "png"))["image_id"]
-    body = f'{{"image_id": "{image_id}", "recipe": {{"effects": {{"chromatic": {params}}}}}}}'
-    response = api_client.post(
-        "/api/render", content=body, headers={"content-type": "application/json"}
+    response = render_raw_effects(
+        api_client, small_image_id(api_client), f'{{"chromatic": {params}}}'
     )
     assert response.status_code == 422, response.text
     assert response.json()["error"] == "invalid_parameters"

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from skimage import data
 
-from api_fixtures import upload
+from api_fixtures import render_raw_effects, small_image_id
 from glitchzap.effects.wave import WaveParams, wave_offsets
-from glitchzap.io import encode_image
 from glitchzap.pipeline import apply_effects
 
 pytest_plugins = ["api_fixtures"]
@@ -107,11 +106,6 @@ def test_hostile_amplitude_and_wavelength_finish(direction: str) -> None:
     ],
 )
 def test_api_refuses_hostile_waves(api_client: Any, params: str) -> None:
-    image = np.ascontiguousarray(data.astronaut()[::4, ::4])
-    image_id = upload(api_client, encode_image(image, "png"))["image_id"]
-    body = f'{{"image_id": "{image_id}", "recipe": {{"effects": {{"wave": {params}}}}}}}'
-    response = api_client.post(
-        "/api/render", content=body, headers={"content-type": "application/json"}
-    )
+    response = render_raw_effects(api_client, small_image_id(api_client), f'{{"wave": {params}}}')
     assert response.status_code == 422, response.text
     assert response.json()["error"] == "invalid_parameters"
