@@ -9,7 +9,6 @@ from importlib import metadata
 import typer
 import yaml
 
-from glitchzap.runtime import current
 from glitchzap.settings import Settings, find_config_file
 
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
@@ -18,6 +17,8 @@ config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is
 @config_app.command("show")
 def show(as_json: bool = typer.Option(False, "--json", help="JSON instead of YAML")) -> None:
     """Print the effective configuration (file + environment + defaults)."""
+    from glitchzap.runtime import current
+
     data = current().settings.model_dump(mode="json")
     typer.echo(json.dumps(data, indent=2) if as_json else yaml.safe_dump(data, sort_keys=False))
 
@@ -40,6 +41,8 @@ DOCTOR_CHECKS: list[tuple[str, str]] = [
 
 def doctor() -> None:
     """Versions, data directory, cache and configuration: what to check when something is off."""
+    from glitchzap.runtime import current
+
     settings = current().settings
     typer.echo(f"glitchzap {metadata.version('glitchzap')} on Python {platform.python_version()}")
     for label, dist in DOCTOR_CHECKS:

@@ -7,7 +7,6 @@ import functools
 import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from scipy.special import ndtri
 
 from glitchzap.deadline import NO_DEADLINE, Deadline
 
@@ -28,6 +27,8 @@ class NoiseParams(BaseModel):
 @functools.cache
 def _gaussian_table() -> np.ndarray:
     """256 equiprobable quantiles of N(0, 1): a uniform byte maps to a Gaussian value."""
+    from scipy.special import ndtri  # here, not at import: `glitchzap --help` stays quick
+
     return ndtri((np.arange(256) + 0.5) / 256).astype(np.float32)
 
 
