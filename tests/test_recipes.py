@@ -23,7 +23,7 @@ def test_recipe_normalises_effects_into_engine_order() -> None:
     [
         ({"effects": {"blur": -2}}, "blur.radius"),
         ({"target": "middle"}, "target"),
-        ({"output": {"format": "gif"}}, "output.format"),
+        ({"output": {"format": "bmp"}}, "output.format"),
         ({"colour": 1}, "colour"),
         ({"effects": {"glow": 1}}, "glow"),
     ],

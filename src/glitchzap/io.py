@@ -13,18 +13,23 @@ import re
 import struct
 import uuid
 import warnings
+from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from glitchzap.animation import Animation, Frame
 from glitchzap.errors import ImageTooLarge, InvalidParameters, UnreadableImage, UnsupportedFormat
 from glitchzap.settings import LimitsSettings
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
-OutputFormat = Literal["png", "jpeg", "webp"]
+OutputFormat = Literal["png", "jpeg", "webp", "gif"]
+ANIMATED_FORMATS = ("gif", "webp", "png")  # "apng" is PNG's name when animated
+DEFAULT_FRAME_MS = 100  # a frame that gives no duration (or 0 ms) shows this long, as in browsers
 ImageSource = bytes | bytearray | memoryview | str | Path
 
 # Third-party failures a decoder may raise on hostile input, caught once at this boundary.
@@ -176,7 +181,9 @@ def _pillow_format_name(data: bytes) -> str | None:
         return None
 
 
-def _check_size(img: Image.Image, data: bytes, limits: LimitsSettings) -> None:
+def _check_size(img: Image.Image, data: bytes, limits: LimitsSettings) -> ImageInfo:
+    """The image's size, frames and loop from its header and container (nothing decoded),
+    refused with ImageTooLarge past the pixel, frame or animation budgets."""
     width, height = img.size
     if width <= 0 or height <= 0:
         raise UnreadableImage(f"The image has an invalid size {width}x{height}")
@@ -185,20 +192,49 @@ def _check_size(img: Image.Image, data: bytes, limits: LimitsSettings) -> None:
             f"The image is {width}x{height} ({width * height / 1e6:.1f} MP); "
             f"the limit is {limits.max_pixels / 1e6:.1f} MP"
         )
-    if _frame_count(img, data, limits.max_frames) > limits.max_frames:
-        raise ImageTooLarge(f"The image has over {limits.max_frames} frames (the limit)")
+    frames, extent, transparent = _frame_count(img, data, limits.max_frames)
+    if frames > limits.max_frames:
+        raise ImageTooLarge(
+            f"The image has over {limits.max_frames} frames (the limit, limits.max_frames)"
+        )
+    if extent[0] * extent[1] > limits.max_pixels:
+        # Pillow grows a GIF's canvas to hold any frame: one far outside it is a bomb.
+        raise ImageTooLarge(
+            f"A frame of the animation lies outside its {width}x{height} canvas, reaching "
+            f"{extent[0]}x{extent[1]}; the limit is {limits.max_pixels / 1e6:.1f} MP"
+        )
+    if frames > 1 and frames * width * height > limits.max_animation_pixels:
+        raise ImageTooLarge(
+            f"The animation is {frames} frames of {width}x{height} "
+            f"({frames * width * height / 1e6:.0f} MP in all); the limit is "
+            f"{limits.max_animation_pixels / 1e6:.0f} MP (limits.max_animation_pixels)"
+        )
+    loop = img.info.get("loop")
+    has_alpha = transparent or _has_alpha_mode(img)
+    return ImageInfo(width, height, 4 if has_alpha else 3, frames, None if loop is None else int(loop))
 
 
-def _frame_count(img: Image.Image, data: bytes, cap: int) -> int:
-    """Frames in the file, counting no further than cap + 1 and decoding none of them."""
+def _has_alpha_mode(img: Image.Image) -> bool:
+    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        return True
+    if "transparency" in img.info:
+        return True
+    return bool(img.mode == "P" and img.palette and img.palette.mode == "RGBA")
+
+
+def _frame_count(img: Image.Image, data: bytes, cap: int) -> tuple[int, tuple[int, int], bool]:
+    """(frames in the file counting no further than cap + 1, the canvas every frame fits in,
+    whether a GIF frame declares transparency), decoding none of them."""
     if img.format == "GIF":
         # Pillow's GIF seek() decodes every frame it passes, at a size any frame header can
         # enlarge: a 150-byte file could make it allocate gigabytes. Walk the blocks instead.
-        return _gif_frame_count(data, cap)
+        walk = _gif_blocks(data, cap)
+        extent = (max(img.width, walk.extent[0]), max(img.height, walk.extent[1]))
+        return walk.frames, extent, walk.transparent
     if img.format in ("PNG", "WEBP"):
-        return int(getattr(img, "n_frames", 1))  # from the acTL / ANIM header
+        return int(getattr(img, "n_frames", 1)), img.size, False  # from the acTL / ANIM header
     if not getattr(img, "is_animated", False):
-        return 1
+        return 1, img.size, False
     count = 0  # TIFF pages, MPO pictures: seek() reads directories, not pixels
     try:
         while count <= cap:
@@ -207,23 +243,36 @@ def _frame_count(img: Image.Image, data: bytes, cap: int) -> int:
     except EOFError:
         pass
     img.seek(0)
-    return count
+    return count, img.size, False
 
 
-def _gif_frame_count(data: bytes, cap: int) -> int:
-    """Image descriptors in a GIF's block structure, up to cap + 1 (a truncated tail ends it)."""
+@dataclass
+class _GifWalk:
+    frames: int = 0
+    extent: tuple[int, int] = (0, 0)  # the right and bottom edges of the frames
+    transparent: bool = False  # a graphic control extension sets a transparent index
+
+
+def _gif_blocks(data: bytes, cap: int) -> _GifWalk:
+    """A GIF's image descriptors walked up to cap + 1 (a truncated tail ends the walk)."""
+    walk = _GifWalk()
     pos = 13
     if len(data) > 10 and data[10] & 0x80:
         pos += 3 << ((data[10] & 7) + 1)  # global colour table
-    count = 0
-    while pos < len(data) and count <= cap:
+    right = bottom = 0
+    while pos < len(data) and walk.frames <= cap:
         block = data[pos]
         if block == 0x3B:  # trailer
             break
         if block == 0x21:  # extension: label, then data sub-blocks
+            if data[pos + 1 : pos + 3] == b"\xf9\x04" and pos + 3 < len(data):
+                walk.transparent |= bool(data[pos + 3] & 1)  # graphic control: flags
             pos = _skip_sub_blocks(data, pos + 2)
         elif block == 0x2C:  # image descriptor
-            count += 1
+            walk.frames += 1
+            if pos + 9 <= len(data):
+                x, y, w, h = struct.unpack_from("<HHHH", data, pos + 1)
+                right, bottom = max(right, x + w), max(bottom, y + h)
             flags = data[pos + 9] if pos + 9 < len(data) else 0
             pos += 10
             if flags & 0x80:
@@ -231,7 +280,13 @@ def _gif_frame_count(data: bytes, cap: int) -> int:
             pos = _skip_sub_blocks(data, pos + 1)  # after the LZW minimum code size
         else:
             pos += 1  # stray byte between blocks: Pillow skips these too
-    return count
+    walk.extent = (right, bottom)
+    return walk
+
+
+def _gif_frame_count(data: bytes, cap: int) -> int:
+    """Image descriptors in a GIF's block structure, up to cap + 1."""
+    return _gif_blocks(data, cap).frames
 
 
 def _skip_sub_blocks(data: bytes, pos: int) -> int:
@@ -402,8 +457,33 @@ def _decode_first_frame(img: Image.Image, data: bytes) -> np.ndarray:
         return np.ascontiguousarray(np.asarray(_to_uint8(img), dtype=np.uint8))
 
 
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the header and container say about an image, before any pixel is decoded."""
+
+    width: int
+    height: int
+    channels: int  # 4 when some pixel may be transparent
+    frames: int = 1
+    loop: int | None = 0  # animation repeats: 0 = forever, None = plays once
+
+    @property
+    def animated(self) -> bool:
+        return self.frames > 1
+
+
+def probe_image(data: bytes, limits: LimitsSettings) -> ImageInfo:
+    """Size, channels and frames of `data`, every budget checked; no pixel decoded."""
+    with _open(data) as img:
+        try:
+            return _check_size(img, data, limits)
+        except DECODE_ERRORS as exc:
+            raise UnreadableImage(f"The image data is damaged or truncated ({exc})") from exc
+
+
 def decode_image(data: bytes, limits: LimitsSettings) -> np.ndarray:
-    """Decoded pixels of `data` as H x W x 3|4 uint8, first frame only."""
+    """Decoded pixels of `data` as H x W x 3|4 uint8: a still, or an animation's first frame
+    (see `decode_frames` for all of them)."""
     with _open(data) as img:
         try:
             _check_size(img, data, limits)
@@ -412,6 +492,54 @@ def decode_image(data: bytes, limits: LimitsSettings) -> np.ndarray:
             raise UnreadableImage(f"The image data is damaged or truncated ({exc})") from exc
         except MemoryError as exc:
             raise ImageTooLarge("The image needs more memory than is available to decode") from exc
+
+
+def decode_frames(data: bytes, limits: LimitsSettings) -> Iterator[Frame]:
+    """The frames of `data` one at a time, as shown (disposal and blending applied by
+    Pillow), each H x W x C uint8 at the first frame's canvas size with its duration.
+
+    Budgets are checked from the container before the first frame; only the frame being
+    decoded and the canvas it is composed on are held. A still gives one frame."""
+    with _open(data) as img:
+        try:
+            info = _check_size(img, data, limits)
+            if not info.animated:
+                yield Frame(_decode_first_frame(img, data), DEFAULT_FRAME_MS)
+                return
+            for index in range(info.frames):
+                img.seek(index)
+                img.load()
+                yield Frame(_frame_pixels(img, info), _duration(img.info.get("duration")))
+        except DECODE_ERRORS as exc:
+            raise UnreadableImage(f"The animation data is damaged or truncated ({exc})") from exc
+        except MemoryError as exc:
+            raise ImageTooLarge("The image needs more memory than is available to decode") from exc
+
+
+def _duration(value: object) -> int:
+    try:
+        ms = round(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return DEFAULT_FRAME_MS
+    return ms if ms > 0 else DEFAULT_FRAME_MS
+
+
+def _frame_pixels(img: Image.Image, info: ImageInfo) -> np.ndarray:
+    """The current frame as H x W x `info.channels` uint8 at the canvas size (browsers clip
+    a frame that reaches past the canvas; Pillow grows it)."""
+    frame = img.convert("RGBA" if info.channels == 4 else "RGB")
+    if frame.size != (info.width, info.height):
+        frame = frame.crop((0, 0, info.width, info.height))
+    return np.ascontiguousarray(np.asarray(frame, dtype=np.uint8))
+
+
+def load_animation(source: ImageSource, *, limits: LimitsSettings | None = None) -> Animation:
+    """All frames of an image file or its bytes (one for a still), with timing and loop."""
+    limits = limits or LimitsSettings()
+    data = _read_source(source, limits.max_bytes)
+    info = probe_image(data, limits)
+    frames = list(decode_frames(data, limits))
+    return Animation.from_frames(frames, loop=info.loop)
 
 
 def load_image(source: ImageSource, *, limits: LimitsSettings | None = None) -> np.ndarray:
@@ -428,9 +556,9 @@ def image_size(data: bytes) -> tuple[int, int]:
 
 def _normalise_format(fmt: str) -> OutputFormat:
     name = fmt.lower().lstrip(".")
-    name = "jpeg" if name == "jpg" else name
-    if name not in ("png", "jpeg", "webp"):
-        raise InvalidParameters(f"Unknown output format {fmt!r}: use png, jpeg or webp")
+    name = {"jpg": "jpeg", "apng": "png"}.get(name, name)
+    if name not in ("png", "jpeg", "webp", "gif"):
+        raise InvalidParameters(f"Unknown output format {fmt!r}: use png, jpeg, webp or gif")
     return name  # type: ignore[return-value]
 
 
@@ -474,17 +602,65 @@ def encode_image(
         img.save(buffer, "PNG", compress_level=6)
     elif name == "jpeg":
         img.save(buffer, "JPEG", quality=quality, optimize=False, subsampling="4:2:0")
+    elif name == "gif":
+        return encode_animation(Animation.still(image), "gif", quality=quality)
     else:
         img.save(buffer, "WEBP", quality=quality, method=4)
     return buffer.getvalue()
+
+
+def encode_animation(
+    animation: Animation, fmt: str, *, quality: int = 90, fast: bool = False
+) -> bytes:
+    """An animation as GIF, animated WebP or APNG (`png`/`apng`) bytes, without metadata.
+
+    GIF: one palette for the whole animation (quality < 95) or one per frame, no dithering
+    (no palette dots, and unchanged areas stay identical from frame to frame), alpha below
+    128 as the transparent index; frames are cropped to what changed (Pillow). Durations are
+    rounded to GIF's 10 ms steps. WebP: lossy at `quality` (lossless at 100); `fast` (for
+    previews) trades a little size for ~2x quicker WebP/APNG encoding."""
+    from glitchzap.gif import encode_gif
+
+    name = _normalise_format(fmt)
+    if name == "jpeg":
+        raise InvalidParameters(
+            "JPEG cannot hold an animation: use gif, webp or png (APNG), or a still input"
+        )
+    if not 1 <= quality <= 100:
+        raise InvalidParameters(f"quality must be 1..100, got {quality}")
+    if name == "gif":
+        return encode_gif(animation, quality=quality)
+    images = [_to_pil(frame) for frame in animation.frames]
+    buffer = io.BytesIO()
+    options: dict[str, object] = {"save_all": True, "append_images": images[1:]}
+    options["duration"] = list(animation.durations)
+    if animation.loop is not None:
+        options["loop"] = animation.loop
+    if name == "webp":
+        lossless = quality == 100
+        method = 0 if fast else 2
+        images[0].save(buffer, "WEBP", quality=quality, method=method, lossless=lossless, **options)
+    else:
+        images[0].save(buffer, "PNG", compress_level=1 if fast else 3, **options)
+    return buffer.getvalue()
+
+
+def save_animation(animation: Animation, path: str | Path, *, fmt: str | None = None,
+                   quality: int = 90) -> Path:  # fmt: skip
+    """Write `animation` to `path` atomically (format from the suffix unless given)."""
+    data = encode_animation(animation, fmt or format_for_path(path), quality=quality)
+    return _write_atomically(Path(path), data)
 
 
 def save_image(
     image: np.ndarray, path: str | Path, *, fmt: str | None = None, quality: int = 90
 ) -> Path:
     """Write `image` to `path` atomically (format from the suffix unless given)."""
-    path = Path(path)
     data = encode_image(image, fmt or format_for_path(path), quality=quality)
+    return _write_atomically(Path(path), data)
+
+
+def _write_atomically(path: Path, data: bytes) -> Path:
     # A unique temporary name, so two writers of the same path never share a half-written file.
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:

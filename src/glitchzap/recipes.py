@@ -9,7 +9,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from glitchzap.effects import parse_effects
+from pydantic import ValidationInfo
+
+from glitchzap.animation import CURVES, DEFAULT_FPS
+from glitchzap.effects import EFFECTS, parse_effects
 from glitchzap.errors import InvalidParameters, describe_validation_error
 
 Target = Literal["all", "foreground", "background"]
@@ -18,7 +21,9 @@ Channel = Annotated[int, Field(ge=0, le=255)]
 
 class OutputOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    format: Literal["png", "jpeg", "webp"] = "png"
+    format: Literal["png", "jpeg", "webp", "gif", "apng"] = Field(
+        "png", description="png (APNG when animated), jpeg (stills), webp, gif, apng"
+    )
     quality: int = Field(90, ge=1, le=100, description="JPEG/WebP quality")
 
 
@@ -42,10 +47,75 @@ def opaque(color: tuple[int, ...] | None) -> tuple[int, ...] | None:
     return (*color, 255) if color is not None and len(color) == 3 else color
 
 
+class Ease(BaseModel):
+    """A parameter moved from `from` to `to` over the frames along `curve`."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    start: float = Field(alias="from", allow_inf_nan=False)
+    end: float = Field(alias="to", allow_inf_nan=False)
+    curve: Literal["linear", "ease-in", "ease-out", "ease-in-out", "there-and-back"] = Field(
+        "linear", description=f"One of {', '.join(CURVES)}"
+    )
+
+
+class AnimationOptions(BaseModel):
+    """How a still becomes a loop (an animated input keeps its own frames and timing; its
+    frames get `ease` and `seed` the same way)."""
+
+    model_config = ConfigDict(extra="forbid")
+    frames: int = Field(12, ge=1, le=1000, description="Frames made from a still")
+    fps: float | None = Field(None, gt=0, le=100, description="Frames per second (a still)")
+    duration_ms: int | None = Field(
+        None, ge=10, le=60_000, description="Each frame's duration, ms (a still; beats fps)"
+    )
+    loop: int = Field(0, ge=0, le=65_535, description="Repeats: 0 = forever")
+    seed: Literal["per-frame", "fixed"] = Field(
+        "per-frame", description="per-frame: frame i glitches with seed + i; fixed: one seed"
+    )
+    ease: dict[str, Ease] = Field(
+        default_factory=dict, description='"effect.param" -> {from, to, curve}'
+    )
+
+    @property
+    def frame_ms(self) -> int:
+        if self.duration_ms is not None:
+            return self.duration_ms
+        return max(10, round(1000 / (self.fps or DEFAULT_FPS)))
+
+    @field_validator("ease")
+    @classmethod
+    def _known_parameters(cls, ease: dict[str, Ease]) -> dict[str, Ease]:
+        for key, spec in ease.items():
+            effect_name, _, param = key.partition(".")
+            effect = EFFECTS.get(effect_name)
+            if effect is None:
+                raise ValueError(f"ease {key!r}: unknown effect {effect_name!r}")
+            field = effect.params.model_fields.get(param)
+            if field is None or field.annotation not in (int, float):
+                numeric = [n for n, f in effect.params.model_fields.items()
+                           if f.annotation in (int, float)]  # fmt: skip
+                raise ValueError(
+                    f"ease {key!r}: {effect_name} has no number {param!r} "
+                    f"(numbers: {', '.join(numeric)})"
+                )
+            for value in (spec.start, spec.end):
+                try:
+                    effect.params.model_validate({param: value})
+                except ValidationError as exc:
+                    raise ValueError(
+                        f"ease {key!r}: {describe_validation_error(exc, root=key)}"
+                    ) from None
+        return ease
+
+
 class Recipe(BaseModel):
     """Everything needed to reproduce a render: effects, where they apply, seed and output."""
 
     model_config = ConfigDict(extra="forbid")
+    # Before `effects`: eased effects are kept even when their base values do nothing.
+    animation: AnimationOptions | None = Field(
+        None, description="Turn a still into a loop / per-frame settings for an animation"
+    )
     effects: dict[str, Any] = Field(default_factory=dict, description="effect name -> params")
     target: Target = "all"
     seed: int | None = Field(0, ge=0, le=2**63 - 1, description="None = a new random seed")
@@ -73,13 +143,21 @@ class Recipe(BaseModel):
 
     @field_validator("effects")
     @classmethod
-    def _valid_effects(cls, value: dict[str, Any]) -> dict[str, Any]:
-        # Normalise to full parameter dicts in engine order; identities dropped.
-        return {effect.name: params.model_dump() for effect, params in parse_effects(value)}
+    def _valid_effects(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # Normalise to full parameter dicts in engine order; identities dropped, except an
+        # effect whose parameters are eased (it may do nothing at the first frame only).
+        animation = info.data.get("animation")
+        eased = {key.split(".")[0] for key in animation.ease} if animation else set()
+        chosen = parse_effects(value, keep=eased)
+        return {effect.name: params.model_dump() for effect, params in chosen}
 
     @property
     def needs_mask(self) -> bool:
-        return self.target != "all" and bool(self.effects)
+        return self.target != "all" and (bool(self.effects) or self.animated)
+
+    @property
+    def animated(self) -> bool:
+        return self.animation is not None
 
 
 def parse_recipe(data: Any) -> Recipe:

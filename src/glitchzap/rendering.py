@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from glitchzap.animation import Animation, frame_effects, frame_seed
 from glitchzap.cache.base import Cache
 from glitchzap.cache.codec import decode_array, encode_array
 from glitchzap.cache.keys import image_digest, make_key
 from glitchzap.deadline import NO_DEADLINE, Deadline
-from glitchzap.io import encode_image
+from glitchzap.errors import InvalidParameters
+from glitchzap.io import encode_animation, encode_image
 from glitchzap.pipeline import (
     apply_effects,
     effects_memory_bytes,
@@ -277,3 +279,83 @@ def encode_result(image: np.ndarray, recipe: Recipe, *, quality: str, fmt: str) 
     """A rendered image as `fmt` bytes: the recipe's quality for exports, a fast one else."""
     encode_quality = recipe.output.quality if quality == "full" else PREVIEW_ENCODE_QUALITY
     return encode_image(image, fmt, quality=encode_quality)
+
+
+def frame_recipe(recipe: Recipe, index: int, count: int) -> Recipe:
+    """The still recipe of frame `index` of `count`: eased parameters at their value there
+    and the frame's seed. Without an `animation` block: the recipe itself."""
+    options = recipe.animation
+    if options is None:
+        return recipe
+    effects = frame_effects(recipe.effects, options.ease, index, count)
+    seed = frame_seed(recipe.seed, options.seed, index)
+    return recipe.model_copy(update={"effects": effects, "seed": seed, "animation": None})
+
+
+def source_frames(animation: Animation, recipe: Recipe) -> Animation:
+    """What the recipe's frames are rendered from: an animation's own frames and timing, or
+    a still repeated `animation.frames` times at the recipe's frame rate and loop."""
+    options = recipe.animation
+    if animation.animated or options is None:
+        loop = animation.loop if options is None or animation.animated else options.loop
+        return Animation(animation.frames, animation.durations, loop)
+    frame = animation.frames[0]
+    count = options.frames
+    return Animation([frame] * count, (options.frame_ms,) * count, options.loop)
+
+
+def render_animation(
+    animation: Animation,
+    recipe: Recipe,
+    *,
+    runtime: Runtime,
+    quality: str = "full",
+    use_cache: bool = True,
+    deadline: Deadline = NO_DEADLINE,
+) -> Animation:
+    """`animation` (or a still, looped as `recipe.animation` says) rendered frame by frame
+    through `render_recipe`: each frame's mask, cut-out, preview and effects are reused by
+    content, so an unchanged frame (a repeated still, a slider that moved nothing in it)
+    costs a lookup. A still without an `animation` block gives a one-frame result."""
+    frames = source_frames(animation, recipe)
+    digests: dict[int, str] = {}  # repeated frames (a looped still) are hashed once
+    out = []
+    for index, frame in enumerate(frames.frames):
+        deadline.check()
+        digest = digests.get(id(frame)) or digests.setdefault(id(frame), image_digest(frame))
+        out.append(
+            render_recipe(
+                frame,
+                frame_recipe(recipe, index, len(frames)),
+                runtime=runtime,
+                quality=quality,
+                digest=digest,
+                use_cache=use_cache,
+                deadline=deadline,
+            )
+        )
+    return Animation(out, frames.durations, frames.loop)
+
+
+def animated_format(recipe: Recipe, quality: str, requested: str | None = None) -> str:
+    """The container of an animated result: the requested or recipe format when it can
+    animate (png = APNG), else GIF for exports; previews are WebP (small, fast to decode,
+    plays in every browser)."""
+    fmt = requested or (recipe.output.format if quality == "full" else "webp")
+    fmt = "png" if fmt == "apng" else fmt
+    if fmt == "jpeg":
+        raise InvalidParameters(
+            "JPEG cannot hold an animation: ask for gif, webp or apng (or png)"
+        )
+    return fmt
+
+
+def encode_animation_result(
+    animation: Animation, recipe: Recipe, *, quality: str, fmt: str
+) -> bytes:
+    """A rendered animation as `fmt` bytes (a one-frame one as a still of that format)."""
+    if not animation.animated:
+        return encode_result(animation.frames[0], recipe, quality=quality, fmt=fmt)
+    if quality == "full":
+        return encode_animation(animation, fmt, quality=recipe.output.quality)
+    return encode_animation(animation, fmt, quality=PREVIEW_ENCODE_QUALITY, fast=True)

@@ -60,6 +60,8 @@ class LimitsSettings(Section):
     max_pixels: int = Field(50_000_000, ge=1)  # width*height of one decoded frame
     max_bytes: int = Field(50 * 1024 * 1024, ge=1)  # encoded input size
     max_frames: int = Field(1000, ge=1)  # animation frames counted before the first decodes
+    # frames x width x height of an animation, from its container before decoding: 413 above
+    max_animation_pixels: int = Field(200_000_000, ge=1)
     max_text_length: int = Field(500, ge=1)  # characters per caption
     max_output_dimension: int = Field(10_000, ge=1)  # requested width/height of an output
     # Peak memory one HTTP render may need (estimated before it starts from its pixels and

@@ -13,7 +13,7 @@ parameters are always given in full-resolution pixels.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,8 +185,11 @@ EFFECTS: dict[str, Effect] = {
 }
 
 
-def parse_effects(effects: Mapping[str, Any] | None) -> list[tuple[Effect, BaseModel]]:
-    """Validated (effect, params) pairs in the fixed engine order, identities dropped."""
+def parse_effects(
+    effects: Mapping[str, Any] | None, keep: Collection[str] = ()
+) -> list[tuple[Effect, BaseModel]]:
+    """Validated (effect, params) pairs in the fixed engine order, identities dropped (but
+    the effects named in `keep`)."""
     if effects is None:
         return []
     if not isinstance(effects, Mapping):
@@ -209,7 +212,7 @@ def parse_effects(effects: Mapping[str, Any] | None) -> list[tuple[Effect, BaseM
             raise InvalidParameters(
                 describe_validation_error(exc, root=name, prefix=f"{name}.")
             ) from exc
-        if not params.is_identity():  # type: ignore[attr-defined]
+        if name in keep or not params.is_identity():  # type: ignore[attr-defined]
             chosen.append((effect, params))
     return chosen
 
