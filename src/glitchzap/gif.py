@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -22,6 +23,10 @@ _SAMPLE_PIXELS = 512 * 512  # pixels, from all frames together, the shared palet
 _TRANSPARENT = 255  # the palette index of transparent pixels
 _ALPHA_CUT = 128  # alpha below this is transparent in a GIF
 _PER_FRAME_QUALITY = 95  # from this quality on, each frame gets its own palette
+# Unchanged pixels become transparent in runs of at least this many (odd: a centred kernel,
+# so the opening stays inside the mask).
+_MIN_RUN = 9
+_RUN_KERNEL = np.ones((1, _MIN_RUN), np.uint8)
 
 
 def _sample(frames: list[np.ndarray]) -> np.ndarray:
@@ -72,15 +77,19 @@ def map_frame(frame: np.ndarray, palette: np.ndarray) -> Image.Image:
 
 
 def _unchanged_as_transparent(images: list[Image.Image]) -> list[Image.Image]:
-    """Frames after the first with every pixel that equals the frame before as the
-    transparent index (shown through: the earlier frame is not disposed): long runs of one
-    index cost LZW next to nothing."""
+    """Frames after the first with the pixels that equal the frame before as the transparent
+    index (shown through: the earlier frame is not disposed): long runs of one index cost
+    LZW next to nothing."""
     out = images[:1]
     previous = np.asarray(images[0])
     for image in images[1:]:
         indices = np.array(image)
         current = indices.copy()
-        indices[indices == previous] = _TRANSPARENT
+        # Only runs of _MIN_RUN unchanged pixels along a row: a lone transparent pixel
+        # inside changed ones breaks LZW's strings and costs more than it saves.
+        unchanged = (indices == previous).view(np.uint8)
+        runs = cv2.morphologyEx(unchanged, cv2.MORPH_OPEN, _RUN_KERNEL, borderValue=0)
+        indices[(runs & unchanged).view(bool)] = _TRANSPARENT
         delta = Image.fromarray(indices, "P")
         delta.putpalette(image.getpalette() or [])
         out.append(delta)

@@ -211,7 +211,9 @@ def _check_size(img: Image.Image, data: bytes, limits: LimitsSettings) -> ImageI
         )
     loop = img.info.get("loop")
     has_alpha = transparent or _has_alpha_mode(img)
-    return ImageInfo(width, height, 4 if has_alpha else 3, frames, None if loop is None else int(loop))
+    return ImageInfo(
+        width, height, 4 if has_alpha else 3, frames, None if loop is None else int(loop)
+    )
 
 
 def _has_alpha_mode(img: Image.Image) -> bool:

@@ -344,9 +344,7 @@ def animated_format(recipe: Recipe, quality: str, requested: str | None = None) 
     fmt = requested or (recipe.output.format if quality == "full" else "webp")
     fmt = "png" if fmt == "apng" else fmt
     if fmt == "jpeg":
-        raise InvalidParameters(
-            "JPEG cannot hold an animation: ask for gif, webp or apng (or png)"
-        )
+        raise InvalidParameters("JPEG cannot hold an animation: ask for gif, webp or apng (or png)")
     return fmt
 
 
