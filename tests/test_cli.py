@@ -92,7 +92,7 @@ def test_glitch_with_a_recipe_and_quality(photo: Path, tmp_path: Path) -> None:
     [
         (["glitch", "missing.png", "-o", "x.png", "--blur", "2"], "No such file"),
         (["glitch", "{photo}", "-o", "x.png", "--blur", "-1"], "blur.radius"),
-        (["glitch", "{photo}", "-o", "x.gif", "--blur", "1"], "format"),
+        (["glitch", "{photo}", "-o", "x.bmp", "--blur", "1"], "format"),
         (["glitch", "{photo}", "-o", "x.png", "-q", "ultra"], "ultra"),
         (["glitch", "{photo}", "-o", "x.png", "--motion-angle", "9"], "--motion"),
         (["glitch", "{junk}", "-o", "x.png", "--blur", "1"], "not an image"),

@@ -11,6 +11,7 @@ from typing import Any
 # name -> module: loaded on first attribute access, so `import glitchzap` (and the CLI's
 # --help) stays fast and onnxruntime/OpenCV load only when used.
 _EXPORTS = {
+    "Animation": "glitchzap.animation",
     "EFFECTS": "glitchzap.effects",
     "ConfigError": "glitchzap.errors",
     "GlitchzapError": "glitchzap.errors",
@@ -20,8 +21,11 @@ _EXPORTS = {
     "UnknownEffect": "glitchzap.errors",
     "UnreadableImage": "glitchzap.errors",
     "UnsupportedFormat": "glitchzap.errors",
+    "encode_animation": "glitchzap.io",
     "encode_image": "glitchzap.io",
+    "load_animation": "glitchzap.io",
     "load_image": "glitchzap.io",
+    "save_animation": "glitchzap.io",
     "save_image": "glitchzap.io",
     "apply_effects": "glitchzap.pipeline",
     "resize_for_preview": "glitchzap.pipeline",
@@ -29,6 +33,7 @@ _EXPORTS = {
     "load_recipe": "glitchzap.recipes",
     "parse_recipe": "glitchzap.recipes",
     "render_recipe": "glitchzap.facade",
+    "render_animation": "glitchzap.facade",
     "make_meme": "glitchzap.facade",
     "run_batch": "glitchzap.batch",
     "TemplateLibrary": "glitchzap.templates",
@@ -54,6 +59,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "EFFECTS",
+    "Animation",
     "ConfigError",
     "GlitchzapError",
     "ImageTooLarge",
@@ -70,17 +76,21 @@ __all__ = [
     "UnsupportedFormat",
     "apply_effects",
     "configure",
+    "encode_animation",
     "encode_image",
     "erase_text",
     "foreground_mask",
+    "load_animation",
     "load_image",
     "load_recipe",
     "make_meme",
     "parse_recipe",
     "remove_background",
+    "render_animation",
     "render_recipe",
     "resize_for_preview",
     "run_batch",
+    "save_animation",
     "save_image",
     "template_library",
 ]

@@ -2,16 +2,18 @@
 
 An `Animation` is what every door hands the render path when an image moves: the frames as
 shown (H x W x C uint8, all one shape), how long each shows, and how often it loops. A still
-is a one-frame animation. `frame_effects` gives the effects of frame i of n when a recipe's
-`animation.ease` moves parameters from one value to another over the loop.
+is a one-frame animation. `eased_value` gives a parameter's value at frame i of n when a
+recipe's `animation.ease` moves it from one value to another over the loop (applied to a
+recipe's effects by `rendering.frame_effects`; this module imports no effect, so `io` can use
+it).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -86,28 +88,6 @@ def progress(curve: str, index: int, count: int) -> float:
 
 def eased_value(start: float, end: float, curve: str, index: int, count: int) -> float:
     return start + (end - start) * progress(curve, index, count)
-
-
-def frame_effects(
-    effects: Mapping[str, Mapping[str, Any]],
-    ease: Mapping[str, Any],
-    index: int,
-    count: int,
-) -> dict[str, dict[str, Any]]:
-    """`effects` (full parameter dicts by effect name) with each eased "effect.param" set to
-    its value at frame `index` of `count` (integers rounded). An eased effect missing from
-    `effects` starts from its defaults. `ease` values have `start`, `end`, `curve`."""
-    from glitchzap.effects import EFFECTS
-
-    out = {name: dict(params) for name, params in effects.items()}
-    for key, spec in ease.items():
-        effect_name, param = key.split(".", 1)
-        effect = EFFECTS[effect_name]
-        params = out.setdefault(effect_name, effect.params().model_dump())
-        value = eased_value(spec.start, spec.end, spec.curve, index, count)
-        field = effect.params.model_fields[param]
-        params[param] = round(value) if field.annotation is int else value
-    return out
 
 
 def frame_seed(seed: int | None, mode: str, index: int) -> int | None:

@@ -15,6 +15,7 @@ import numpy as np
 from glitchzap.runtime import Runtime, current
 
 if TYPE_CHECKING:
+    from glitchzap.animation import Animation
     from glitchzap.meme.compose import EraseResult
     from glitchzap.recipes import Recipe
     from glitchzap.templates import TemplateLibrary
@@ -32,6 +33,27 @@ def render_recipe(
     from glitchzap.rendering import render_recipe as render
 
     return render(image, parse_recipe(recipe), runtime=runtime or current(), quality=quality)
+
+
+def render_animation(
+    image_or_animation: np.ndarray | Animation,
+    recipe: Recipe | dict[str, Any],
+    *,
+    quality: str = "full",
+    runtime: Runtime | None = None,
+) -> Animation:
+    """Every frame rendered as `recipe` asks, timing and loop kept; a still becomes a loop
+    when the recipe has an `animation` block ({"frames": 30, "fps": 15, "ease": ...}), else
+    a one-frame animation."""
+    from glitchzap.animation import Animation
+    from glitchzap.recipes import parse_recipe
+    from glitchzap.rendering import render_animation as render
+
+    source = image_or_animation
+    if isinstance(source, np.ndarray):
+        source = Animation.still(source)
+    plan = parse_recipe(recipe)
+    return render(source, plan, runtime=runtime or current(), quality=quality)
 
 
 def remove_background(

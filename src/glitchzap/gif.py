@@ -66,14 +66,32 @@ def map_frame(frame: np.ndarray, palette: np.ndarray) -> Image.Image:
     """`frame` as a P image on `palette` (no dither), transparent pixels at index 255."""
     rgb = Image.fromarray(np.ascontiguousarray(frame[..., :3]))
     mapped = rgb.quantize(palette=_palette_image(palette), dither=Image.Dither.NONE)
+    indices = _exact_entries(frame, palette, np.array(mapped))
     if frame.shape[2] == 4:
-        indices = np.array(mapped)
         indices[frame[..., 3] < _ALPHA_CUT] = _TRANSPARENT
-        mapped = Image.fromarray(indices, "P")
+    mapped = Image.fromarray(indices, "P")
     full = np.zeros((256, 3), np.uint8)
     full[: len(palette)] = palette
     mapped.putpalette(full.ravel().tolist())
     return mapped
+
+
+def _exact_entries(frame: np.ndarray, palette: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """`indices` with every pixel whose colour is in `palette` pointing at that entry: Pillow
+    maps through a coarse colour cache that can pick a neighbour, so a palette that holds
+    every colour (a GIF read back, a posterized frame) would not round-trip exactly."""
+    packed = _packed(frame[..., :3])
+    entries = _packed(palette)
+    order = np.argsort(entries)
+    at = np.minimum(np.searchsorted(entries[order], packed), len(entries) - 1)
+    exact = entries[order][at] == packed
+    indices[exact] = order[at[exact]]
+    return indices
+
+
+def _packed(rgb: np.ndarray) -> np.ndarray:
+    rgb = rgb.astype(np.uint32)
+    return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
 
 
 def _unchanged_as_transparent(images: list[Image.Image]) -> list[Image.Image]:

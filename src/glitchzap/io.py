@@ -197,6 +197,10 @@ def _check_size(img: Image.Image, data: bytes, limits: LimitsSettings) -> ImageI
         raise ImageTooLarge(
             f"The image has over {limits.max_frames} frames (the limit, limits.max_frames)"
         )
+    if img.format not in ("GIF", "PNG", "WEBP"):
+        # TIFF pages and MPO pictures (a phone photo's preview or depth map) are no
+        # animation: the image is its first picture, as before.
+        frames = 1
     if extent[0] * extent[1] > limits.max_pixels:
         # Pillow grows a GIF's canvas to hold any frame: one far outside it is a bomb.
         raise ImageTooLarge(
@@ -631,6 +635,9 @@ def encode_animation(
     if not 1 <= quality <= 100:
         raise InvalidParameters(f"quality must be 1..100, got {quality}")
     if name == "gif":
+        if animation.frames[0].ndim == 2:  # grey (a mask): GIF palettes are RGB
+            frames = [np.dstack([frame] * 3) for frame in animation.frames]
+            animation = Animation(frames, animation.durations, animation.loop)
         return encode_gif(animation, quality=quality)
     images = [_to_pil(frame) for frame in animation.frames]
     buffer = io.BytesIO()
@@ -649,8 +656,12 @@ def encode_animation(
 
 def save_animation(animation: Animation, path: str | Path, *, fmt: str | None = None,
                    quality: int = 90) -> Path:  # fmt: skip
-    """Write `animation` to `path` atomically (format from the suffix unless given)."""
-    data = encode_animation(animation, fmt or format_for_path(path), quality=quality)
+    """Write `animation` to `path` atomically (format from the suffix unless given); a
+    one-frame animation is written as a still, the bytes `save_image` writes."""
+    fmt = fmt or format_for_path(path)
+    if not animation.animated:
+        return save_image(animation.frames[0], path, fmt=fmt, quality=quality)
+    data = encode_animation(animation, fmt, quality=quality)
     return _write_atomically(Path(path), data)
 
 

@@ -14,16 +14,17 @@ recipe + quality.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from glitchzap.animation import Animation, frame_effects, frame_seed
+from glitchzap.animation import Animation, eased_value, frame_seed
 from glitchzap.cache.base import Cache
 from glitchzap.cache.codec import decode_array, encode_array
 from glitchzap.cache.keys import image_digest, make_key
 from glitchzap.deadline import NO_DEADLINE, Deadline
-from glitchzap.errors import InvalidParameters
+from glitchzap.effects import EFFECTS
+from glitchzap.errors import ImageTooLarge, InvalidParameters
 from glitchzap.io import encode_animation, encode_image
 from glitchzap.pipeline import (
     apply_effects,
@@ -36,6 +37,7 @@ from glitchzap.recipes import Recipe
 
 if TYPE_CHECKING:
     from glitchzap.runtime import Runtime
+    from glitchzap.settings import LimitsSettings
 
 PREVIEW_ENCODE_QUALITY = 80  # previews: small and fast; exports use the recipe's quality
 
@@ -281,6 +283,26 @@ def encode_result(image: np.ndarray, recipe: Recipe, *, quality: str, fmt: str) 
     return encode_image(image, fmt, quality=encode_quality)
 
 
+def frame_effects(
+    effects: Mapping[str, Mapping[str, Any]],
+    ease: Mapping[str, Any],
+    index: int,
+    count: int,
+) -> dict[str, dict[str, Any]]:
+    """`effects` (full parameter dicts by effect name) with each eased "effect.param" set to
+    its value at frame `index` of `count` (integers rounded). An eased effect missing from
+    `effects` starts from its defaults. `ease` values have `start`, `end`, `curve`."""
+    out = {name: dict(params) for name, params in effects.items()}
+    for key, spec in ease.items():
+        effect_name, param = key.split(".", 1)
+        effect = EFFECTS[effect_name]
+        params = out.setdefault(effect_name, effect.params().model_dump())
+        value = eased_value(spec.start, spec.end, spec.curve, index, count)
+        field = effect.params.model_fields[param]
+        params[param] = round(value) if field.annotation is int else value
+    return out
+
+
 def frame_recipe(recipe: Recipe, index: int, count: int) -> Recipe:
     """The still recipe of frame `index` of `count`: eased parameters at their value there
     and the frame's seed. Without an `animation` block: the recipe itself."""
@@ -304,6 +326,24 @@ def source_frames(animation: Animation, recipe: Recipe) -> Animation:
     return Animation([frame] * count, (options.frame_ms,) * count, options.loop)
 
 
+def check_animation_budget(animation: Animation, limits: LimitsSettings) -> None:
+    """ImageTooLarge when `animation` (a still made into `animation.frames` frames, say) is
+    past the frame or animation-pixel budgets a decoded one is held to."""
+    height, width = animation.shape[:2]
+    count = len(animation)
+    if count > limits.max_frames:
+        raise ImageTooLarge(
+            f"The animation has {count} frames; the limit is {limits.max_frames} "
+            "(limits.max_frames)"
+        )
+    if count > 1 and count * width * height > limits.max_animation_pixels:
+        raise ImageTooLarge(
+            f"The animation is {count} frames of {width}x{height} "
+            f"({count * width * height / 1e6:.0f} MP in all); the limit is "
+            f"{limits.max_animation_pixels / 1e6:.0f} MP (limits.max_animation_pixels)"
+        )
+
+
 def render_animation(
     animation: Animation,
     recipe: Recipe,
@@ -318,6 +358,7 @@ def render_animation(
     content, so an unchanged frame (a repeated still, a slider that moved nothing in it)
     costs a lookup. A still without an `animation` block gives a one-frame result."""
     frames = source_frames(animation, recipe)
+    check_animation_budget(frames, runtime.settings.limits)
     digests: dict[int, str] = {}  # repeated frames (a looped still) are hashed once
     out = []
     for index, frame in enumerate(frames.frames):

@@ -3,7 +3,9 @@
 `run_batch` plans the work (inputs expanded, outputs mirrored under `out_dir`), skips outputs
 that already exist when resuming (writes are atomic, so an existing output is complete),
 hands the rest to an engine and returns the summary. Every image goes through
-`worker.process_one`, the same path as a single-image run, so outputs are identical.
+`worker.process_one`, the same path as a single-image run, so outputs are identical. An
+animated input stays animated (every frame rendered), and a recipe with an `animation` block
+makes stills into loops; `formats` says which container each output gets.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from glitchzap.batch.formats import output_formats
 from glitchzap.batch.inputs import BatchItem, plan_batch, temp_files_for
 from glitchzap.batch.local import default_workers, run_local, threads_per_worker
 from glitchzap.batch.report import BatchRecord, BatchSummary, ReportWriter, read_report
@@ -95,7 +98,7 @@ def run_batch(
         raise InvalidParameters(f"workers must be at least 1, got {workers}")
     plan = _as_recipe(recipe)
     out = Path(out_dir)
-    items = plan_batch(inputs, out, plan.output.format)
+    items = plan_batch(inputs, out, output_formats(plan, current().settings.limits))
     _check_model(plan)
     _remove_stale_temp_files(items)
     settled, jobs = _split(items, resume)

@@ -3,14 +3,14 @@
 Inputs are image files, folders (searched recursively for image extensions; hidden files and
 folders skipped, symlinked folders not followed) and text files listing paths (`.txt`/`.lst`,
 one per line, `#` comments). Outputs mirror the input tree under the output folder, with the
-recipe's format as suffix. No input path, however crafted (`..`, absolute, a symlink inside
-the output folder), can place an output outside the output folder.
+suffix of each output's format (see `batch.formats`). No input path, however crafted (`..`,
+absolute, a symlink inside the output folder), can place an output outside the output folder.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
@@ -18,7 +18,7 @@ from glitchzap.errors import InvalidParameters
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 LIST_EXTENSIONS = frozenset({".txt", ".lst"})
-SUFFIXES = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
+SUFFIXES = {"png": ".png", "apng": ".png", "jpeg": ".jpg", "webp": ".webp", "gif": ".gif"}
 
 
 @dataclass(frozen=True)
@@ -103,8 +103,11 @@ def output_path(out_dir: Path, rel: PurePath, fmt: str) -> Path:
     return target
 
 
-def plan_batch(inputs: Sequence[str | Path], out_dir: Path, fmt: str) -> list[BatchItem]:
-    """Every input file with its output path; duplicates and unsafe paths carry a problem."""
+def plan_batch(
+    inputs: Sequence[str | Path], out_dir: Path, fmt: str | Callable[[Path], str]
+) -> list[BatchItem]:
+    """Every input file with its output path; duplicates and unsafe paths carry a problem.
+    `fmt` is the outputs' format, or gives each input's (an animation's may differ)."""
     if not inputs:
         raise InvalidParameters("No inputs given: pass image files, folders or a list file")
     out_dir = Path(out_dir)
@@ -112,7 +115,7 @@ def plan_batch(inputs: Sequence[str | Path], out_dir: Path, fmt: str) -> list[Ba
     items = []
     for source, rel in _sources(inputs, out_dir):
         try:
-            target = output_path(out_dir, rel, fmt)
+            target = output_path(out_dir, rel, fmt if isinstance(fmt, str) else fmt(source))
         except InvalidParameters as exc:
             items.append(BatchItem(source, None, str(exc)))
             continue

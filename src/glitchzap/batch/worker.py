@@ -1,8 +1,8 @@
 """The per-image work every engine runs, and the set-up of a worker process.
 
-`process_one` is the single-image path (load, cut out, render, write atomically); the local
-pool and the Ray actors both call `run_item`, which turns any failure into a record so one bad
-file never stops a batch.
+`process_one` is the single-image path (load every frame, cut out, render, write atomically);
+the local pool and the Ray actors both call `run_item`, which turns any failure into a record
+so one bad file never stops a batch.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from glitchzap.animation import Animation
 from glitchzap.batch.report import BatchRecord
 from glitchzap.errors import GlitchzapError
 from glitchzap.recipes import Recipe
@@ -25,22 +24,26 @@ from glitchzap.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def render_one(image: np.ndarray, recipe: Recipe, runtime: Runtime) -> np.ndarray:
-    """The recipe applied to one decoded image at full quality: what a batch writes."""
-    from glitchzap.rendering import render_recipe
+def render_one(animation: Animation, recipe: Recipe, runtime: Runtime) -> Animation:
+    """The recipe applied to one decoded image or animation at full quality (every frame;
+    a still made into a loop when the recipe has an `animation` block): what a batch writes."""
+    from glitchzap.rendering import render_animation
 
-    return render_recipe(image, recipe, runtime=runtime)
+    return render_animation(animation, recipe, runtime=runtime)
 
 
 def process_one(source: Path, recipe: Recipe, output: Path) -> Path:
-    """Render `source` with `recipe` into `output` (written atomically); errors propagate."""
-    from glitchzap.io import load_image, save_image
+    """Render `source` with `recipe` into `output` (written atomically); errors propagate.
+    A still is written in the recipe's format, an animation in the one `output`'s suffix
+    names (chosen by `batch.formats` when the batch was planned)."""
+    from glitchzap.io import format_for_path, load_animation, save_animation
 
     runtime = current()
-    image = load_image(source, limits=runtime.settings.limits)
-    out = render_one(image, recipe, runtime)
+    animation = load_animation(source, limits=runtime.settings.limits)
+    out = render_one(animation, recipe, runtime)
+    fmt = format_for_path(output) if out.animated else recipe.output.format
     output.parent.mkdir(parents=True, exist_ok=True)
-    return save_image(out, output, fmt=recipe.output.format, quality=recipe.output.quality)
+    return save_animation(out, output, fmt=fmt, quality=recipe.output.quality)
 
 
 def run_item(source: str, output: str, recipe: Recipe) -> BatchRecord:

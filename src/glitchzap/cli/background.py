@@ -47,12 +47,13 @@ def remove_bg(
         bool, typer.Option("--post-process", help="Smooth the mask (rembg)")
     ] = False,
 ) -> None:
-    """Cut the subject out of each image (transparent PNG), with one model session for all."""
+    """Cut the subject out of each image (transparent PNG), or of every frame of an
+    animation (APNG, or GIF/WebP by the -o suffix), with one model session for all."""
     from glitchzap.background.models import get_spec
-    from glitchzap.cli.common import output_paths, run_each
-    from glitchzap.io import load_image, save_image
+    from glitchzap.cli.common import check_container, describe, output_paths, run_each
+    from glitchzap.io import format_for_path, load_animation, save_animation
     from glitchzap.recipes import opaque, parse_recipe
-    from glitchzap.rendering import render_recipe
+    from glitchzap.rendering import render_animation
     from glitchzap.runtime import current
 
     runtime = current()
@@ -74,10 +75,14 @@ def remove_bg(
     )
 
     def cut_out(source: Path, target: Path) -> str:
-        image = load_image(source, limits=runtime.settings.limits)
-        result = render_recipe(image, recipe, runtime=runtime)
-        save_image(result, target)
-        return f"{source} -> {target}"
+        # An animation is cut out frame by frame (the model runs once per distinct frame).
+        animation = load_animation(source, limits=runtime.settings.limits)
+        fmt = format_for_path(target)
+        if animation.animated:
+            check_container(target, fmt, f"{source.name} has {len(animation)} frames")
+        result = render_animation(animation, recipe, runtime=runtime)
+        save_animation(result, target, fmt=fmt)
+        return f"{source} -> {target}" + (f" ({describe(result)})" if result.animated else "")
 
     run_each(list(zip(inputs, targets, strict=True)), cut_out, fatal=(ModelNotAvailable,))
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from glitchzap.errors import GlitchzapError
+from glitchzap.errors import GlitchzapError, InvalidParameters
+
+if TYPE_CHECKING:
+    from glitchzap.animation import Animation
 
 
 def fail(message: str) -> typer.Exit:
@@ -21,8 +25,6 @@ def output_paths(
 ) -> list[Path]:
     """Where each input's result goes: `output` for one input, else `out_dir/<name>`
     (with `suffix` when given, e.g. ".png" for cut-outs)."""
-    from glitchzap.errors import InvalidParameters
-
     if (output is None) == (out_dir is None):
         raise InvalidParameters("give exactly one of -o/--output (one input) or --out-dir")
     if output is not None:
@@ -54,3 +56,21 @@ def run_each(
             typer.echo(f"error: {source}: {exc}", err=True)
     if failed:
         raise fail(f"{failed} of {len(pairs)} inputs failed")
+
+
+def check_container(output: Path, fmt: str, why: str | None) -> None:
+    """Refuse, before any rendering, an animated result (`why` says what makes it one) for
+    a file that cannot hold one."""
+    if why is not None and fmt == "jpeg":
+        raise InvalidParameters(
+            f"{output.name}: JPEG cannot hold an animation ({why}); "
+            "write to .gif, .webp or .png (APNG)"
+        )
+
+
+def describe(animation: Animation) -> str:
+    """'WxH' for a still, 'WxH, N frames, T ms' for an animation."""
+    height, width = animation.shape[:2]
+    if not animation.animated:
+        return f"{width}x{height}"
+    return f"{width}x{height}, {len(animation)} frames, {animation.total_ms} ms"

@@ -83,10 +83,52 @@ def effects_from_flags(values: dict[str, Any]) -> dict[str, Any]:
     return effects
 
 
+def parse_ease(text: str) -> tuple[str, dict[str, Any]]:
+    """`effect.param=FROM:TO[:curve]` as ("effect.param", {from, to, curve}). Names are
+    spelled as in the flags or the recipe (`pixel-sort` or `pixel_sort`); `effect=FROM:TO`
+    eases the effect's primary parameter, the one `--effect` sets."""
+    from glitchzap.effects import EFFECTS
+
+    name, _, span = text.partition("=")
+    parts = span.split(":")
+    try:
+        if not name.strip() or len(parts) not in (2, 3):
+            raise ValueError
+        spec: dict[str, Any] = {"from": float(parts[0]), "to": float(parts[1])}
+    except ValueError:
+        raise InvalidParameters(
+            f"--ease takes effect.param=FROM:TO[:curve], e.g. wave.amplitude=0:40:ease-in-out; "
+            f"got {text!r}"
+        ) from None
+    if len(parts) == 3:
+        spec["curve"] = parts[2]
+    effect, _, param = name.strip().replace("-", "_").partition(".")
+    if not param and effect in EFFECTS:
+        param = EFFECTS[effect].primary
+    return (f"{effect}.{param}" if param else effect), spec
+
+
+def animation_block(
+    base: dict[str, Any] | None, options: dict[str, Any], ease: list[str]
+) -> dict[str, Any] | None:
+    """The recipe's `animation` block (`base`, from a recipe file) with `options` (its
+    fields) and the `--ease` texts over it; None when there is none of them."""
+    if base is None and not options and not ease:
+        return None
+    block = {**(base or {}), **options}
+    block["ease"] = {**(block.get("ease") or {}), **dict(parse_ease(text) for text in ease)}
+    return block
+
+
 def glitch(
-    input: Annotated[Path, typer.Argument(help="Image to process")],
+    input: Annotated[Path, typer.Argument(help="Image or animation (GIF, WebP, APNG) to process")],
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Where to write (format from suffix)")
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Where to write (format from suffix; an animation: .gif .webp .png)",
+        ),
     ],
     recipe: Annotated[
         Path | None, typer.Option(help="Recipe file (JSON/YAML); flags override it")
@@ -97,13 +139,34 @@ def glitch(
     target: Annotated[str | None, typer.Option(help="all|foreground|background")] = None,
     quality: str = Quality,
     seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same output)")] = None,
+    frames: Annotated[
+        int | None, typer.Option(help="Make a still into a loop of this many frames")
+    ] = None,
+    fps: Annotated[float | None, typer.Option(help="Frames per second of that loop")] = None,
+    duration_ms: Annotated[
+        int | None, typer.Option("--duration-ms", help="Each frame's duration, ms (beats --fps)")
+    ] = None,
+    loop: Annotated[int | None, typer.Option(help="Repeats of that loop: 0 = forever")] = None,
+    ease: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Move a parameter over the frames: effect.param=FROM:TO[:curve] "
+            "(linear, ease-in, ease-out, ease-in-out, there-and-back); repeatable"
+        ),
+    ] = None,
+    seed_mode: Annotated[
+        str | None,
+        typer.Option("--seed-mode", help="per-frame (each frame glitches anew) | fixed"),
+    ] = None,
     **flags: Any,
 ) -> None:
-    """Apply a recipe and/or effects (in engine order) to an image: the same render as the
-    API and batch. Effect flags: see `glitchzap effects`."""
-    from glitchzap.io import format_for_path, load_image, save_image
+    """Apply a recipe and/or effects (in engine order) to an image or every frame of an
+    animation: the same render as the API and batch. Animation options make a still into a
+    loop. Effect flags: see `glitchzap effects`."""
+    from glitchzap.cli.common import check_container, describe
+    from glitchzap.io import format_for_path, load_animation, save_animation
     from glitchzap.recipes import load_recipe, parse_recipe
-    from glitchzap.rendering import render_recipe
+    from glitchzap.rendering import render_animation
     from glitchzap.runtime import current
 
     runtime = current()
@@ -115,11 +178,31 @@ def glitch(
         base["target"] = target
     if seed is not None:
         base["seed"] = seed
+    timing = {"frames": frames, "fps": fps, "duration_ms": duration_ms, "loop": loop}
+    given: dict[str, Any] = {key: value for key, value in timing.items() if value is not None}
+    if fps is not None and duration_ms is None:
+        given["duration_ms"] = None  # --fps beats a recipe file's duration_ms
+    if seed_mode is not None:
+        given["seed"] = seed_mode
+    block = animation_block(base.get("animation"), given, ease or [])
+    if block is not None:
+        base["animation"] = block
     plan = parse_recipe(base)
-    image = load_image(input, limits=runtime.settings.limits)
-    out = render_recipe(image, plan, runtime=runtime, quality=quality)
-    save_image(out, output, fmt=format_for_path(output), quality=plan.output.quality)
-    typer.echo(f"{output} ({out.shape[1]}x{out.shape[0]})")
+    fmt = format_for_path(output)
+    if plan.animation is not None and plan.animation.frames > 1:
+        check_container(output, fmt, "the animation options make a loop")
+    source = load_animation(input, limits=runtime.settings.limits)
+    if source.animated:
+        check_container(output, fmt, f"{input.name} has {len(source)} frames")
+    if source.animated and given.keys() & timing.keys():
+        typer.echo(
+            f"note: {input.name} is animated: it keeps its own {len(source)} frames, timing "
+            "and loop (--frames, --fps, --duration-ms and --loop shape a still)",
+            err=True,
+        )
+    out = render_animation(source, plan, runtime=runtime, quality=quality)
+    save_animation(out, output, fmt=fmt, quality=plan.output.quality)
+    typer.echo(f"{output} ({describe(out)})")
 
 
 def _with_effect_flags(command: Any) -> Any:
