@@ -66,7 +66,12 @@ def map_frame(frame: np.ndarray, palette: np.ndarray) -> Image.Image:
     """`frame` as a P image on `palette` (no dither), transparent pixels at index 255."""
     rgb = Image.fromarray(np.ascontiguousarray(frame[..., :3]))
     mapped = rgb.quantize(palette=_palette_image(palette), dither=Image.Dither.NONE)
-    indices = _exact_entries(frame, palette, np.array(mapped))
+    indices = np.array(mapped)
+    if len(palette) < _TRANSPARENT:
+        # Fewer entries than asked: the palette holds every sampled colour (a posterized
+        # frame, a GIF read back), so those must map exactly. A full palette approximates
+        # anyway, and this pass would cost ~5 ms a frame.
+        indices = _exact_entries(frame, palette, indices)
     if frame.shape[2] == 4:
         indices[frame[..., 3] < _ALPHA_CUT] = _TRANSPARENT
     mapped = Image.fromarray(indices, "P")

@@ -379,9 +379,9 @@ def render_animation(
 
 
 def animated_format(recipe: Recipe, quality: str, requested: str | None = None) -> str:
-    """The container of an animated result: the requested or recipe format when it can
-    animate (png = APNG), else GIF for exports; previews are WebP (small, fast to decode,
-    plays in every browser)."""
+    """The container of an animated result: the requested format, else the recipe's for
+    exports and WebP for previews (small, quick to encode, plays in every browser); png
+    means APNG. JPEG cannot animate: InvalidParameters."""
     fmt = requested or (recipe.output.format if quality == "full" else "webp")
     fmt = "png" if fmt == "apng" else fmt
     if fmt == "jpeg":
