@@ -17,7 +17,14 @@ pytest_plugins = ["api_fixtures"]
 def test_upload_answers_digest_and_size(api_client: Any, api_chelsea_jpeg: bytes) -> None:
     body = upload(api_client, api_chelsea_jpeg, "cat.jpg")
     h, w = skdata.chelsea().shape[:2]
-    assert body == {"image_id": bytes_digest(api_chelsea_jpeg), "width": w, "height": h}
+    assert body == {
+        "image_id": bytes_digest(api_chelsea_jpeg),
+        "width": w,
+        "height": h,
+        "frames": 1,
+        "animated": False,
+        "duration_ms": None,
+    }
     assert api_client.get(f"/api/images/{body['image_id']}").json() == body
 
 

@@ -114,7 +114,7 @@ def test_render_by_url_refuses_private_addresses(api_client: Any, net_guard: Net
         ({"image_id": "0" * 40, "url": "http://example.com/"}, 422, "invalid_parameters"),
         ({"image_id": "xyz"}, 422, "invalid_parameters"),
         ({"image_id": "0" * 40, "quality": "ultra"}, 422, "invalid_parameters"),
-        ({"image_id": "0" * 40, "format": "gif"}, 422, "invalid_parameters"),
+        ({"image_id": "0" * 40, "format": "bmp"}, 422, "invalid_parameters"),
         ({"image_id": "0" * 40, "recipe": {"effects": {"zap": 1}}}, 422, "unknown_effect"),
         ({"image_id": "0" * 40, "recipe": {"effects": {"blur": -1}}}, 422, "invalid_parameters"),
         ({"image_id": "0" * 40, "recipe": {"effects": {"blur": "x"}}}, 422, "invalid_parameters"),

@@ -1,8 +1,10 @@
 """Animations: frame floods and frames outside the canvas, through POST /api/images.
 
-Only the first frame is ever decoded; the others are counted from the container (GIF blocks,
-APNG acTL, WebP ANIM) against `limits.max_frames` before any pixel is decoded, so the budget
-is frames counted x one frame decoded. test_io.py covers the GIF block walker itself.
+Every frame of an accepted animation is decoded and rendered. Before any pixel is decoded,
+the frames are counted from the container (GIF blocks, APNG acTL, WebP ANIM) against
+`limits.max_frames`, frames x width x height against `limits.max_animation_pixels`, and
+every GIF frame's place against the canvas, so a flood or a frame far outside the canvas is
+413 at the door. test_io.py covers the GIF block walker itself.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def test_1001_frame_gif_is_413_with_the_default_limit(api_client: Any) -> None:
     assert post(api_client, gif(1001, (2, 2))) == (413, "image_too_large")
 
 
-def test_1000_frame_gif_is_accepted_and_only_frame_0_decoded(api_client: Any) -> None:
+def test_1000_frame_gif_is_accepted_and_every_frame_rendered(api_client: Any) -> None:
     # Frame 0 is red, black / white, red; the 999 after it alternate plain white and black.
     frames = [Image.new("P", (2, 2), 1 + (i % 2)) for i in range(1000)]
     frames[0].putdata([0, 1, 2, 0])
@@ -63,23 +65,27 @@ def test_1000_frame_gif_is_accepted_and_only_frame_0_decoded(api_client: Any) ->
     with Image.open(io.BytesIO(data)) as reference:
         assert reference.n_frames == 1000
         decoded_by_pillow = []
-        for index in (0, 1, 2, 999):
+        for index in range(1000):
             reference.seek(index)
             decoded_by_pillow.append(np.asarray(reference.convert("RGB")))
-    frame_0, *later = decoded_by_pillow
     np.testing.assert_array_equal(
-        frame_0, [[[255, 0, 0], [0, 0, 0]], [[255, 255, 255], [255, 0, 0]]]
+        decoded_by_pillow[0], [[[255, 0, 0], [0, 0, 0]], [[255, 255, 255], [255, 0, 0]]]
     )
 
     stored = upload(api_client, data)
-    assert (stored["width"], stored["height"]) == (2, 2)
+    assert (stored["width"], stored["height"], stored["frames"]) == (2, 2, 1000)
+    assert stored["animated"] and stored["duration_ms"] == 10_000
     out = api_client.post(
-        "/api/render", json={"image_id": stored["image_id"], "quality": "full", "format": "png"}
+        "/api/render", json={"image_id": stored["image_id"], "quality": "full", "format": "apng"}
     )
     assert out.status_code == 200, out.text
-    pixels = np.asarray(Image.open(io.BytesIO(out.content)).convert("RGB"))
-    np.testing.assert_array_equal(pixels, frame_0)
-    assert all(not np.array_equal(pixels, frame) for frame in later)
+    assert out.headers["content-type"] == "image/png"
+    with Image.open(io.BytesIO(out.content)) as rendered:
+        assert rendered.n_frames == 1000
+        for index, expected in enumerate(decoded_by_pillow):
+            rendered.seek(index)
+            np.testing.assert_array_equal(np.asarray(rendered.convert("RGB")), expected)
+            assert rendered.info["duration"] == 10
 
 
 def test_100k_frame_gif_is_refused_after_counting_past_the_cap(api_client: Any) -> None:
@@ -149,15 +155,52 @@ def test_first_frame_partly_outside_the_canvas_grows_it(api_client: Any) -> None
     assert (stored["width"], stored["height"]) == (26, 26)
 
 
-def test_later_frames_outside_the_canvas_are_never_decoded(api_client: Any) -> None:
+def test_later_frames_outside_the_canvas_are_413_before_decoding(
+    api_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from glitchzap import io as glitchzap_io
+
+    decoded: list[int] = []
+    real_decode = glitchzap_io.decode_frames
+
+    def counting_decode(*args: Any, **kwargs: Any) -> Any:
+        for frame in real_decode(*args, **kwargs):
+            decoded.append(1)
+            yield frame
+
+    monkeypatch.setattr("glitchzap.api.store.decode_frames", counting_decode)
+    for offset, size in (((60_000, 60_000), (16, 16)), ((0, 0), (65_535, 65_535))):
+        data = bytearray(gif(3))
+        later = descriptors(bytes(data))[1]
+        data[later + 1 : later + 5] = struct.pack("<HH", *offset)
+        data[later + 5 : later + 9] = struct.pack("<HH", *size)
+        response = api_client.post("/api/images", files={"file": ("a.gif", bytes(data))})
+        assert (response.status_code, response.json()["error"]) == (413, "image_too_large")
+        assert "outside its 16x16 canvas" in response.json()["message"]
+    assert decoded == []  # refused from the block walk: not one frame was decoded
+    assert upload(api_client, gif(3))["frames"] == 3
+    assert len(decoded) == 3  # the same file inside its canvas: every frame decoded
+
+
+def test_a_frame_partly_outside_the_canvas_is_clipped_and_every_frame_rendered(
+    api_client: Any,
+) -> None:
     data = bytearray(gif(3))
-    later = descriptors(bytes(data))[1:]
-    data[later[0] + 1 : later[0] + 5] = struct.pack("<HH", 60_000, 60_000)
-    data[later[1] + 5 : later[1] + 9] = struct.pack("<HH", 65_535, 65_535)
+    later = descriptors(bytes(data))[1]
+    data[later + 1 : later + 5] = struct.pack("<HH", 8, 8)  # frame 1 (white) reaches 24x24
     stored = upload(api_client, bytes(data))
-    assert (stored["width"], stored["height"]) == (16, 16)
+    assert (stored["width"], stored["height"], stored["frames"]) == (16, 16, 3)
     out = api_client.post(
-        "/api/render", json={"image_id": stored["image_id"], "quality": "full", "format": "png"}
+        "/api/render", json={"image_id": stored["image_id"], "quality": "full", "format": "apng"}
     )
-    pixels = np.asarray(Image.open(io.BytesIO(out.content)).convert("RGB"))
-    assert pixels.shape == (16, 16, 3) and (pixels == 0).all()  # frame 0 is black
+    assert out.status_code == 200, out.text
+    shown = []
+    with Image.open(io.BytesIO(out.content)) as rendered:
+        assert rendered.n_frames == 3
+        for index in range(3):
+            rendered.seek(index)
+            shown.append(np.asarray(rendered.convert("RGB")))
+    assert all(frame.shape == (16, 16, 3) for frame in shown)  # clipped to the canvas, as shown
+    assert (shown[0] == 0).all()  # frame 0 is black
+    assert (shown[1][8:, 8:] == 255).all() and (shown[1][:8] == 0).all()  # white from (8, 8)
+    assert (shown[2] == 0).all()  # frame 2 is black again

@@ -123,7 +123,12 @@ def _unchanged_as_transparent(images: list[Image.Image]) -> list[Image.Image]:
 def encode_gif(animation: Animation, *, quality: int = 90) -> bytes:
     """`animation` as GIF bytes (see the module docstring for the choices)."""
     frames = list(animation.frames)
-    has_alpha = frames[0].shape[2] == 4
+    # RGBA with nothing transparent is opaque: most GIFs declare a transparent index only for
+    # the pixels a frame leaves unchanged, so they decode RGBA yet show nothing through, and
+    # keep the frame differencing (10x smaller) when exported again.
+    has_alpha = frames[0].shape[2] == 4 and any(
+        bool((frame[..., 3] < _ALPHA_CUT).any()) for frame in frames
+    )
     shared = None if quality >= _PER_FRAME_QUALITY else choose_palette(frames, 255)
     images = [
         map_frame(frame, shared if shared is not None else choose_palette([frame], 255))

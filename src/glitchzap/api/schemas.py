@@ -23,6 +23,8 @@ ImageIdPath = Annotated[str, Path(pattern=IMAGE_ID_PATTERN, description=IMAGE_ID
 TemplateIdPath = Annotated[str, Path(pattern=TEMPLATE_ID_PATTERN, description=TEMPLATE_ID_HELP)]
 URL_HELP = "http(s) URL of an image; private and loopback addresses are refused"
 ImageFormat = Literal["webp", "jpeg", "png"]
+# Renders may animate: gif, animated WebP, and APNG ("apng", or "png" for an animated result).
+RenderFormat = Literal["webp", "jpeg", "png", "gif", "apng"]
 
 
 def is_template_id(value: str) -> bool:
@@ -42,6 +44,9 @@ class ImageResponse(BaseModel):
     image_id: str
     width: int
     height: int
+    frames: int = Field(1, description="Frames of an animated GIF / WebP / APNG; 1 for a still")
+    animated: bool = False
+    duration_ms: int | None = Field(None, description="One pass of the animation (ms)")
 
 
 class RenderRequest(StrictModel):
@@ -49,9 +54,12 @@ class RenderRequest(StrictModel):
     url: str | None = Field(None, min_length=1, max_length=2048, description=URL_HELP)
     recipe: Recipe = Field(default_factory=Recipe)
     quality: Quality = "balanced"
-    format: ImageFormat | None = Field(
+    format: RenderFormat | None = Field(
         None,
-        description="Default: previews JPEG (WebP with alpha), full the recipe's output format",
+        description="Default: previews JPEG (WebP with alpha), full the recipe's output "
+        "format. An animated result (an animated image, or a recipe with `animation`): "
+        "previews animated WebP, full the recipe's format; gif, webp, apng or png (APNG); "
+        "jpeg cannot animate (422)",
     )
 
     @model_validator(mode="after")

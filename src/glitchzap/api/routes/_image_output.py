@@ -11,10 +11,13 @@ from glitchzap.api.deps import ApiState
 from glitchzap.api.store import StoredImage
 from glitchzap.cache.keys import make_key
 from glitchzap.errors import ImageTooLarge
+from glitchzap.pipeline import preview_size
 from glitchzap.recipes import Recipe
 from glitchzap.rendering import estimate_render_bytes, preview_key
 
-MEDIA_TYPES = {"webp": "image/webp", "jpeg": "image/jpeg", "png": "image/png"}
+# APNG is served as image/png: every browser plays it from there, and a client that does not
+# know APNG still shows its first frame (image/apng is registered but less widely known).
+MEDIA_TYPES = {"webp": "image/webp", "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif"}
 
 
 async def cached_operation(
@@ -49,20 +52,36 @@ def image_response(data: bytes, fmt: str, hit: bool, **headers: str) -> Response
 
 
 def request_memory(state: ApiState, info: StoredImage, recipe: Recipe, quality: str) -> int:
-    """The render's estimated peak bytes; ImageTooLarge (413) over the per-request limit."""
-    shape = (info.height, info.width, info.channels)
+    """The render's estimated peak bytes; ImageTooLarge (413) over the per-request limit.
+
+    An animation's frames render one after the other, so one frame's work is counted once;
+    every rendered frame is held until the container is encoded (and the encoder copies
+    them), and decoding the original holds all its frames."""
     sizes = state.settings.image_processing.preview_sizes
-    needed = estimate_render_bytes(shape, recipe, quality=quality, preview_sizes=sizes)
+    needed = estimate_render_bytes(info.shape, recipe, quality=quality, preview_sizes=sizes)
+    frames = output_frames(info, recipe)
+    if frames > 1:
+        width, height = preview_size(info.shape, quality, sizes)
+        needed += frames * width * height * 4 * 2  # RGBA at most: the frame and its copy
     if needs_original(state, info, recipe, quality):
-        needed += info.width * info.height * DECODE_BYTES_PER_PIXEL
+        needed += decode_bytes(info)
     limit = state.settings.limits.max_request_memory_bytes
     if needed > limit:
+        what = f"{frames}-frame animation" if frames > 1 else "image"
         raise ImageTooLarge(
-            f"This render of a {info.width}x{info.height} image needs about "
+            f"This render of a {info.width}x{info.height} {what} needs about "
             f"{needed / 1e6:,.0f} MB; limits.max_request_memory_bytes is {limit / 1e6:,.0f} MB "
-            "(use a preview quality, a smaller image, or raise the limit)"
+            "(use a preview quality, a smaller image, fewer frames, or raise the limit)"
         )
     return needed
+
+
+def output_frames(info: StoredImage, recipe: Recipe) -> int:
+    """Frames the render gives: an animation's own, a still looped by `recipe.animation`'s
+    count, else 1."""
+    if info.animated:
+        return info.frames
+    return recipe.animation.frames if recipe.animation is not None else 1
 
 
 # Decoding an upload and resizing it for a preview, at their peak: Pillow's 4-byte pixels, the
@@ -70,9 +89,20 @@ def request_memory(state: ApiState, info: StoredImage, recipe: Recipe, quality: 
 DECODE_BYTES_PER_PIXEL = 8
 
 
+def decode_bytes(info: StoredImage) -> int:
+    """Peak bytes of decoding the stored original: a still, or every frame of an animation
+    into one array while Pillow composes the next."""
+    frame = info.width * info.height
+    if info.animated:
+        return info.frames * frame * info.channels + frame * DECODE_BYTES_PER_PIXEL
+    return frame * DECODE_BYTES_PER_PIXEL
+
+
 def needs_original(state: ApiState, info: StoredImage, recipe: Recipe, quality: str) -> bool:
-    """Whether the render must decode the original: not when its preview is kept in memory
-    and the recipe needs no mask or cut-out."""
+    """Whether the render must decode the original: not when its pixels (or, for a still
+    preview needing no mask or cut-out, that preview) are kept in memory."""
+    if info.animated or recipe.animated:
+        return not state.store.in_memory(info)
     options = recipe.background
     if quality == "full" or options.remove or options.only_mask or recipe.needs_mask:
         return state.store.arrays.get(info.image_id) is None

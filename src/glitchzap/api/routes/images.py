@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import io
-
 from fastapi import APIRouter, Request
-from PIL import Image
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from glitchzap.api.deps import ApiState, State
 from glitchzap.api.schemas import ERROR_RESPONSES, ImageIdPath, ImageResponse, UrlRequest
 from glitchzap.api.store import StoredImage
 from glitchzap.api.urlfetch import fetch_bytes, policy_from_settings
-from glitchzap.errors import InvalidParameters, ServerBusy, UnsupportedFormat
+from glitchzap.errors import GlitchzapError, InvalidParameters, ServerBusy, UnsupportedFormat
+from glitchzap.io import probe_image
+from glitchzap.settings import LimitsSettings
 
 router = APIRouter(prefix="/api", tags=["images"])
 
@@ -51,14 +51,25 @@ async def upload_image(request: Request, state: State) -> ImageResponse:
         raise UnsupportedFormat(
             'Send the image as multipart/form-data field `file`, or JSON {"url": "..."}'
         )
-    return ImageResponse(image_id=stored.image_id, width=stored.width, height=stored.height)
+    return image_response(stored)
 
 
 @router.get("/images/{image_id}", response_model=ImageResponse, responses=ERROR_RESPONSES)
 def get_image_info(image_id: ImageIdPath, state: State) -> ImageResponse:
-    """Size of an image stored earlier (404 when unknown or expired: upload it again)."""
-    info = state.store.info(image_id)
-    return ImageResponse(image_id=info.image_id, width=info.width, height=info.height)
+    """Size and frames of an image stored earlier (404 when unknown or expired: upload it
+    again)."""
+    return image_response(state.store.info(image_id))
+
+
+def image_response(stored: StoredImage) -> ImageResponse:
+    return ImageResponse(
+        image_id=stored.image_id,
+        width=stored.width,
+        height=stored.height,
+        frames=stored.frames,
+        animated=stored.animated,
+        duration_ms=stored.duration_ms,
+    )
 
 
 async def _read_upload(request: Request) -> bytes:
@@ -84,25 +95,26 @@ def _parse_url_request(raw: bytes) -> UrlRequest:
 
 async def store_upload(state: ApiState, data: bytes) -> StoredImage:
     """Decode-check and keep `data` on the CPU pool, admitted by the memory its decoding
-    takes (read from the header: the decoder's buffer and the array, a few frames' worth)."""
+    takes (read from the header and container: for an animation, every frame)."""
     timeout = state.settings.server.render_timeout_seconds
-    memory = decode_memory(data)
+    # The header walk of a long GIF is a Python loop: off the event loop.
+    memory = await run_in_threadpool(decode_memory, data, state.settings.limits)
     return await state.pool.run(timeout, store_bytes, state, data, "upload", memory_bytes=memory)
 
 
-def decode_memory(data: bytes) -> int:
-    """Bytes decoding `data` holds at its peak, from its header (0 when it has none: the
-    decoder then refuses it at once)."""
+def decode_memory(data: bytes, limits: LimitsSettings) -> int:
+    """Bytes decoding `data` holds at its peak, from its header and container: a still's
+    decoder buffer and array; an animation's frames as one array plus the canvas Pillow
+    composes them on. 0 when over a budget or unreadable: the store then refuses it before
+    decoding a pixel."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            bands = len(image.getbands())
-    except HEADER_ERRORS:
+        info = probe_image(data, limits)
+    except GlitchzapError:
         return 0
-    return width * height * max(bands, 3) * 2
-
-
-HEADER_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+    frame = info.width * info.height
+    if info.animated:
+        return info.frames * frame * info.channels + frame * 4 * 3
+    return frame * max(info.channels, 3) * 2
 
 
 def store_bytes(state: ApiState, data: bytes, operation: str) -> StoredImage:

@@ -1,10 +1,12 @@
 """POST /api/render: a recipe applied to a stored image, answered as image bytes.
 
 The route parses the request and formats the answer; the render itself is the core's
-`render_recipe` (the same call the CLI and batch make). Previews are sent as JPEG by default
-(WebP when the image has alpha); `full` in the recipe's output format. Encoded results are
-cached in the "renders" cache by image digest + canonical recipe + quality + format, so moving
-a slider back to a value seen before costs one cache read.
+`render_recipe` (the same call the CLI and batch make), or `render_animation` when the
+stored image is animated or the recipe has an `animation` block. Still previews are sent as
+JPEG by default (WebP when the image has alpha), animated previews as animated WebP; `full`
+in the recipe's output format. Encoded results are cached in the "renders" cache by image
+digest + canonical recipe + quality + format, so moving a slider back to a value seen before
+costs one cache read.
 """
 
 from __future__ import annotations
@@ -15,21 +17,23 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from glitchzap.api.deps import ApiState, State
-from glitchzap.api.routes._image_output import request_memory
+from glitchzap.api.routes._image_output import MEDIA_TYPES, request_memory
 from glitchzap.api.routes.images import store_url
 from glitchzap.api.schemas import ERROR_RESPONSES, RenderRequest
+from glitchzap.api.store import StoredImage
 from glitchzap.cache.keys import make_key
 from glitchzap.deadline import NO_DEADLINE, Deadline
 from glitchzap.rendering import (
     LazyImage,
+    animated_format,
+    encode_animation_result,
     encode_result,
     output_format,
+    render_animation,
     render_recipe,
 )
 
 router = APIRouter(prefix="/api", tags=["render"])
-
-MEDIA_TYPES = {"webp": "image/webp", "jpeg": "image/jpeg", "png": "image/png"}
 
 IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
@@ -44,8 +48,7 @@ async def render(body: RenderRequest, state: State) -> Response:
         info = state.store.info(body.image_id)
     else:
         info = await store_url(state, body.url or "")
-    has_alpha = info.channels == 4 or body.recipe.background.remove
-    fmt = body.format or output_format(body.recipe, body.quality, has_alpha)
+    fmt = render_format(body, info)
     params = {"recipe": body.recipe.model_dump(mode="json"), "format": fmt}
     key = make_key("render", info.image_id, params, body.quality)
     cacheable = body.recipe.seed is not None  # no seed: a new random result every time
@@ -77,6 +80,16 @@ async def render(body: RenderRequest, state: State) -> Response:
     return Response(data, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
+def render_format(body: RenderRequest, info: StoredImage) -> str:
+    """The container of the answer (png, jpeg, webp or gif; png is APNG when animated);
+    InvalidParameters (422) for an animated result asked as JPEG."""
+    if info.animated or body.recipe.animated:
+        return animated_format(body.recipe, body.quality, body.format)
+    has_alpha = info.channels == 4 or body.recipe.background.remove
+    fmt = body.format or output_format(body.recipe, body.quality, has_alpha)
+    return "png" if fmt == "apng" else fmt
+
+
 def render_bytes(
     state: ApiState,
     image_id: str,
@@ -85,11 +98,20 @@ def render_bytes(
     deadline: Deadline = NO_DEADLINE,
 ) -> bytes:
     """The encoded result of the render request (runs on a CPU pool thread; stops at
-    `deadline`)."""
+    `deadline`, between frames for an animation)."""
     with state.monitor.profile(f"render-{image_id[:8]}"):
         info = state.store.info(image_id)
-        shape = (info.height, info.width, info.channels)
-        image = LazyImage(shape, lambda: state.store.get(image_id))  # decoded only if needed
+        if info.animated or body.recipe.animated:
+            frames = render_animation(
+                state.store.get_animation(image_id),
+                body.recipe,
+                runtime=state.runtime,
+                quality=body.quality,
+                use_cache=False,  # the encoded bytes are cached instead
+                deadline=deadline,
+            )
+            return encode_animation_result(frames, body.recipe, quality=body.quality, fmt=fmt)
+        image = LazyImage(info.shape, lambda: state.store.get(image_id))  # decoded if needed
         out = render_recipe(
             image,
             body.recipe,
