@@ -336,6 +336,22 @@ def test_an_animated_render_over_the_memory_budget_is_413_before_any_work(
     assert len(shown_frames(preview.content)[0]) == 12
 
 
+def test_an_upload_is_admitted_by_the_memory_of_all_its_frames(tmp_path: Path) -> None:
+    settings = configure(None, data_dir=tmp_path, server={"render_memory_bytes": 2_000_000})
+    restart()
+    photo = skdata.astronaut()[::2, ::2]  # 256 x 256: 0.4 MB to decode as a still
+    try:
+        with make_client(settings.settings) as client:
+            assert upload(client, encode_image(photo, "png"))["frames"] == 1
+            data = gif_bytes(panned(photo, 8), duration=50)  # 8 frames: 2.4 MB or more
+            response = client.post("/api/images", files={"file": ("a.gif", data)})
+            assert response.status_code == 413, response.text
+            assert "server.render_memory_bytes" in response.json()["message"]
+            assert upload(client, gif_bytes(panned(photo, 2), duration=50))["frames"] == 2
+    finally:
+        restart()
+
+
 # --- the stored info entry ----------------------------------------------------------------------
 
 

@@ -85,7 +85,7 @@ def test_bad_numbers_as_an_effects_bare_value(api_client: Any, image_id: str, ef
         '"recipe": {"output": {"quality": NaN}}',
         '"recipe": {"output": {"quality": 0}}',
         '"recipe": {"output": {"quality": 101}}',
-        '"recipe": {"output": {"format": "gif"}}',
+        '"recipe": {"output": {"format": "bmp"}}',
         '"recipe": {"target": "sky"}',
         '"recipe": {"effects": [["blur", 1]]}',
         '"recipe": {"background": {"color": [NaN, 0, 0, 0]}}',

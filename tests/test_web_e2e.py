@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import re
 from pathlib import Path
@@ -515,4 +516,134 @@ def test_a_preset_sets_the_controls_and_the_preview(studio: StudioPage, tmp_path
     glitched = image_pixels(studio, "#preview")
     assert np.abs(glitched.astype(int) - first.astype(int)).mean() > 1.0
     studio.screenshot("glitch-preset-vhs")
+    assert_no_page_errors(studio)
+
+
+# --- animation -------------------------------------------------------------------------------
+
+
+def record_renders(studio: StudioPage) -> list[tuple[dict[str, Any], bytes]]:
+    """(request body, answer bytes) of every /api/render the page makes from now on, read as
+    it passes (Chromium does not keep the body of a blob the page consumed)."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    seen: list[tuple[dict[str, Any], bytes]] = []
+
+    def record(route: Any) -> None:
+        try:
+            answer = route.fetch()
+            body = answer.body()
+            route.fulfill(response=answer)
+        except PlaywrightError:  # the page aborted it: a newer preview took over
+            return
+        seen.append((json.loads(route.request.post_data or "{}"), body))
+
+    studio.page.route("**/api/render", record)
+    return seen
+
+
+def animated_answer(studio: StudioPage, seen: list[tuple[dict[str, Any], bytes]]) -> Any:
+    """The last recorded render whose recipe animates, once one has been painted."""
+    studio.page.wait_for_function(
+        "() => (window.__animated || 0) > 0", timeout=TIMEOUT_MS, polling=50
+    )
+    return next(item for item in reversed(seen) if "animation" in item[0]["recipe"])
+
+
+def count_animated_previews(studio: StudioPage) -> None:
+    studio.page.evaluate(
+        "document.addEventListener('preview-painted', (e) => { if (e.detail.recipe.animation)"
+        " window.__animated = (window.__animated || 0) + 1; })"
+    )
+
+
+def frames_of(data: bytes) -> tuple[str, int, list[int], tuple[int, int]]:
+    """(format, frames, durations in ms, size) of an image file, read with Pillow."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        durations = []
+        for index in range(getattr(image, "n_frames", 1)):
+            image.seek(index)
+            image.load()  # WebP reads a frame's duration as it decodes it
+            durations.append(int(image.info.get("duration", 0)))
+        return str(image.format), len(durations), durations, image.size
+
+
+def test_animate_plays_a_glitch_loop_and_downloads_a_gif(
+    studio: StudioPage, tmp_path: Path
+) -> None:
+    page = studio.page
+    count_previews(studio)
+    upload(studio, write_image(tmp_path, skdata.astronaut(), "astronaut.png"))
+    wait_for_preview(studio, 1)
+    slider = page.locator("input[type=range][data-effect=slices][data-param=count]")
+    slider.focus()
+    for _ in range(4):  # slices: each frame's seed cuts them elsewhere
+        page.keyboard.press("PageUp")
+    wait_for_preview(studio, 2)
+    assert page.input_value("#download-format") == "png"
+    seen = record_renders(studio)
+    count_animated_previews(studio)
+    page.check("#animate")
+    request, answer = animated_answer(studio, seen)
+    assert request["quality"] == "fast"
+    assert request["recipe"]["animation"] == {"frames": 12, "fps": 12}
+    assert request["recipe"]["effects"]["slices"]["count"] > 0
+    fmt, frames, durations, size = frames_of(answer)
+    assert (fmt, frames, size) == ("WEBP", 12, (300, 300))
+    assert durations == [83] * 12  # 12 fps
+    page.wait_for_function(
+        "() => document.querySelector('#preview-meta').textContent.includes('12 frames')"
+    )
+    assert page.input_value("#download-format") == "gif"  # animations download as GIF
+    assert page.is_disabled("#download-format option[value=jpeg]")
+    studio.screenshot("glitch-animate")
+
+    with page.expect_download(timeout=TIMEOUT_MS) as download:
+        page.click("#download")
+    assert download.value.suggested_filename == "astronaut-glitch.gif"
+    fmt, frames, durations, size = frames_of(Path(download.value.path()).read_bytes())
+    assert (fmt, frames, size) == ("GIF", 12, (512, 512))  # full quality, every frame
+    assert durations == [80] * 12  # 83 ms in GIF's 10 ms steps
+
+    page.check("#anim-ease")
+    page.wait_for_function("() => window.__animated >= 2", timeout=TIMEOUT_MS, polling=50)
+    request, answer = animated_answer(studio, seen)
+    count = request["recipe"]["effects"]["slices"]["count"]
+    assert request["recipe"]["animation"]["ease"] == {
+        "slices.count": {"from": 0, "to": count, "curve": "there-and-back"}
+    }
+    assert frames_of(answer)[1] == 12
+    page.fill("#anim-frames", "6")
+    page.wait_for_function("() => window.__animated >= 3", timeout=TIMEOUT_MS, polling=50)
+    request, answer = animated_answer(studio, seen)
+    assert request["recipe"]["animation"]["frames"] == 6
+    assert frames_of(answer)[1] == 6
+
+    page.uncheck("#animate")
+    assert page.input_value("#download-format") == "png"
+    assert page.is_enabled("#download-format option[value=jpeg]")
+    assert_no_page_errors(studio)
+
+
+def test_an_animated_upload_previews_animated(studio: StudioPage, tmp_path: Path) -> None:
+    from PIL import Image
+
+    page = studio.page
+    frames = [Image.fromarray(np.roll(skdata.chelsea(), 40 * i, axis=1)) for i in range(6)]
+    path = tmp_path / "chelsea.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=70, loop=0)
+    seen = record_renders(studio)
+    count_animated_previews(studio)
+    upload(studio, path)
+    request, answer = animated_answer(studio, seen)
+    assert request["quality"] == "fast"
+    assert page.inner_text("#image-info") == "chelsea.gif: 451 × 300 px · 6 frames, 0.4 s"
+    fmt, count, durations, size = frames_of(answer)
+    assert (fmt, count, size) == ("WEBP", 6, (300, 200))
+    assert durations == [70] * 6
+    assert page.is_checked("#animate") and page.is_disabled("#animate")
+    assert page.is_disabled("#anim-frames")  # the upload keeps its own frames and timing
+    assert page.input_value("#download-format") == "gif"
     assert_no_page_errors(studio)

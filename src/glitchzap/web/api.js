@@ -63,14 +63,14 @@ const getJson = async (path, options) => (await request("GET", path, options)).j
 const postJson = async (path, json, options) => (await request("POST", path, { ...options, json })).json();
 const postBlob = async (path, json, options) => (await request("POST", path, { ...options, json })).blob();
 
-/** {image_id, width, height} of an uploaded File/Blob. */
+/** {image_id, width, height, frames, animated, duration_ms} of an uploaded File/Blob. */
 export function uploadImage(file, signal) {
   const form = new FormData();
   form.append("file", file, file.name || "pasted-image");
   return request("POST", "/api/images", { form, signal }).then((r) => r.json());
 }
 
-/** {image_id, width, height} of an image the server fetches from `url`. */
+/** {image_id, width, height, frames, animated, duration_ms} of an image fetched from `url`. */
 export const uploadUrl = (url, signal) => postJson("/api/images", { url }, { signal });
 
 /** Effect name -> {summary, primary, schema}, in engine order. */

@@ -10,7 +10,8 @@ export const studio = { image: null };
 
 function setImage(info, name) {
   studio.image = { ...info, name };
-  $("image-info").textContent = `${name}: ${info.width} × ${info.height} px`;
+  const frames = info.animated ? ` · ${info.frames} frames, ${(info.duration_ms / 1000).toFixed(1)} s` : "";
+  $("image-info").textContent = `${name}: ${info.width} × ${info.height} px${frames}`;
   document.dispatchEvent(new CustomEvent("image-changed", { detail: studio.image }));
 }
 

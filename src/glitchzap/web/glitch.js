@@ -8,6 +8,7 @@ const BUSY_DEBOUNCE_MS = 40; // while a preview is in flight, wait for the slide
 const PROGRESS_DELAY_MS = 300; // a preview faster than this never flashes the progress bar
 const SLIDER_STEPS = 1000; // positions of every range input
 const CURVED_SPAN = 100; // ranges this wide (px) get a square-law slider: fine control near 0
+const ANIMATED_FORMATS = ["gif", "webp", "apng"]; // download formats that keep the frames
 
 /** One control per parameter: reads and writes real values, whatever the slider's curve. */
 class ParamControl {
@@ -112,6 +113,7 @@ class ParamControl {
 class EffectControls {
   constructor(container, schemas, onChange) {
     this.controls = [];
+    this.schemas = schemas;
     container.replaceChildren();
     const groups = {
       photo: el("details", { class: "effect-group", "data-category": "photo", open: "" },
@@ -157,6 +159,26 @@ class EffectControls {
   reset() {
     for (const c of this.controls) c.reset();
   }
+
+  /** The `ease` of a "grow then settle" loop: each effect in `effects` moves its main
+   * (primary) parameter from its default to the chosen value and back over the frames. */
+  growThenSettle(effects) {
+    const ease = {};
+    for (const [effect, params] of Object.entries(effects)) {
+      const primary = this.schemas[effect]?.primary;
+      const control = this.controls.find((c) => c.effect === effect && c.name === primary);
+      if (!control || typeof params[primary] !== "number" || typeof control.default !== "number") continue;
+      ease[`${effect}.${primary}`] = { from: control.default, to: params[primary], curve: "there-and-back" };
+    }
+    return ease;
+  }
+}
+
+/** A whole number from a number input, kept within its min and max. */
+function whole(input, fallback) {
+  const value = Math.round(Number(input.value));
+  if (input.value === "" || Number.isNaN(value)) return fallback;
+  return Math.min(Number(input.max), Math.max(Number(input.min), value));
 }
 
 function checked(name) {
@@ -175,11 +197,55 @@ export async function setupGlitch(studio) {
   const beforeCache = new Map(); // "<image_id>/<quality>" -> Blob of the untouched preview
   const masksSeen = new Set(); // images whose subject mask the server has already made
 
-  const recipe = () => ({
-    effects: controls ? controls.effects : {},
-    target: checked("target"),
-    seed: Number($("seed").value) || 0,
-  });
+  let userAnimate = false; // the Animate switch as the user left it (an animated upload forces it)
+  let formatChosen = false; // whether the user picked the download format themselves
+
+  /** Whether previews and downloads are animations: an animated upload, or Animate on. */
+  const animating = () => Boolean(studio.image?.animated) || userAnimate;
+
+  /** The recipe's `animation` block, or null: a still's frame count and speed, and the eased
+   * parameters (an animated upload keeps its own frames and timing). */
+  function animation(effects) {
+    if (!animating()) return null;
+    const options = {};
+    if (!studio.image?.animated) {
+      options.frames = whole($("anim-frames"), 12);
+      options.fps = whole($("anim-fps"), 12);
+    }
+    const ease = $("anim-ease").checked && controls ? controls.growThenSettle(effects) : {};
+    if (Object.keys(ease).length) options.ease = ease;
+    return options;
+  }
+
+  function recipe() {
+    const effects = controls ? controls.effects : {};
+    const out = { effects, target: checked("target"), seed: Number($("seed").value) || 0 };
+    const options = animation(effects);
+    if (options) out.animation = options;
+    return out;
+  }
+
+  /** Preview quality: the chosen one, or fast for animations (every frame is rendered). */
+  const previewQuality = () => (animating() ? "fast" : checked("quality"));
+
+  /** Frames the preview shows (1 for a still). */
+  const frameCount = () =>
+    studio.image?.animated ? studio.image.frames : animating() ? whole($("anim-frames"), 12) : 1;
+
+  /** The animation controls and the download format follow the image and the Animate switch. */
+  function syncAnimation() {
+    const upload = Boolean(studio.image?.animated);
+    const on = animating();
+    $("animate").checked = on;
+    $("animate").disabled = upload;
+    $("anim-frames").disabled = !on || upload;
+    $("anim-fps").disabled = !on || upload;
+    $("anim-ease").disabled = !on;
+    const select = $("download-format");
+    select.querySelector('option[value="jpeg"]').disabled = on; // JPEG cannot animate
+    if (on && (!formatChosen || !ANIMATED_FORMATS.includes(select.value))) select.value = "gif";
+    if (!on && !formatChosen) select.value = "png";
+  }
 
   function schedule(changeAt = performance.now()) {
     lastChangeAt = changeAt;
@@ -206,7 +272,7 @@ export async function setupGlitch(studio) {
     const id = ++sequence;
     const changeAt = lastChangeAt;
     const image = studio.image;
-    const body = { image_id: image.image_id, recipe: recipe(), quality: checked("quality") };
+    const body = { image_id: image.image_id, recipe: recipe(), quality: previewQuality() };
     const needsMask = body.recipe.target !== "all" && !masksSeen.has(image.image_id);
     const started = performance.now();
     const progress = needsMask
@@ -223,8 +289,9 @@ export async function setupGlitch(studio) {
       clearError();
       $("download").disabled = false;
       const ms = Math.round(paintedAt - started);
+      const frames = body.recipe.animation ? ` · ${frameCount()} frames` : "";
       $("preview-meta").textContent =
-        `${body.quality} preview · ${preview.naturalWidth} × ${preview.naturalHeight} px · ${ms} ms`;
+        `${body.quality} preview · ${preview.naturalWidth} × ${preview.naturalHeight} px${frames} · ${ms} ms`;
       document.dispatchEvent(new CustomEvent("preview-painted", {
         detail: { changeAt, paintedAt, latencyMs: paintedAt - changeAt, recipe: body.recipe },
       }));
@@ -239,7 +306,7 @@ export async function setupGlitch(studio) {
 
   async function refreshBefore() {
     if (!studio.image || !$("compare").checked) return;
-    const quality = checked("quality");
+    const quality = previewQuality();
     const key = `${studio.image.image_id}/${quality}`;
     try {
       if (!beforeCache.has(key)) {
@@ -267,7 +334,8 @@ export async function setupGlitch(studio) {
     const body = { image_id: studio.image.image_id, recipe: recipe(), quality: "full", format };
     const button = $("download");
     button.disabled = true;
-    setStatus("Rendering at full quality…");
+    const frames = body.recipe.animation ? `${frameCount()} frames ` : "";
+    setStatus(`Rendering ${frames}at full quality…`);
     try {
       const blob = await renderImage(body);
       const stem = (studio.image.name || "image").replace(/\.[^.]*$/, "") || "image";
@@ -287,6 +355,19 @@ export async function setupGlitch(studio) {
     setStatus("Recipe copied to the clipboard.");
   }
 
+  $("animate").addEventListener("change", (event) => {
+    userAnimate = $("animate").checked;
+    syncAnimation();
+    schedule(event.timeStamp);
+    refreshBefore();
+  });
+  for (const input of [$("anim-frames"), $("anim-fps")]) {
+    input.addEventListener("input", (event) => schedule(event.timeStamp));
+  }
+  $("anim-ease").addEventListener("change", (event) => schedule(event.timeStamp));
+  $("download-format").addEventListener("change", () => {
+    formatChosen = true;
+  });
   for (const input of document.querySelectorAll('input[name="target"], input[name="quality"]')) {
     input.addEventListener("change", (event) => {
       schedule(event.timeStamp);
@@ -307,6 +388,7 @@ export async function setupGlitch(studio) {
   $("download").addEventListener("click", download);
   $("copy-recipe").addEventListener("click", () => copyRecipe().catch(showError));
   document.addEventListener("image-changed", () => {
+    syncAnimation();
     beforeCache.clear();
     schedule();
     refreshBefore();

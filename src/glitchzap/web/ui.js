@@ -45,7 +45,7 @@ export function downloadBlob(blob, filename) {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
-export const EXTENSIONS = { png: "png", jpeg: "jpg", webp: "webp" };
+export const EXTENSIONS = { png: "png", jpeg: "jpg", webp: "webp", gif: "gif", apng: "png" };
 
 /** Copy text to the clipboard, falling back to a hidden textarea where the API is refused. */
 export async function copyText(text) {
