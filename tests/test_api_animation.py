@@ -209,6 +209,27 @@ def test_transparency_is_kept_not_painted_black(api_client: Any) -> None:
             assert frame[~hole][:, :3].mean() > 40  # the photo, with noise, not black
 
 
+def test_an_opaque_gif_exported_as_gif_keeps_its_frame_differencing(api_client: Any) -> None:
+    from glitchzap.animation import Animation
+    from glitchzap.io import encode_animation
+
+    frames = []
+    for i in range(8):  # the astronaut with a small box moving across: little changes per frame
+        frame = skdata.astronaut().copy()
+        frame[200:260, 40 * i : 40 * i + 60] = 255
+        frames.append(frame)
+    data = gif_bytes(frames, duration=80, loop=0)
+    image_id = upload(api_client, data)["image_id"]
+    # Pillow marks the unchanged pixels of later frames transparent: the GIF decodes as RGBA.
+    assert api_client.app.state.api.store.info(image_id).channels == 4
+    out = rendered(api_client, image_id, quality="full", format="gif").content
+    shown, _, _ = shown_frames(out)
+    assert all((frame[..., 3] == 255).all() for frame in shown)  # nothing see-through
+    opaque = [frame[..., :3] for frame in shown_frames(data)[0]]
+    as_rgb = encode_animation(Animation(opaque, (80,) * 8), "gif")
+    assert len(out) < 1.1 * len(as_rgb)  # as small as the RGB frames' GIF (not 10x larger)
+
+
 # --- stills made into loops: seeds and easing ---------------------------------------------------
 
 
