@@ -313,28 +313,50 @@ def test_gif_and_apng_of_a_still_are_stills(api_client: Any, api_astronaut_png: 
         assert len(shown_frames(out.content)[0]) == 1
 
 
-@pytest.fixture
-def small_budget_client(tmp_path: Path) -> Any:
-    limits = {"max_animation_pixels": 100_000, "max_request_memory_bytes": 16_000_000}
+def client_with(tmp_path: Path, **limits: int) -> Any:
     settings = configure(None, data_dir=tmp_path, limits=limits).settings
     restart()
-    with make_client(settings) as client:
+    return make_client(settings)
+
+
+@pytest.fixture
+def small_animation_client(tmp_path: Path) -> Any:
+    with client_with(tmp_path, max_animation_pixels=100_000) as client:
         yield client
     restart()
 
 
-def test_an_animation_over_max_animation_pixels_is_413(small_budget_client: Any) -> None:
+@pytest.fixture
+def small_memory_client(tmp_path: Path) -> Any:
+    with client_with(tmp_path, max_request_memory_bytes=16_000_000) as client:
+        yield client
+    restart()
+
+
+def test_an_animation_over_max_animation_pixels_is_413(
+    small_animation_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from glitchzap.api.routes import render as render_route
+
+    client = small_animation_client
     frames = astronaut_frames(8)  # 8 x 128 x 128 = 131,072 pixels
     for data in (gif_bytes(frames, duration=50), apng_bytes(frames), webp_bytes(frames)):
-        response = small_budget_client.post("/api/images", files={"file": ("a", data)})
+        response = client.post("/api/images", files={"file": ("a", data)})
         assert response.status_code == 413, response.text
         assert response.json()["error"] == "image_too_large"
         assert "limits.max_animation_pixels" in response.json()["message"]
-    assert upload(small_budget_client, gif_bytes(frames[:6], duration=50))["frames"] == 6
+    assert upload(client, gif_bytes(frames[:6], duration=50))["frames"] == 6
+    # A still made into 8 frames is held to the same budget, before any frame is rendered.
+    monkeypatch.setattr(render_route, "render_animation", None)  # never reached
+    still = upload(client, encode_image(frames[0], "png"))["image_id"]
+    for quality in ("fast", "full"):
+        response = render(client, still, recipe={"animation": {"frames": 8}}, quality=quality)
+        assert response.status_code == 413, response.text
+        assert "limits.max_animation_pixels" in response.json()["message"]
 
 
 def test_an_animated_render_over_the_memory_budget_is_413_before_any_work(
-    small_budget_client: Any, monkeypatch: pytest.MonkeyPatch
+    small_memory_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from glitchzap.api.routes import render as render_route
 
@@ -344,15 +366,15 @@ def test_an_animated_render_over_the_memory_budget_is_413_before_any_work(
         render_route, "render_animation", lambda *a, **k: started.append(1) or real(*a, **k)
     )
     photo = encode_image(skdata.astronaut(), "png")  # 512 x 512: 12 frames need 25 MB
-    image_id = upload(small_budget_client, photo)["image_id"]
-    assert render(small_budget_client, image_id, quality="full").status_code == 200  # a still
+    image_id = upload(small_memory_client, photo)["image_id"]
+    assert render(small_memory_client, image_id, quality="full").status_code == 200  # a still
     loop = {"effects": {"noise": 0.2}, "animation": {"frames": 12}}  # each frame its own
-    response = render(small_budget_client, image_id, recipe=loop, quality="full")
+    response = render(small_memory_client, image_id, recipe=loop, quality="full")
     assert response.status_code == 413, response.text
     assert "12-frame animation" in response.json()["message"]
     assert "limits.max_request_memory_bytes" in response.json()["message"]
     assert started == []  # refused from the estimate, before rendering a frame
-    preview = render(small_budget_client, image_id, recipe=loop, quality="fast")
+    preview = render(small_memory_client, image_id, recipe=loop, quality="fast")
     assert preview.status_code == 200 and started == [1]  # 12 frames of 300 px fit
     assert len(shown_frames(preview.content)[0]) == 12
 

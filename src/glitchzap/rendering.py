@@ -330,7 +330,11 @@ def check_animation_budget(animation: Animation, limits: LimitsSettings) -> None
     """ImageTooLarge when `animation` (a still made into `animation.frames` frames, say) is
     past the frame or animation-pixel budgets a decoded one is held to."""
     height, width = animation.shape[:2]
-    count = len(animation)
+    check_frames_budget(len(animation), width, height, limits)
+
+
+def check_frames_budget(count: int, width: int, height: int, limits: LimitsSettings) -> None:
+    """`check_animation_budget` for `count` frames of width x height, before any exist."""
     if count > limits.max_frames:
         raise ImageTooLarge(
             f"The animation has {count} frames; the limit is {limits.max_frames} "

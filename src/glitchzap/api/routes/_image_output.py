@@ -13,7 +13,7 @@ from glitchzap.cache.keys import make_key
 from glitchzap.errors import ImageTooLarge
 from glitchzap.pipeline import preview_size
 from glitchzap.recipes import Recipe
-from glitchzap.rendering import estimate_render_bytes, preview_key
+from glitchzap.rendering import check_frames_budget, estimate_render_bytes, preview_key
 
 # APNG is served as image/png: every browser plays it from there, and a client that does not
 # know APNG still shows its first frame (image/apng is registered but less widely known).
@@ -52,14 +52,17 @@ def image_response(data: bytes, fmt: str, hit: bool, **headers: str) -> Response
 
 
 def request_memory(state: ApiState, info: StoredImage, recipe: Recipe, quality: str) -> int:
-    """The render's estimated peak bytes; ImageTooLarge (413) over the per-request limit.
+    """The render's estimated peak bytes; ImageTooLarge (413) over the per-request limit, or
+    for a still made into more frames than the animation budgets allow.
 
     An animation's frames render one after the other, so one frame's work is counted once;
     every rendered frame is held until the container is encoded (and the encoder copies
     them), and decoding the original holds all its frames."""
+    frames = output_frames(info, recipe)
+    if frames > 1:
+        check_frames_budget(frames, info.width, info.height, state.settings.limits)
     sizes = state.settings.image_processing.preview_sizes
     needed = estimate_render_bytes(info.shape, recipe, quality=quality, preview_sizes=sizes)
-    frames = output_frames(info, recipe)
     if frames > 1:
         width, height = preview_size(info.shape, quality, sizes)
         needed += frames * width * height * 4 * 2  # RGBA at most: the frame and its copy
