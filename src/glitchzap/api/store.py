@@ -63,9 +63,10 @@ class ImageStore:
         image_id = bytes_digest(data)
         known = self._entry(image_id)
         if known is not None and self.cache.get(f"original:{image_id}") is not None:
-            stored, current = known
-            if current:  # written before frames were counted: stored again below
+            stored, counts_frames = known
+            if counts_frames:
                 return stored
+            # An entry from before animations were kept: probed and stored again below.
         probed = probe_image(data, self.limits)  # ImageTooLarge before any pixel is decoded
         if probed.animated:
             info = self._keep_animation(image_id, data, probed)
@@ -123,8 +124,8 @@ class ImageStore:
             return Animation.still(self.get(image_id))
         stack = self.arrays.get(_frames_key(image_id))
         if stack is None:
-            probed = probe_image(data := self._original(image_id), self.limits)
-            stack = self._decode_stack(image_id, data, probed)[0]
+            data = self._original(image_id)
+            stack = self._decode_stack(image_id, data, probe_image(data, self.limits))[0]
         return Animation(list(stack), info.durations, info.loop)
 
     def _keep_animation(self, image_id: str, data: bytes, probed: ImageInfo) -> StoredImage:
