@@ -130,32 +130,52 @@ def meme(
         str | None, typer.Option("--template", help="Render on this template id")
     ] = None,
 ) -> None:
-    """Erase the image's text if it has some, then write the captions meme-style."""
-    from glitchzap.io import load_image, save_image
-    from glitchzap.meme.compose import ERASE_MODES, make_meme_result
+    """Erase the image's text if it has some, then write the captions meme-style.
+
+    An animated input (GIF, WebP, APNG) gives an animated meme, its container from OUTPUT's
+    suffix (.gif, .webp, .png); so does a still input on an animated --template written as
+    .gif or .webp."""
+    from glitchzap.io import format_for_path, load_animation, save_animation, save_image
+    from glitchzap.meme.compose import (
+        ANIMATED_MEME_FORMATS,
+        ERASE_MODES,
+        make_meme_animation_result,
+    )
     from glitchzap.runtime import current
 
     if erase not in ERASE_MODES:
         raise InvalidParameters(f"Unknown --erase {erase!r}: use auto, always or never")
     _check_method(method)
     settings = current().settings
+    fmt = format_for_path(output)
     start = time.perf_counter()
-    image = load_image(source, limits=settings.limits)
-    result = make_meme_result(
-        image,
+    animation = load_animation(source, limits=settings.limits)
+    if animation.animated and fmt == "jpeg":
+        raise InvalidParameters(
+            f"{source} is animated and JPEG cannot hold an animation: "
+            "write .gif, .webp or .png (APNG)"
+        )
+    result = make_meme_animation_result(
+        animation,
         text or [],
         erase=erase,  # type: ignore[arg-type]
         layout=layout,
         font=font,
         method=method,
         template="auto" if auto_template else template,
+        animate_template=output.suffix.lower().lstrip(".") in ANIMATED_MEME_FORMATS,
         runtime=current(),
     )
-    save_image(result.image, output)
+    if result.animation.animated:
+        save_animation(result.animation, output)
+    else:
+        save_image(result.animation.frames[0], output)
     elapsed = (time.perf_counter() - start) * 1000
     on = f"on template {result.template_id}, " if result.template_id else ""
+    frames = len(result.animation)
+    moving = f"{frames} frames, " if frames > 1 else ""
     typer.echo(
-        f"{source} -> {output} ({on}{len(result.regions_erased)} region(s) erased, "
+        f"{source} -> {output} ({moving}{on}{len(result.regions_erased)} region(s) erased, "
         f"{elapsed:.0f} ms)"
     )
 
