@@ -106,17 +106,16 @@ def render_meme(
     from glitchzap.meme.compose import make_template_meme, make_template_meme_animation
 
     if fmt in ANIMATED_FORMATS:
-        animation = make_template_meme_animation(template.id, lines, runtime=state.runtime)
-        if animation.animated:
-            frame_h, frame_w = animation.shape[:2]
-            size = _fitted_size(frame_w, frame_h, width, height)
-            _check_output_size(size, state.settings.limits)
-            fitted = [_fit(frame, size) for frame in animation.frames]
-            return encode_animation(Animation(fitted, animation.durations, animation.loop), fmt)
-    size = _fitted_size(template.width, template.height, width, height)
+        meme = make_template_meme_animation(template.id, lines, runtime=state.runtime)
+    else:
+        meme = Animation.still(make_template_meme(template.id, lines, runtime=state.runtime))
+    frame_h, frame_w = meme.shape[:2]  # an animated template's GIF may differ from its still
+    size = _fitted_size(frame_w, frame_h, width, height)
     _check_output_size(size, state.settings.limits)
-    image = make_template_meme(template.id, lines, runtime=state.runtime)
-    return encode_image(_fit(image, size), fmt)
+    frames = [_fit(frame, size) for frame in meme.frames]
+    if meme.animated:
+        return encode_animation(Animation(frames, meme.durations, meme.loop), fmt)
+    return encode_image(frames[0], fmt)
 
 
 def _fitted_size(w: int, h: int, width: int | None, height: int | None) -> tuple[int, int]:
