@@ -12,12 +12,13 @@ from typing import Any, TypeGuard
 
 import numpy as np
 
+from glitchzap.animation import Animation
 from glitchzap.cache import Cache
 from glitchzap.cache.arrays import ArrayMemo
 from glitchzap.cache.codec import decode_json, encode_json
 from glitchzap.cache.keys import bytes_digest
 from glitchzap.errors import NotFound
-from glitchzap.io import load_image
+from glitchzap.io import ImageInfo, load_animation, load_image, probe_image
 from glitchzap.settings import LimitsSettings
 
 
@@ -73,6 +74,25 @@ class ImageStore:
             image = load_image(data, limits=self.limits)
             self.arrays.put(image_id, image)
         return image
+
+    def frames_info(self, image_id: str) -> ImageInfo:
+        """What the stored image's header says (size, channels, frames, loop); nothing decoded."""
+        return probe_image(self._original(image_id), self.limits)
+
+    def animation(self, image_id: str) -> Animation:
+        """Every frame of a stored image with its timing; a still is one frame (its decoded
+        pixels from the memo)."""
+        data = self._original(image_id)
+        if not probe_image(data, self.limits).animated:
+            return Animation.still(self.get(image_id))
+        return load_animation(data, limits=self.limits)
+
+    def _original(self, image_id: str) -> bytes:
+        data = self.cache.get(f"original:{image_id}")
+        # The id is the digest of the bytes: anything else under it is never decoded.
+        if data is None or bytes_digest(data) != image_id:
+            raise _unknown(image_id)
+        return data
 
 
 def _valid_size(size: Any) -> TypeGuard[list[int]]:

@@ -14,7 +14,7 @@ from glitchzap.errors import ImageTooLarge
 from glitchzap.recipes import Recipe
 from glitchzap.rendering import estimate_render_bytes, preview_key
 
-MEDIA_TYPES = {"webp": "image/webp", "jpeg": "image/jpeg", "png": "image/png"}
+MEDIA_TYPES = {"webp": "image/webp", "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif"}
 
 
 async def cached_operation(

@@ -29,7 +29,7 @@ from glitchzap.rendering import (
 
 router = APIRouter(prefix="/api", tags=["render"])
 
-MEDIA_TYPES = {"webp": "image/webp", "jpeg": "image/jpeg", "png": "image/png"}
+MEDIA_TYPES = {"webp": "image/webp", "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif"}
 
 IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
