@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from api_fixtures import MEMEGEN_TEMPLATES, upload
-from glitchzap.io import load_image
+from glitchzap.io import encode_animation, load_animation, load_image
+from meme_animations import panning, photo, region_changes
 
 pytest_plugins = ["api_fixtures"]
 
@@ -95,3 +96,20 @@ def test_unknown_image(api_client: Any) -> None:
     for route in ("/api/meme", "/api/ocr", "/api/erase-text"):
         response = api_client.post(route, json={"image_id": "f" * 40})
         assert response.status_code == 404
+
+
+def test_an_animated_upload_stays_animated(api_client: Any) -> None:
+    source = panning(photo("chelsea", 240), 6)
+    image_id = upload(api_client, encode_animation(source, "gif", quality=100), "pan.gif")
+    body = {"image_id": image_id["image_id"], "captions": ["top", "bottom"], "erase": "never"}
+    formats = {"gif": "image/gif", "webp": "image/webp", "apng": "image/png", "png": "image/png"}
+    for fmt, media in formats.items():
+        response = api_client.post("/api/meme", json={**body, "format": fmt})
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == media
+        meme = load_animation(response.content)
+        assert (len(meme), meme.durations) == (len(source), source.durations), fmt
+        top = region_changes(meme.frames, source.frames, slice(0, meme.shape[0] // 5))
+        assert min(top) > 10  # the caption is on every frame
+    jpeg = api_client.post("/api/meme", json={**body, "format": "jpeg"})
+    assert jpeg.status_code == 422 and "JPEG cannot hold an animation" in jpeg.json()["message"]

@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from glitchzap.io import load_image, save_image
+from glitchzap.io import load_animation, load_image, save_image
 from glitchzap.runtime import current
+from meme_animations import gif_file, panning, region_changes
+from meme_animations import photo as skimage_photo
 
 CODE = "from glitchzap import cli; cli.main()"  # `glitchzap` from this interpreter
 
@@ -97,6 +99,43 @@ def test_bad_input_is_one_line_and_exit_2(photo: Path, args: list[str], message:
     result = run_cli(*[a.replace("{photo}", str(photo)) for a in args])
     assert result.returncode == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_meme_of_an_animated_input_is_animated(tmp_path: Path) -> None:
+    source = panning(skimage_photo("chelsea", 240), 6)
+    animated = gif_file(source, tmp_path / "pan.gif")
+    captions = ["--text", "top", "--text", "bottom", "--erase", "never"]
+    for suffix in (".gif", ".webp", ".png"):
+        out = tmp_path / f"meme{suffix}"
+        made = run_cli("meme", str(animated), "-o", str(out), *captions)
+        assert made.returncode == 0, made.stderr
+        assert "6 frames" in made.stdout
+        meme = load_animation(out)
+        assert (len(meme), meme.durations) == (6, source.durations), suffix
+        assert min(region_changes(meme.frames, source.frames, slice(0, 40))) > 10
+    refused = run_cli("meme", str(animated), "-o", str(tmp_path / "meme.jpg"), *captions)
+    assert refused.returncode == 2 and not (tmp_path / "meme.jpg").exists()
+    assert refused.stderr.count("\n") == 1 and "JPEG cannot hold an animation" in refused.stderr
+
+
+@pytest.mark.slow
+def test_erase_text_of_an_animated_input(tmp_path: Path) -> None:
+    from glitchzap.animation import Animation
+    from glitchzap.meme.compose import make_meme
+
+    clean = panning(skimage_photo("chelsea", 320), 6)
+    burnt = [
+        make_meme(frame, ["burnt caption"], layout="top", erase="never", runtime=current())
+        if i < 3
+        else frame
+        for i, frame in enumerate(clean.frames)
+    ]
+    source = gif_file(Animation(burnt, clean.durations), tmp_path / "burnt.gif")
+    erased = run_cli("erase-text", str(source), "-o", str(tmp_path / "clean.webp"))
+    assert erased.returncode == 0, erased.stderr
+    assert "1 region(s) erased on 3 of 6 frames" in erased.stdout
+    frames = load_animation(tmp_path / "clean.webp")
+    assert (len(frames), frames.durations) == (6, clean.durations)
 
 
 def test_ocr_reports_unreadable_inputs_and_goes_on(photo: Path, tmp_path: Path) -> None:

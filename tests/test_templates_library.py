@@ -13,10 +13,11 @@ from skimage import data
 from typer.testing import CliRunner
 
 from glitchzap.errors import InvalidParameters, NotFound
-from glitchzap.io import encode_image
+from glitchzap.io import encode_image, load_image
 from glitchzap.runtime import restart
 from glitchzap.templates import TemplateLibrary, text_boxes
 from glitchzap.templates.starter import STARTER_PHOTOS, add_starter_set
+from meme_animations import gif_file, panning, photo
 
 
 def write_memegen(root: Path, template_id: str, image: np.ndarray, **config: object) -> Path:
@@ -52,6 +53,38 @@ def test_import_is_idempotent_and_updates(library: TemplateLibrary, tmp_path: Pa
     stored = library.get("cat")
     assert stored.image_path.is_file() and stored.image_path.parent.name == "cat"
     assert (stored.image_path.parent / "config.yml").is_file()  # memegen layout for the API
+
+
+def test_animated_templates_keep_every_frame(library: TemplateLibrary, tmp_path: Path) -> None:
+    """memegen's animated templates: a GIF-only one (`pan`), and one with its GIF beside a
+    still picture (`both`). Matching and stills read the still picture (a GIF's first frame);
+    `animation` gives every frame; re-importing is idempotent; removing the GIF updates."""
+    source = tmp_path / "memegen"
+    moving = panning(photo("astronaut", 200), 5)
+    gif_file(moving, write_memegen(source, "pan", data.coffee()) / "default.gif")
+    (source / "pan" / "default.png").unlink()
+    gif_file(moving, write_memegen(source, "both", data.chelsea()) / "default.gif")
+    assert sorted(library.import_memegen(source).added) == ["both", "pan"]
+
+    pan, both = library.get("pan"), library.get("both")
+    assert pan.animated and pan.animation_path == pan.image_path
+    assert both.animated and both.image_path.suffix == ".png"
+    assert both.animation_path is not None and both.animation_path.name == "default.gif"
+    for template in (pan, both):
+        frames = library.animation(template.id)
+        assert (len(frames), frames.durations) == (5, moving.durations)
+    assert np.array_equal(library.image("both"), load_image(source / "both" / "default.png"))
+    assert np.array_equal(library.image("pan"), library.animation("pan").frames[0])
+    assert library.best_match(data.chelsea()).id == "both"  # matched on the still picture
+
+    assert sorted(library.import_memegen(source).unchanged) == ["both", "pan"]
+    library.reindex()
+    assert library.get("both").animated  # the GIF stays beside the still picture
+    (source / "both" / "default.gif").unlink()
+    assert library.import_memegen(source).updated == ["both"]
+    assert not library.get("both").animated and len(library.animation("both")) == 1
+    library.remove("pan")
+    assert not (library.root / "pan").exists()
 
 
 def test_import_reports_unsafe_ids_and_conflicts(library: TemplateLibrary, tmp_path: Path) -> None:

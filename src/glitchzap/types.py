@@ -56,5 +56,5 @@ class TextBox(BaseModel):
     color: str = "white"
     font: str | None = None  # None or a memegen name (thick, thin...) = the default font
     align: Literal["center", "left", "right"] = "center"
-    start: float = 0.0  # memegen animation timing, accepted and ignored for stills
+    start: float = 0.0  # memegen timing: frames i of n with start <= i/n < stop (stills: all)
     stop: float = 1.0

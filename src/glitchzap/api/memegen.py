@@ -6,7 +6,9 @@ right: `__` -> `_`, `--` -> `-`, `_` or `-` -> space, `''` -> `"`, and `~n` newl
 `encode_text` is the inverse, used for the example URLs in `GET /templates`.
 
 Templates come from the one template library (`Runtime.templates`), which imports memegen's
-own folders (`glitchzap templates import-memegen`).
+own folders (`glitchzap templates import-memegen`). As in memegen, `.gif` and `.webp` draw the
+captions on every frame of an animated template (one with a `default.gif`); `.png` and `.jpg`
+are stills, and a still template as `.gif` is a one-frame GIF.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ TILDE_ESCAPES = {
     "g": ">",
 }
 _DOUBLES = {"__": "_", "--": "-", "''": '"'}
-IMAGE_EXTENSIONS = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg", "webp": "webp"}
+IMAGE_EXTENSIONS = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg", "webp": "webp", "gif": "gif"}
+# memegen's ANIMATED_EXTENSIONS: these draw on every frame of an animated template.
+ANIMATED_FORMATS = ("gif", "webp")
 
 
 def decode_text(segment: str) -> str:
@@ -90,19 +94,22 @@ def split_extension(last_segment: str) -> tuple[str, str | None]:
 
 
 def template_json(template: Template, base_url: str) -> dict[str, Any]:
-    """One template in memegen's `GET /templates` shape."""
+    """One template in memegen's `GET /templates` shape. As memegen does, an animated template
+    lists the styles "animated" and "default" and its example URL ends in `.gif`; `blank`
+    stays the still `.png` (memegen's DEFAULT_SUFFIX)."""
     lines = max(len(template.text_boxes), 1)
     example_path = "/".join(encode_text(line) for line in template.example) or "_"
+    example_ext = "gif" if template.animated else "png"
     return {
         "id": template.id,
         "name": template.name,
         "lines": lines,
-        "overlays": 0,
-        "styles": [],
+        "overlays": 0,  # overlay images (memegen's style=<url>) are not supported
+        "styles": ["animated", "default"] if template.animated else [],
         "blank": f"{base_url}/images/{template.id}.png",
         "example": {
             "text": template.example,
-            "url": f"{base_url}/images/{template.id}/{example_path}.png",
+            "url": f"{base_url}/images/{template.id}/{example_path}.{example_ext}",
         },
         "source": template.source,
         "keywords": template.keywords,

@@ -169,4 +169,8 @@ class MemeRequest(ImageSourceRequest):
         description="Where each caption goes, top first (memegen text boxes, fractions of the "
         "image); default: the layout's",
     )
-    format: ImageFormat = "png"
+    format: Literal["png", "jpeg", "webp", "gif", "apng"] = Field(
+        "png",
+        description="An animated input stays animated: gif, webp, apng or png (APNG); jpeg is "
+        "refused for it. A still input on an animated template is animated as gif, webp or apng",
+    )

@@ -86,25 +86,45 @@ def erase_text(
         bool, typer.Option("--always", help="Erase even low-confidence text")
     ] = False,
 ) -> None:
-    """Remove the text from each image (skipped when none is found)."""
+    """Remove the text from each image (skipped when none is found); an animated input is
+    erased frame by frame, where each frame shows the text."""
     from glitchzap.cli.common import output_paths, run_each
-    from glitchzap.io import load_image, save_image
-    from glitchzap.meme.compose import EraseMode
+    from glitchzap.io import load_animation, save_animation, save_image
+    from glitchzap.meme.compose import EraseMode, erase_animation_text
     from glitchzap.meme.compose import erase_text as erase
     from glitchzap.runtime import current
 
     _check_method(method)
     targets = output_paths(inputs, output, out_dir)
     settings = current().settings
+    mode: EraseMode = "always" if always else "auto"
 
     def clean(source: Path, target: Path) -> str:
-        image = load_image(source, limits=settings.limits)
-        mode: EraseMode = "always" if always else "auto"
-        result = erase(image, mode=mode, method=method, runtime=current())
+        animation = load_animation(source, limits=settings.limits)
+        if animation.animated:
+            _check_animated_output(source, target)
+            frames, regions, count = erase_animation_text(
+                animation, mode=mode, method=method, runtime=current()
+            )
+            save_animation(frames, target)
+            erased = f"{len(regions)} region(s) erased on {count} of {len(frames)} frames"
+            return f"{source} -> {target} ({erased})"
+        result = erase(animation.frames[0], mode=mode, method=method, runtime=current())
         save_image(result.image, target)
         return f"{source} -> {target} ({len(result.regions_erased)} region(s) erased)"
 
     run_each(list(zip(inputs, targets, strict=True)), clean)
+
+
+def _check_animated_output(source: Path, target: Path) -> None:
+    """InvalidParameters (exit 2, one line) when an animated `source` would be written as JPEG."""
+    from glitchzap.io import format_for_path
+
+    if format_for_path(target) == "jpeg":
+        raise InvalidParameters(
+            f"{source} is animated and JPEG cannot hold an animation: "
+            "write .gif, .webp or .png (APNG)"
+        )
 
 
 def meme(
@@ -130,9 +150,17 @@ def meme(
         str | None, typer.Option("--template", help="Render on this template id")
     ] = None,
 ) -> None:
-    """Erase the image's text if it has some, then write the captions meme-style."""
-    from glitchzap.io import load_image, save_image
-    from glitchzap.meme.compose import ERASE_MODES, make_meme_result
+    """Erase the image's text if it has some, then write the captions meme-style.
+
+    An animated input (GIF, WebP, APNG) gives an animated meme, its container from OUTPUT's
+    suffix (.gif, .webp, .png); so does a still input on an animated --template written as
+    .gif or .webp."""
+    from glitchzap.io import load_animation, save_animation, save_image
+    from glitchzap.meme.compose import (
+        ANIMATED_MEME_FORMATS,
+        ERASE_MODES,
+        make_meme_animation_result,
+    )
     from glitchzap.runtime import current
 
     if erase not in ERASE_MODES:
@@ -140,22 +168,30 @@ def meme(
     _check_method(method)
     settings = current().settings
     start = time.perf_counter()
-    image = load_image(source, limits=settings.limits)
-    result = make_meme_result(
-        image,
+    animation = load_animation(source, limits=settings.limits)
+    if animation.animated:
+        _check_animated_output(source, output)
+    result = make_meme_animation_result(
+        animation,
         text or [],
         erase=erase,  # type: ignore[arg-type]
         layout=layout,
         font=font,
         method=method,
         template="auto" if auto_template else template,
+        animate_template=output.suffix.lower().lstrip(".") in ANIMATED_MEME_FORMATS,
         runtime=current(),
     )
-    save_image(result.image, output)
+    if result.animation.animated:
+        save_animation(result.animation, output)
+    else:
+        save_image(result.animation.frames[0], output)
     elapsed = (time.perf_counter() - start) * 1000
     on = f"on template {result.template_id}, " if result.template_id else ""
+    frames = len(result.animation)
+    moving = f"{frames} frames, " if frames > 1 else ""
     typer.echo(
-        f"{source} -> {output} ({on}{len(result.regions_erased)} region(s) erased, "
+        f"{source} -> {output} ({moving}{on}{len(result.regions_erased)} region(s) erased, "
         f"{elapsed:.0f} ms)"
     )
 

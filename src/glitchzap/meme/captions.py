@@ -273,26 +273,42 @@ def _place(
     return layer, x, y
 
 
-def composite(image: np.ndarray, layer: Image.Image, x: int, y: int) -> None:
-    """Alpha-blend an RGBA layer onto `image` in place at (x, y)."""
-    rgba = np.asarray(layer, dtype=np.float32)
+@dataclass(frozen=True)
+class PlacedCaption:
+    """A caption drawn once and placed: its RGBA pixels (float32, h x w x 4) and the top-left
+    corner (x, y, px) they go to. Compositing it on any frame of that size puts the caption
+    at the same place, so an animation's captions never jump."""
+
+    rgba: np.ndarray
+    x: int
+    y: int
+
+    @property
+    def rect(self) -> tuple[int, int, int, int]:
+        """(x, y, w, h) the caption covers."""
+        return self.x, self.y, self.rgba.shape[1], self.rgba.shape[0]
+
+
+def composite(image: np.ndarray, placed: PlacedCaption) -> None:
+    """Alpha-blend a placed caption onto `image` in place."""
+    rgba = placed.rgba
     h, w = rgba.shape[:2]
     alpha = rgba[..., 3:4] / 255.0
-    region = image[y : y + h, x : x + w]
+    region = image[placed.y : placed.y + h, placed.x : placed.x + w]
     blended = region[..., :3] * (1 - alpha) + rgba[..., :3] * alpha
     region[..., :3] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
     if image.shape[2] == 4:
         region[..., 3] = np.maximum(region[..., 3], rgba[..., 3].astype(np.uint8))
 
 
-def render_caption(
-    image: np.ndarray, text: str, box: TextBox, source: FontSource, fonts: FontCache
-) -> tuple[int, int, int, int] | None:
-    """Draw one caption into `image` in place; the (x, y, w, h) it covers, None when empty."""
+def place_caption(
+    text: str, box: TextBox, source: FontSource, fonts: FontCache, size: tuple[int, int]
+) -> PlacedCaption | None:
+    """One caption fitted into `box` of an image of `size` (w, h) and drawn; None when empty."""
     text = clean_text(text, box.style)
     if not text:
         return None
-    img_h, img_w = image.shape[:2]
+    img_w, img_h = size
     left, top, width, height = box_pixels(box, img_w, img_h)
     pad = round(min(width, height) * PADDING_RATIO)
     inner_w, inner_h = max(1, width - 2 * pad), max(1, height - 2 * pad)
@@ -304,8 +320,48 @@ def render_caption(
     if box.angle % 360:
         layer = layer.rotate(box.angle, resample=Image.Resampling.BICUBIC, expand=True)
     layer, x, y = _place(layer, (left + width / 2, top + height / 2), (img_w, img_h))
-    composite(image, layer, x, y)
-    return x, y, layer.width, layer.height
+    return PlacedCaption(np.asarray(layer, dtype=np.float32), x, y)
+
+
+def render_caption(
+    image: np.ndarray, text: str, box: TextBox, source: FontSource, fonts: FontCache
+) -> tuple[int, int, int, int] | None:
+    """Draw one caption into `image` in place; the (x, y, w, h) it covers, None when empty."""
+    placed = place_caption(text, box, source, fonts, (image.shape[1], image.shape[0]))
+    if placed is None:
+        return None
+    composite(image, placed)
+    return placed.rect
+
+
+def place_captions(
+    size: tuple[int, int],
+    captions: Sequence[str],
+    boxes: Sequence[TextBox],
+    *,
+    font: FontSource,
+    fonts: FontCache,
+    box_fonts: dict[str, FontSource] | None = None,
+) -> list[PlacedCaption | None]:
+    """Caption i fitted into box i of an image of `size` (w, h) and drawn, once: what
+    `draw_placed` composites on each frame (None for an empty caption)."""
+    if len(captions) > len(boxes):
+        raise InvalidParameters(
+            f"{len(captions)} captions but only {len(boxes)} text boxes in this layout"
+        )
+    return [
+        place_caption(text, box, (box_fonts or {}).get(box.font or "", font), fonts, size)
+        for text, box in zip(captions, boxes, strict=False)
+    ]
+
+
+def draw_placed(image: np.ndarray, placed: Sequence[PlacedCaption | None]) -> np.ndarray:
+    """A copy of `image` with the placed captions composited (None entries skipped)."""
+    out = image.copy()
+    for caption in placed:
+        if caption is not None:
+            composite(out, caption)
+    return out
 
 
 def render_captions(
@@ -318,14 +374,13 @@ def render_captions(
     box_fonts: dict[str, FontSource] | None = None,
 ) -> np.ndarray:
     """A copy of `image` with caption i drawn in box i (empty captions are skipped)."""
-    if len(captions) > len(boxes):
-        raise InvalidParameters(
-            f"{len(captions)} captions but only {len(boxes)} text boxes in this layout"
-        )
+    check_image(image)
+    size = (image.shape[1], image.shape[0])
+    placed = place_captions(size, captions, boxes, font=font, fonts=fonts, box_fonts=box_fonts)
+    return draw_placed(image, placed)
+
+
+def check_image(image: np.ndarray) -> None:
+    """InvalidParameters unless `image` is H x W x 3|4 uint8."""
     if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype != np.uint8:
         raise InvalidParameters(f"Expected an H x W x 3|4 uint8 image, got {image.shape}")
-    out = image.copy()
-    for text, box in zip(captions, boxes, strict=False):
-        source = (box_fonts or {}).get(box.font or "", font)
-        render_caption(out, text, box, source, fonts)
-    return out

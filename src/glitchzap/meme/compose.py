@@ -4,6 +4,10 @@
 argument and pass plain values down to `ocr`, `inpaint` and `captions`. Large images
 are read and inpainted at `image_processing.max_processing_dimension`; only the masked pixels
 of the full-size image are replaced, and captions are drawn at full size.
+
+`make_meme_animation` does the same on every frame of an animation: the captions are laid out
+and drawn once and composited at the same place on each frame (they never jump), and old text
+is read on a few frames only and erased on each frame where it still shows (see `frames`).
 """
 
 from __future__ import annotations
@@ -15,11 +19,19 @@ from typing import TYPE_CHECKING, Literal
 import cv2
 import numpy as np
 
+from glitchzap.animation import Animation
 from glitchzap.cache.codec import decode_array, encode_array
 from glitchzap.cache.keys import image_digest, make_key
 from glitchzap.errors import InvalidParameters
-from glitchzap.meme.captions import layout_boxes, render_captions
+from glitchzap.meme.captions import (
+    PlacedCaption,
+    draw_placed,
+    layout_boxes,
+    place_captions,
+    render_captions,
+)
 from glitchzap.meme.fonts import MEMEGEN_ALIASES, FontSource, resolve_font
+from glitchzap.meme.frames import sample_indices, seen_texts, shown_regions
 from glitchzap.meme.inpaint import inpaint, text_mask
 from glitchzap.meme.ocr import OcrResult, find_text
 from glitchzap.settings import Settings
@@ -31,6 +43,9 @@ if TYPE_CHECKING:
 
 EraseMode = Literal["auto", "always", "never"]
 ERASE_MODES = ("auto", "always", "never")
+# Formats that ask for an animated meme of a still input on an animated template (memegen's
+# animated extensions, and APNG by name); png and jpeg give the template's still picture.
+ANIMATED_MEME_FORMATS = ("gif", "webp", "apng")
 
 
 @dataclass(frozen=True)
@@ -237,15 +252,24 @@ def draw_captions(
     """`captions` drawn in `boxes` (one each, top first); `image` itself when all are blank."""
     if not any(text.strip() for text in captions):
         return image
-    paths = runtime.settings.fonts.paths
-    box_fonts = {
+    return render_captions(
+        image,
+        list(captions),
+        list(boxes),
+        font=font,
+        fonts=runtime.fonts,
+        box_fonts=_box_fonts(boxes, runtime.settings),
+    )
+
+
+def _box_fonts(boxes: Sequence[TextBox], settings: Settings) -> dict[str, FontSource]:
+    """The fonts boxes name themselves (memegen's aliases mean the default font)."""
+    paths = settings.fonts.paths
+    return {
         box.font: resolve_font(box.font, paths)
         for box in boxes
         if box.font and box.font.lower() not in MEMEGEN_ALIASES
     }
-    return render_captions(
-        image, list(captions), list(boxes), font=font, fonts=runtime.fonts, box_fonts=box_fonts
-    )
 
 
 def _checked_captions(captions: Sequence[str], settings: Settings) -> list[str]:
@@ -303,3 +327,235 @@ def make_meme(
         template=template,
         runtime=runtime,
     ).image
+
+
+# ---- animated memes -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemeAnimationResult:
+    """An animated meme, the text regions erased (each on the frames that show it), how many
+    frames had text erased, and the template rendered on, when one was used."""
+
+    animation: Animation
+    regions_erased: list[TextRegion] = field(default_factory=list)
+    frames_erased: int = 0
+    template_id: str | None = None
+
+
+def make_meme_animation(
+    animation: Animation,
+    captions: Sequence[str],
+    *,
+    erase: EraseMode = "auto",
+    layout: str = "default",
+    boxes: Sequence[TextBox] | None = None,
+    font: str | None = None,
+    method: str | None = None,
+    template: str | None = None,
+    animate_template: bool = True,
+    runtime: Runtime,
+) -> Animation:
+    """`make_meme` on every frame of `animation`: the same captions at the same place on
+    each frame (frame count, durations, loop and transparency kept), old text erased on the
+    frames that show it. A one-frame animation gives exactly `make_meme`'s picture, unless
+    `template` names an animated template and `animate_template` is on: then its frames."""
+    return make_meme_animation_result(
+        animation,
+        captions,
+        erase=erase,
+        layout=layout,
+        boxes=boxes,
+        font=font,
+        method=method,
+        template=template,
+        animate_template=animate_template,
+        runtime=runtime,
+    ).animation
+
+
+def make_meme_animation_result(
+    animation: Animation,
+    captions: Sequence[str],
+    *,
+    erase: EraseMode = "auto",
+    layout: str = "default",
+    boxes: Sequence[TextBox] | None = None,
+    font: str | None = None,
+    method: str | None = None,
+    template: str | None = None,
+    animate_template: bool = True,
+    runtime: Runtime,
+) -> MemeAnimationResult:
+    """Like `make_meme_animation`, also returning what was erased and the template used.
+
+    `template="auto"` matches the first frame; an animated input renders on the matched
+    template only when that template is animated too (it stays an animation), a still one
+    on the template's still picture (the picture it was matched against)."""
+    if not animation.animated and not (
+        animate_template and _is_animated_template(template, runtime)
+    ):
+        still = make_meme_result(
+            animation.frames[0],
+            captions,
+            erase=erase,
+            layout=layout,
+            boxes=boxes,
+            font=font,
+            method=method,
+            template=template,
+            runtime=runtime,
+        )
+        out = Animation([still.image], animation.durations, animation.loop)
+        erased_frames = 1 if still.regions_erased else 0
+        return MemeAnimationResult(out, still.regions_erased, erased_frames, still.template_id)
+    _check_image(animation.frames[0])
+    if erase not in ERASE_MODES:
+        raise InvalidParameters(f"Unknown erase mode {erase!r}: use auto, always or never")
+    captions = _checked_captions(captions, runtime.settings)
+    template_id = _pick_animation_template(animation, template, runtime)
+    if template_id is not None:
+        # The clean template replaces the picture: no text to erase, its own text boxes.
+        animation, template_boxes = template_animation(template_id, runtime=runtime)
+        boxes = boxes if boxes is not None else template_boxes
+        erase = "never"
+    text_boxes = list(boxes) if boxes is not None else layout_boxes(layout)
+    _check_box_count(captions, text_boxes)
+    source = caption_font(font, runtime.settings)
+    erased, regions, count = erase_animation_text(
+        animation, mode=erase, method=method, runtime=runtime
+    )
+    out = draw_animation_captions(erased, captions, text_boxes, font=source, runtime=runtime)
+    return MemeAnimationResult(out, regions, count, template_id)
+
+
+def erase_animation_text(
+    animation: Animation,
+    *,
+    mode: EraseMode = "auto",
+    method: str | None = None,
+    runtime: Runtime,
+) -> tuple[Animation, list[TextRegion], int]:
+    """(`animation` with its text inpainted frame by frame, the regions erased, how many
+    frames changed). OCR reads `frames.sample_indices` frames only; their regions are merged,
+    and each frame is erased only where it still shows text (`frames.shown_regions`), so a
+    frame without the caption is left as it is. `auto` skips unless some region scores at
+    least `image_processing.skip_text_removal_threshold`."""
+    if mode == "never":
+        return animation, [], 0
+    frames = animation.frames
+    found = [
+        (i, read_image_text(frames[i], runtime=runtime).regions)
+        for i in sample_indices(len(frames))
+    ]
+    threshold = runtime.settings.image_processing.skip_text_removal_threshold
+    if mode == "auto" and not any(r.score >= threshold for _, rs in found for r in rs):
+        return animation, [], 0
+    texts = seen_texts(frames, found)
+    done: dict[int, EraseResult] = {}  # a frame repeated (a looped still) is erased once
+    for index, frame in enumerate(frames):
+        if id(frame) not in done:
+            regions = shown_regions(frame, index, texts, frames)
+            done[id(frame)] = (
+                erase_text(frame, mode="always", method=method, regions=regions, runtime=runtime)
+                if regions
+                else EraseResult(frame, [])
+            )
+    results = [done[id(frame)] for frame in frames]
+    erased = {region for result in results for region in result.regions_erased}
+    out = Animation([r.image for r in results], animation.durations, animation.loop)
+    changed = sum(1 for r in results if r.regions_erased)
+    return out, [t.region for t in texts if t.region in erased], changed
+
+
+def draw_animation_captions(
+    animation: Animation,
+    captions: Sequence[str],
+    boxes: Sequence[TextBox],
+    *,
+    font: FontSource,
+    runtime: Runtime,
+) -> Animation:
+    """`captions` laid out and drawn once, then composited on every frame at the same place.
+    As in memegen, a box's `start` and `stop` (fractions of the animation) bound the frames
+    it shows on: frame i of n shows it when start <= i / n < stop (stop 0: always)."""
+    if not any(text.strip() for text in captions):
+        return animation
+    height, width = animation.shape[:2]
+    placed = place_captions(
+        (width, height),
+        list(captions),
+        list(boxes),
+        font=font,
+        fonts=runtime.fonts,
+        box_fonts=_box_fonts(boxes, runtime.settings),
+    )
+    count = len(animation)
+    frames = [
+        draw_placed(frame, _shown_captions(placed, boxes, index, count))
+        for index, frame in enumerate(animation.frames)
+    ]
+    return Animation(frames, animation.durations, animation.loop)
+
+
+def _shown_captions(
+    placed: Sequence[PlacedCaption | None], boxes: Sequence[TextBox], index: int, count: int
+) -> list[PlacedCaption | None]:
+    if count <= 1:
+        return list(placed)
+    at = index / count
+    return [
+        p if not box.stop or box.start <= at < box.stop else None
+        for p, box in zip(placed, boxes, strict=False)
+    ]
+
+
+def make_template_meme_animation(
+    template_id: str, captions: Sequence[str], *, runtime: Runtime
+) -> Animation:
+    """The template's animated picture (memegen's `default.gif`; its still picture as one
+    frame when it has none) with `captions` in its text boxes on every frame (memegen's
+    `/images/<template>/<line>/....gif`); NotFound for an unknown id."""
+    captions = _checked_captions(captions, runtime.settings)
+    animation, boxes = template_animation(template_id, runtime=runtime)
+    _check_box_count(captions, boxes)
+    source = caption_font(None, runtime.settings)
+    return draw_animation_captions(animation, captions, boxes, font=source, runtime=runtime)
+
+
+def template_animation(template_id: str, *, runtime: Runtime) -> tuple[Animation, list[TextBox]]:
+    """(every frame of a library template's animated picture, its text boxes); the frames
+    are kept in memory (as one array) like `template_picture`'s still."""
+    library = runtime.templates
+    template = library.get(template_id)
+    stat = (template.animation_path or template.image_path).stat()
+    key = f"template-animation:{template.id}:{stat.st_size}:{stat.st_mtime_ns}"
+    frames, timing = runtime.arrays.get(key), runtime.arrays.get(f"{key}:timing")
+    if frames is None or timing is None:
+        animation = library.animation(template.id)
+        frames = np.stack(animation.frames)
+        loop = -1 if animation.loop is None else animation.loop
+        timing = np.array([loop, *animation.durations], np.int64)
+        runtime.arrays.put(key, frames)
+        runtime.arrays.put(f"{key}:timing", timing)
+    loop = int(timing[0])
+    durations = tuple(int(ms) for ms in timing[1:])
+    return Animation(list(frames), durations, None if loop < 0 else loop), text_boxes(template)
+
+
+def _is_animated_template(template: str | None, runtime: Runtime) -> bool:
+    """Whether `template` names (by id, not "auto") a template with several frames."""
+    if template is None or template == "auto":
+        return False
+    return template_animation(template, runtime=runtime)[0].animated
+
+
+def _pick_animation_template(
+    animation: Animation, template: str | None, runtime: Runtime
+) -> str | None:
+    """`_pick_template` on the first frame; a match found by "auto" is used only when the
+    template is animated (an animated input never becomes a still)."""
+    template_id = _pick_template(animation.frames[0], template, runtime)
+    if template_id is None or template != "auto":
+        return template_id
+    return template_id if template_animation(template_id, runtime=runtime)[0].animated else None

@@ -63,26 +63,48 @@ def stroke_mask(image: np.ndarray, regions: Sequence[TextRegion]) -> np.ndarray:
     """
     mask = np.zeros(image.shape[:2], np.uint8)
     for region in regions:
-        height = max(region.height, 4.0)
-        polygon = _polygon(region, BOX_DILATION * height)
-        x, y, w, h = _clip_rect(cv2.boundingRect(polygon), image.shape)
-        if w == 0 or h == 0:
+        found = _region_ink(image, region)
+        if found is None:
             continue
-        area = np.zeros((h, w), np.uint8)
-        cv2.fillPoly(area, [polygon - np.array([x, y], np.int32)], 255)
-        rgb = image[y : y + h, x : x + w, :3]
-        low, high = rgb.min(axis=2), rgb.max(axis=2)
-        light = ((low >= STROKE_LIGHT) & (high - low <= STROKE_CHROMA)).astype(np.uint8)
-        dark = (high <= STROKE_DARK).astype(np.uint8)
-        reach = 2 * round(STROKE_REACH * height) + 1  # a square: dilating by it is separable
-        near = cv2.getStructuringElement(cv2.MORPH_RECT, (reach, reach))
-        ink = (light & cv2.dilate(dark, near)) | (dark & cv2.dilate(light, near))
-        # One pixel more covers the anti-aliased rim between outline and background.
-        ink = cv2.dilate(ink * 255, _disk(round(STROKE_DILATION * height) + 1))
+        (x, y, w, h), ink, area = found
         if np.count_nonzero(ink & area) < MIN_STROKE_SHARE * np.count_nonzero(area):
             ink = area  # not white-on-black lettering (coloured text): erase the whole box
         mask[y : y + h, x : x + w] |= ink & area
     return mask
+
+
+def stroke_share(image: np.ndarray, region: TextRegion) -> float:
+    """The share (0-1) of `region`'s grown box that meme lettering covers in `image` (what
+    `stroke_mask` would take there): about 0 where the caption is not shown."""
+    found = _region_ink(image, region)
+    if found is None:
+        return 0.0
+    _, ink, area = found
+    return float(np.count_nonzero(ink & area)) / max(1, int(np.count_nonzero(area)))
+
+
+def _region_ink(
+    image: np.ndarray, region: TextRegion
+) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray] | None:
+    """((x, y, w, h) of the region's grown box in the image, the lettering pixels there, the
+    box's polygon there), both uint8 0/255; None when the box lies outside the image."""
+    height = max(region.height, 4.0)
+    polygon = _polygon(region, BOX_DILATION * height)
+    x, y, w, h = _clip_rect(cv2.boundingRect(polygon), image.shape)
+    if w == 0 or h == 0:
+        return None
+    area = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(area, [polygon - np.array([x, y], np.int32)], 255)
+    rgb = image[y : y + h, x : x + w, :3]
+    low, high = rgb.min(axis=2), rgb.max(axis=2)
+    light = ((low >= STROKE_LIGHT) & (high - low <= STROKE_CHROMA)).astype(np.uint8)
+    dark = (high <= STROKE_DARK).astype(np.uint8)
+    reach = 2 * round(STROKE_REACH * height) + 1  # a square: dilating by it is separable
+    near = cv2.getStructuringElement(cv2.MORPH_RECT, (reach, reach))
+    ink = (light & cv2.dilate(dark, near)) | (dark & cv2.dilate(light, near))
+    # One pixel more covers the anti-aliased rim between outline and background.
+    ink = cv2.dilate(ink * 255, _disk(round(STROKE_DILATION * height) + 1))
+    return (x, y, w, h), ink, area
 
 
 def _clip_rect(

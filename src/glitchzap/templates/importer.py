@@ -1,5 +1,10 @@
 """Importing memegen's template folders (`<id>/config.yml` + `<id>/default.*`) into the store.
 
+The still picture (`default.jpg`, `.png`...) is the template's picture: matching, search and
+still memes read it. memegen's animated picture, `default.gif`, is the picture itself when it
+is the only one (a GIF-only template: its first frame is matched), or is kept beside the still
+one, as memegen does, for animated memes (`/images/<id>/<lines>.gif`).
+
 Each folder is parsed (config.yml with name, keywords, example captions, text boxes, source),
 checked (a safe id that no user or starter template already uses) and written only when its
 picture or fields changed, so importing the same checkout again updates and never duplicates.
@@ -14,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from glitchzap.errors import InvalidParameters, UnreadableImage
-from glitchzap.io import load_image
+from glitchzap.errors import ImageTooLarge, InvalidParameters, UnreadableImage
+from glitchzap.io import load_image, probe_image
 from glitchzap.settings import LimitsSettings
 from glitchzap.templates.records import (
     STARTER_PREFIX,
@@ -24,7 +29,14 @@ from glitchzap.templates.records import (
     memegen_boxes,
     string_list,
 )
-from glitchzap.templates.store import FEATURES_VERSION, Store, check_id, digest, loads
+from glitchzap.templates.store import (
+    ANIMATION_SUFFIX,
+    FEATURES_VERSION,
+    Store,
+    check_id,
+    digest,
+    loads,
+)
 
 IMAGE_SUFFIXES = ("jpg", "png", "jpeg", "webp", "gif")  # first found is the template picture
 NOT_TEMPLATE_PREFIXES = ("_", ".")  # memegen's own folders (`_error`, `_test`), hidden ones
@@ -62,11 +74,13 @@ def _import_folder(
                        if (folder / f"default.{e}").is_file()), None)  # fmt: skip
     config_path = folder / "config.yml"
     if image_path is None or not config_path.is_file():
-        report.errors.append(f"{folder.name}: needs config.yml and default.jpg|png")
+        report.errors.append(f"{folder.name}: needs config.yml and default.jpg|png|gif")
         return
+    gif_path = folder / f"default{ANIMATION_SUFFIX}"
     try:
         config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
         data = image_path.read_bytes()
+        animation = gif_path.read_bytes() if gif_path != image_path and gif_path.is_file() else None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         report.errors.append(f"{folder.name}: {exc}")
         return
@@ -78,19 +92,21 @@ def _import_folder(
         report.conflicts.append(f"{template_id}: {conflict}")
         return
     fields = _fields(config, template_id)
-    if _unchanged(store, template_id, fields, data):
+    if _unchanged(store, template_id, fields, data, animation):
         report.unchanged.append(template_id)
         return
     existed = store.exists(template_id)
     try:
         pixels = load_image(data, limits=limits)
-    except (UnreadableImage, InvalidParameters) as exc:
+        if animation is not None:
+            probe_image(animation, limits)  # decodable and inside the frame budgets
+    except (UnreadableImage, InvalidParameters, ImageTooLarge) as exc:
         report.errors.append(f"{folder.name}: {exc}")
         return
     name, keywords, example, boxes, source = fields
     store.write(template_id, name=name, keywords=keywords, example=example,
                 boxes=boxes or default_boxes(), source=source, origin="memegen", data=data,
-                pixels=pixels)  # fmt: skip
+                pixels=pixels, animation=animation)  # fmt: skip
     (report.updated if existed else report.added).append(template_id)
 
 
@@ -113,8 +129,11 @@ def _conflict(store: Store, template_id: str) -> str | None:
     return None
 
 
-def _unchanged(store: Store, template_id: str, fields: Fields, data: bytes) -> bool:
-    """Whether the stored template already has these fields, this picture and current features."""
+def _unchanged(
+    store: Store, template_id: str, fields: Fields, data: bytes, animation: bytes | None
+) -> bool:
+    """Whether the stored template already has these fields, these pictures and current
+    features."""
     rows = store.query(
         "SELECT t.*, f.version FROM templates t JOIN features f USING (id) WHERE t.id = ?",
         (template_id,),
@@ -129,7 +148,18 @@ def _unchanged(store: Store, template_id: str, fields: Fields, data: bytes) -> b
         row["digest"] == digest(data) and row["version"] == FEATURES_VERSION
         and stored == (name, keywords, example, boxes or stored[3], source)
         and (store.folder(template_id) / row["image_file"]).is_file()
+        and _same_animation(store.folder(template_id), row["image_file"], animation)
     )  # fmt: skip
+
+
+def _same_animation(folder: Path, image_file: str, animation: bytes | None) -> bool:
+    """Whether the GIF kept beside the still picture is `animation` (None: there is none)."""
+    if image_file.endswith(ANIMATION_SUFFIX):
+        return animation is None
+    kept = folder / f"default{ANIMATION_SUFFIX}"
+    if animation is None:
+        return not kept.is_file()
+    return kept.is_file() and digest(kept.read_bytes()) == digest(animation)
 
 
 def _is_safe_id(template_id: str) -> bool:

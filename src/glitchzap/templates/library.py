@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from glitchzap.animation import Animation
 from glitchzap.errors import InvalidParameters
-from glitchzap.io import encode_image, load_image
+from glitchzap.io import encode_image, load_animation, load_image
 from glitchzap.settings import LimitsSettings
 from glitchzap.templates import match as m
 from glitchzap.templates.importer import import_memegen
@@ -89,8 +90,17 @@ class TemplateLibrary:
         return self.store.get(template_id)
 
     def image(self, template_id: str) -> np.ndarray:
-        """The clean template picture (H x W x 3|4 uint8)."""
+        """The clean still template picture (H x W x 3|4 uint8; an animated picture's first
+        frame): what matching, search and still memes use."""
         return load_image(self.get(template_id).image_path, limits=self.limits)
+
+    def animation(self, template_id: str) -> Animation:
+        """Every frame of the template's animated picture (memegen's `default.gif`, or an
+        animated picture of another format), with its timing; a one-frame animation of the
+        still picture when it has none. What animated memes are drawn on."""
+        template = self.get(template_id)
+        path = template.animation_path or template.image_path
+        return load_animation(path, limits=self.limits)
 
     def template_for_meme(self, template_id: str) -> tuple[np.ndarray, list[Any]]:
         """(clean template picture, its text boxes as captions.TextBox) for make_meme."""

@@ -28,15 +28,24 @@ class Template:
     text_boxes: list[dict[str, Any]]
     source: str | None
     origin: str
-    image_path: Path
+    image_path: Path  # the still picture: matching, search and still memes read it
     width: int
     height: int
+    # memegen's animated picture (its `default.gif`): the picture itself when that is a GIF,
+    # or a GIF kept beside a still picture (memegen ships both for most animated templates).
+    animation_path: Path | None = None
+
+    @property
+    def animated(self) -> bool:
+        """Whether the template has memegen's animated picture (its "animated" style)."""
+        return self.animation_path is not None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id, "name": self.name, "keywords": self.keywords, "example": self.example,
             "text_boxes": self.text_boxes, "source": self.source, "origin": self.origin,
             "image": str(self.image_path), "width": self.width, "height": self.height,
+            "animated": self.animated,
         }  # fmt: skip
 
 

@@ -44,10 +44,12 @@ def reindex_templates(
     done = 0
     for template in templates:
         data = template.image_path.read_bytes()
+        gif = template.animation_path  # a GIF beside the still picture is kept with it
+        animation = gif.read_bytes() if gif is not None and gif != template.image_path else None
         store.write(template.id, name=template.name, keywords=template.keywords,
                     example=template.example, boxes=template.text_boxes,
                     source=template.source, origin=template.origin, data=data,
-                    pixels=load_image(data, limits=limits))  # fmt: skip
+                    pixels=load_image(data, limits=limits), animation=animation)  # fmt: skip
         done += 1
     return done
 

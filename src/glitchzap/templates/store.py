@@ -2,8 +2,9 @@
 and the reads and writes of one template (get, list, write, delete) that keep the two in step.
 
 Layout under `<templates_dir>`: `index.sqlite3` plus one memegen-style folder per template,
-`<id>/config.yml` and `<id>/default.<ext>`, so memegen-compatible readers (the API's
-`/templates`) see the same templates. Arrays are stored as NPY bytes (never pickle). Writing a
+`<id>/config.yml` and `<id>/default.<ext>` (and, as in memegen, a `default.gif` beside a still
+picture for an animated template), so memegen-compatible readers (the API's `/templates`) see
+the same templates. Arrays are stored as NPY bytes (never pickle). Writing a
 template also computes its matching features (`match.describe`), so a stored template is always
 ready to match.
 """
@@ -30,6 +31,7 @@ from glitchzap.templates import match as m
 from glitchzap.templates.records import Template, memegen_boxes, string_list
 
 FEATURES_VERSION = 3  # bump when match.py changes what is stored: old rows are recomputed
+ANIMATION_SUFFIX = ".gif"  # memegen's animated picture is always `default.gif`
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -153,24 +155,26 @@ class Store:
         return bool(self.query("SELECT 1 FROM templates WHERE id = ?", (template_id,)))
 
     def _template(self, row: sqlite3.Row) -> Template:
+        image_path = self.folder(row["id"]) / row["image_file"]
         return Template(
             id=row["id"], name=row["name"], keywords=string_list(loads(row["keywords"])),
             example=string_list(loads(row["example"])),
             text_boxes=memegen_boxes(loads(row["text_boxes"])), source=row["source"],
-            origin=row["origin"], image_path=self.folder(row["id"]) / row["image_file"],
-            width=row["width"], height=row["height"],
+            origin=row["origin"], image_path=image_path, width=row["width"],
+            height=row["height"], animation_path=_animation_path(image_path),
         )  # fmt: skip
 
     def write(
         self, template_id: str, *, name: str, keywords: Sequence[str], example: Sequence[str],
         boxes: list[dict[str, Any]], source: str | None, origin: str, data: bytes,
-        pixels: np.ndarray,
+        pixels: np.ndarray, animation: bytes | None = None,
     ) -> None:  # fmt: skip
         """Store a template (replacing one with the same id): its folder (`default.<ext>` with
-        `data` as given, `config.yml`), its row, its matching features and its text entry."""
+        `data` as given, `config.yml`, and `animation`, GIF bytes, as `default.gif` beside a
+        still picture), its row, its matching features (of `pixels`) and its text entry."""
         features = m.describe(pixels)
         image_file = self._write_files(template_id, name, list(keywords), list(example), boxes,
-                                       source, data)  # fmt: skip
+                                       source, data, animation)  # fmt: skip
         height, width = pixels.shape[:2]
         with self.transaction() as db:
             db.execute(
@@ -193,15 +197,22 @@ class Store:
     def _write_files(
         self, template_id: str, name: str, keywords: list[str], example: list[str],
         boxes: list[dict[str, Any]], source: str | None, data: bytes,
+        animation: bytes | None,
     ) -> str:  # fmt: skip
-        """Write `<id>/default.<ext>` and `<id>/config.yml`; returns the image's file name."""
+        """Write `<id>/default.<ext>`, `<id>/default.gif` (the animation beside a still
+        picture, when given) and `<id>/config.yml`; returns the image's file name."""
         suffix = _suffix(data)
+        if animation is not None and (suffix == "gif" or _suffix(animation) != "gif"):
+            raise InvalidParameters("A template's animation is a GIF beside a still picture")
+        keep = {f".{suffix}"} | ({ANIMATION_SUFFIX} if animation is not None else set())
         folder = self.folder(template_id)
         folder.mkdir(parents=True, exist_ok=True)
         for old in folder.glob("default.*"):
-            if old.suffix != f".{suffix}":
+            if old.suffix not in keep:
                 old.unlink()
         _write_atomic(folder / f"default.{suffix}", data)
+        if animation is not None:
+            _write_atomic(folder / f"default{ANIMATION_SUFFIX}", animation)
         config = {"name": name, "source": source, "keywords": keywords, "text": boxes,
                   "example": example}  # fmt: skip
         _write_atomic(folder / "config.yml", yaml.safe_dump(config, sort_keys=False).encode())
@@ -214,7 +225,7 @@ class Store:
             db.execute("DELETE FROM templates WHERE id = ?", (template.id,))
             db.execute("DELETE FROM templates_fts WHERE id = ?", (template.id,))
         folder = self.folder(template.id)
-        for name in ("config.yml", template.image_path.name):
+        for name in ("config.yml", template.image_path.name, f"default{ANIMATION_SUFFIX}"):
             (folder / name).unlink(missing_ok=True)
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
@@ -246,6 +257,15 @@ def _suffix(data: bytes) -> str:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"
     return "tif" if data[:4] in (b"II*\x00", b"MM\x00*") else "img"
+
+
+def _animation_path(image_path: Path) -> Path | None:
+    """memegen's animated picture of a template whose picture is `image_path`: the picture
+    itself when it is a GIF, else a `default.gif` beside it, else None."""
+    if image_path.suffix == ANIMATION_SUFFIX:
+        return image_path
+    beside = image_path.with_name(f"default{ANIMATION_SUFFIX}")
+    return beside if beside.is_file() else None
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

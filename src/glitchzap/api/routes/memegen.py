@@ -1,4 +1,7 @@
-"""memegen-compatible URL API: `GET /images/{template}/{line1}/{line2}.png` and `/templates`."""
+"""memegen-compatible URL API: `GET /images/{template}/{line1}/{line2}.png` and `/templates`.
+
+`.gif` and `.webp` on an animated template draw the captions on every frame (its own frame
+count, timing and loop); `.png` and `.jpg` draw them on the still picture, as memegen does."""
 
 from __future__ import annotations
 
@@ -9,13 +12,14 @@ import numpy as np
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from glitchzap.animation import Animation
 from glitchzap.api.deps import ApiState, State
-from glitchzap.api.memegen import decode_text, split_extension, template_json
+from glitchzap.api.memegen import ANIMATED_FORMATS, decode_text, split_extension, template_json
 from glitchzap.api.routes.render import IMAGE_RESPONSES, MEDIA_TYPES
 from glitchzap.api.schemas import ERROR_RESPONSES, is_template_id
 from glitchzap.cache.keys import make_key
 from glitchzap.errors import InvalidParameters, NotFound, UnsupportedFormat
-from glitchzap.io import encode_image
+from glitchzap.io import encode_animation, encode_image
 from glitchzap.settings import LimitsSettings
 from glitchzap.templates import Template
 
@@ -54,6 +58,9 @@ async def meme_image(
         "height": height,
         "image": [stat.st_size, stat.st_mtime_ns],
     }
+    if fmt in ANIMATED_FORMATS and template.animation_path is not None:
+        gif = template.animation_path.stat()
+        params["animation"] = [gif.st_size, gif.st_mtime_ns]
     key = make_key("memegen", template_id, params, fmt)
     memes = state.runtime.cache("memes")
     data = memes.get(key)
@@ -78,7 +85,7 @@ def parse_meme_path(path: str) -> tuple[str, list[str], str]:
     segments = path.split("/")
     stem, fmt = split_extension(segments[-1])
     if fmt is None:
-        raise UnsupportedFormat("End the meme URL with .png, .jpg or .webp")
+        raise UnsupportedFormat("End the meme URL with .png, .jpg, .webp or .gif")
     segments[-1] = stem
     template_id, *encoded = segments
     if not template_id:
@@ -94,13 +101,21 @@ def render_meme(
     height: int | None,
     fmt: str,
 ) -> bytes:
-    """The template image with captions drawn, resized to fit width x height, encoded."""
-    from glitchzap.meme.compose import make_template_meme
+    """The template image with captions drawn, resized to fit width x height, encoded: every
+    frame of an animated template for gif and webp, else the still picture."""
+    from glitchzap.meme.compose import make_template_meme, make_template_meme_animation
 
-    size = _fitted_size(template.width, template.height, width, height)
+    if fmt in ANIMATED_FORMATS:
+        meme = make_template_meme_animation(template.id, lines, runtime=state.runtime)
+    else:
+        meme = Animation.still(make_template_meme(template.id, lines, runtime=state.runtime))
+    frame_h, frame_w = meme.shape[:2]  # an animated template's GIF may differ from its still
+    size = _fitted_size(frame_w, frame_h, width, height)
     _check_output_size(size, state.settings.limits)
-    image = make_template_meme(template.id, lines, runtime=state.runtime)
-    return encode_image(_fit(image, size), fmt)
+    frames = [_fit(frame, size) for frame in meme.frames]
+    if meme.animated:
+        return encode_animation(Animation(frames, meme.durations, meme.loop), fmt)
+    return encode_image(frames[0], fmt)
 
 
 def _fitted_size(w: int, h: int, width: int | None, height: int | None) -> tuple[int, int]:
