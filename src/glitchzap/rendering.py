@@ -326,15 +326,9 @@ def source_frames(animation: Animation, recipe: Recipe) -> Animation:
     return Animation([frame] * count, (options.frame_ms,) * count, options.loop)
 
 
-def check_animation_budget(animation: Animation, limits: LimitsSettings) -> None:
-    """ImageTooLarge when `animation` (a still made into `animation.frames` frames, say) is
-    past the frame or animation-pixel budgets a decoded one is held to."""
-    height, width = animation.shape[:2]
-    check_frames_budget(len(animation), width, height, limits)
-
-
 def check_frames_budget(count: int, width: int, height: int, limits: LimitsSettings) -> None:
-    """`check_animation_budget` for `count` frames of width x height, before any exist."""
+    """ImageTooLarge when `count` frames of width x height (a still made into a loop, say)
+    are past the frame or animation-pixel budgets a decoded animation is held to."""
     if count > limits.max_frames:
         raise ImageTooLarge(
             f"The animation has {count} frames; the limit is {limits.max_frames} "
@@ -362,7 +356,12 @@ def render_animation(
     content, so an unchanged frame (a repeated still, a slider that moved nothing in it)
     costs a lookup. A still without an `animation` block gives a one-frame result."""
     frames = source_frames(animation, recipe)
-    check_animation_budget(frames, runtime.settings.limits)
+    if not animation.animated:
+        # A looped still is held to the budgets at the size its frames are made (a decoded
+        # animation was checked from its container already).
+        sizes = runtime.settings.image_processing.preview_sizes
+        width, height = preview_size(animation.shape, quality, sizes)
+        check_frames_budget(len(frames), width, height, runtime.settings.limits)
     digests: dict[int, str] = {}  # repeated frames (a looped still) are hashed once
     out = []
     for index, frame in enumerate(frames.frames):

@@ -59,9 +59,11 @@ def request_memory(state: ApiState, info: StoredImage, recipe: Recipe, quality: 
     every rendered frame is held until the container is encoded (and the encoder copies
     them), and decoding the original holds all its frames."""
     frames = output_frames(info, recipe)
-    if frames > 1:
-        check_frames_budget(frames, info.width, info.height, state.settings.limits)
     sizes = state.settings.image_processing.preview_sizes
+    if frames > 1:
+        # At the size the frames are made: a 50 MP still still previews as a 300 px loop.
+        out_width, out_height = preview_size(info.shape, quality, sizes)
+        check_frames_budget(frames, out_width, out_height, state.settings.limits)
     needed = estimate_render_bytes(info.shape, recipe, quality=quality, preview_sizes=sizes)
     if frames > 1:
         width, height = preview_size(info.shape, quality, sizes)
