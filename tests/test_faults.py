@@ -141,12 +141,12 @@ def test_worker_exception_in_a_cached_operation(
 
     client = api_client_no_raise
     image_id = upload(client, photo_png())["image_id"]
-    real = glitchzap.meme.compose.make_meme
-    monkeypatch.setattr(glitchzap.meme.compose, "make_meme", lambda *a, **k: 1 / 0)
+    real = glitchzap.meme.compose.make_meme_animation  # what the route calls
+    monkeypatch.setattr(glitchzap.meme.compose, "make_meme_animation", lambda *a, **k: 1 / 0)
     body = {"image_id": image_id, "captions": ["x"], "erase": "never"}
     response = client.post("/api/meme", json=body)
     assert (response.status_code, response.json()["error"]) == (500, "internal_error")
-    monkeypatch.setattr(glitchzap.meme.compose, "make_meme", real)
+    monkeypatch.setattr(glitchzap.meme.compose, "make_meme_animation", real)
     assert client.post("/api/meme", json=body).status_code == 200  # nothing bad was cached
     assert client.get("/api/health").json()["pending_jobs"] == 0
 
