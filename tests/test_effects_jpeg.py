@@ -33,8 +33,10 @@ def cat() -> np.ndarray:
 
 def clean_reencode(image: np.ndarray, quality: int = 35) -> np.ndarray:
     """The effect's JPEG round trip without damage: what undamaged regions look like."""
-    encoded, _ = jpeg._encode(image, quality)
-    return np.asarray(Image.open(io.BytesIO(encoded)))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jpeg, "_damage", lambda data, hits, count: data)
+        params = {"amount": 1.0, "quality": quality, "blocks": False}
+        return apply_effects(image, {"jpeg": params}, seed=0)
 
 
 def truncated_jpeg() -> bytes:
@@ -101,11 +103,15 @@ def test_tiny_and_odd_sizes(shape: tuple[int, int, int]) -> None:
 
 
 def test_damage_keeps_every_marker_and_stuffing_byte(photo: np.ndarray) -> None:
-    clean, rows_per_interval = jpeg._encode(photo, 35)
+    rows_per_interval = jpeg._rows_per_interval(photo.shape[0])
+    clean = jpeg._encode(np.ascontiguousarray(photo[..., ::-1]), 35, rows_per_interval)
+    assert clean is not None
     intervals = jpeg._scan_intervals(clean)
     assert len(intervals) == 32  # 512 px: one restart interval per 16 px row of blocks
     draws = jpeg._draw(np.random.default_rng(0))
-    damaged = jpeg._damage(clean, photo.shape[0], rows_per_interval, draws, jpeg._MAX_HITS)
+    whole = [0, photo.shape[0]]  # the image as one part
+    [hits] = jpeg._hits_by_part(whole, rows_per_interval, draws, jpeg._MAX_HITS)
+    damaged = jpeg._damage(clean, hits, jpeg._MAX_HITS)
     before, after = np.frombuffer(clean, np.uint8), np.frombuffer(damaged, np.uint8)
     changed = np.flatnonzero(before != after)
     assert 0 < len(changed) <= jpeg._MAX_HITS
@@ -121,15 +127,33 @@ def test_a_decode_that_fails_falls_back_to_fewer_hits_then_clean(
 ) -> None:
     tried: list[int] = []
 
-    def cut(data: bytes, height: int, rows: int, draws: Any, hits: int) -> bytes:
-        tried.append(hits)
+    def cut(data: bytes, hits: Any, count: int) -> bytes:
+        tried.append(count)
         return data[: len(data) // 2]  # a truncated file: Pillow refuses it
 
     monkeypatch.setattr(jpeg, "_damage", cut)
     out = apply_effects(photo, {"jpeg": {"amount": 1.0, "blocks": False}}, seed=1)
-    assert tried == [48, 24, 12, 6]
+    # Each part of the image (its own JPEG) falls back on its own.
+    parts = len(jpeg._part_bounds(photo.shape[0], jpeg._rows_per_interval(photo.shape[0]))) - 1
+    assert parts > 1
+    assert sorted(tried, reverse=True) == [n for n in (48, 24, 12, 6) for _ in range(parts)]
     assert np.array_equal(out, clean_reencode(photo))
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+def test_parts_give_the_single_files_glitch(
+    photo: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The image is encoded as several JPEGs of whole restart intervals, damaged at the same
+    bytes: the one-file glitch, bar the two rows at each part's edge (chroma upsampling)."""
+    bounds = jpeg._part_bounds(photo.shape[0], jpeg._rows_per_interval(photo.shape[0]))
+    assert len(bounds) > 2
+    parts = apply_effects(photo, {"jpeg": 0.3}, seed=2)
+    monkeypatch.setattr(jpeg, "_PARTS", 1)
+    single = apply_effects(photo, {"jpeg": 0.3}, seed=2)
+    assert not np.array_equal(single, photo)
+    differing = set(np.flatnonzero((parts != single).any(axis=(1, 2))))
+    assert differing <= {row for edge in bounds[1:-1] for row in (edge - 1, edge)}
 
 
 def test_blocks_are_whole_dct_blocks_on_the_8px_grid(photo: np.ndarray) -> None:

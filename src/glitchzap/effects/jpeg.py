@@ -1,21 +1,28 @@
 """JPEG corruption: the image re-encoded as a JPEG whose compressed scan data is damaged.
 
-The colour is encoded with Pillow (baseline, default 4:2:0 subsampling) with a restart marker
-every few rows of 16 px blocks, so the scan falls into about `_BANDS` independent bands. A
-seeded set of bytes inside the scan is overwritten; each damaged byte desynchronises the
-Huffman decoder, and the damage (garbage blocks, a colour cast from the broken DC predictor,
-blocks shifted along the row) runs on to the end of its band, where the next restart marker
-resynchronises it: the blocky colour smears of broken files. With `blocks` on, each damaged
-spot also gets a run of 8 x 8 blocks overlaid with wrong DCT coefficients (cosine patterns and
-a colour cast), as corrupted coefficients look.
+The colour is encoded (baseline, 4:2:0 subsampling; OpenCV's libjpeg-turbo, which writes the
+bytes Pillow would) with a restart marker every few rows of 16 px blocks, so the scan falls
+into about `_BANDS` independent bands. A seeded set of bytes inside the scan is overwritten;
+each damaged byte desynchronises the Huffman decoder, and the damage (garbage blocks, a colour
+cast from the broken DC predictor, blocks shifted along the row) runs on to the end of its
+band, where the next restart marker resynchronises it: the blocky colour smears of broken
+files. With `blocks` on, each damaged spot also gets a run of 8 x 8 blocks overlaid with wrong
+DCT coefficients (cosine patterns and a colour cast), as corrupted coefficients look.
+
+Since no damage outlives its band, the image is encoded as `_PARTS` JPEGs of whole bands,
+damaged and decoded side by side in threads (libjpeg lets go of the GIL): the single file's
+glitch, bar the chroma upsampling of the row at a part's edge, which repeats its own chroma
+instead of reading the next part's.
 
 Safety: no 0xFF is ever written and no byte after an existing 0xFF is touched (that byte is
 the 0x00 that stuffs a data 0xFF, or a marker code), so every marker survives and libjpeg only
 ever meets bad entropy-coded data: it decodes it with warnings, and a band whose data runs out
 at its restart marker gets zero coefficients (the flat smear), never a file that ends early.
 Nothing here sets `ImageFile.LOAD_TRUNCATED_IMAGES` (io.py needs it False, process-wide, to
-refuse truncated uploads): a decode that still fails is retried with half the damaged bytes,
-then falls back to the clean re-encode. The result is always a full-size image.
+refuse truncated uploads): a part whose decode still fails is retried with half the damaged
+bytes, then falls back to its clean re-encode (and a part too large for JPEG, over 65500 px,
+stays as it was). Decoding is Pillow's, which keeps libjpeg's warnings quiet (OpenCV prints
+them). The result is always a full-size image.
 
 Previews: 8 x 8 blocks are 8 px at any scale, so a preview corrupts its buffer upsampled by
 1 / scale (at most `_MAX_UPSAMPLE`) and shrinks the result back. Damaged spots are drawn as
@@ -28,9 +35,12 @@ between the preview and the export.
 from __future__ import annotations
 
 import io
+import os
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import pairwise
 
 import cv2
 import numpy as np
@@ -42,6 +52,9 @@ from glitchzap.io import DECODE_ERRORS
 
 _MAX_HITS = 48  # damaged bytes (and block runs) at amount 1, whatever the image size
 _BANDS = 32  # restart intervals the scan is split into: a hit's damage ends with its band
+_PARTS = 8  # JPEGs the image is encoded as (whole restart intervals each), in threads
+_MAX_SIDE = 65500  # px: libjpeg's limit; a larger part is left as it was
+_MAX_INTERVAL = 65535  # MCUs: the largest restart interval a JPEG can declare
 _MAX_UPSAMPLE = 4.0  # a preview is corrupted at most 4x enlarged (and never above full size)
 _TRIES = 4  # decodes with 1, 1/2, 1/4, 1/8 of the damaged bytes before the clean re-encode
 _BLOCK = 8  # JPEG's DCT block, px
@@ -53,6 +66,7 @@ _CAST_LEVELS = 45.0  # largest colour cast of a wrong DC coefficient, levels
 _LOW_FREQUENCIES = np.array([v * 8 + u for v in range(4) for u in range(4) if v or u])
 _RESTART = re.compile(rb"\xff[\xd0-\xd7]")  # RST0-7 markers inside the scan data
 _SOS, _EOI = 0xDA, b"\xff\xd9"
+_pool: tuple[int, ThreadPoolExecutor] | None = None
 
 
 class JpegParams(BaseModel):
@@ -94,26 +108,36 @@ def _draw(rng: np.random.Generator) -> _Draws:
     )
 
 
-def _encode(rgb: np.ndarray, quality: int) -> tuple[bytes, int]:
-    """`rgb` as a baseline JPEG (4:2:0, Pillow's default) with a restart marker every few
-    16 px block rows: the bytes and the block rows per restart interval."""
+def _rows_per_interval(height: int) -> int:
+    """16 px block rows per restart interval: about _BANDS intervals down the image."""
+    return max(1, round(-(-height // _MCU) / _BANDS))
+
+
+def _part_bounds(height: int, rows_per_interval: int) -> list[int]:
+    """Row bounds of the JPEGs the image is encoded as: _PARTS runs of whole restart
+    intervals (fewer when there are fewer intervals), a fixed split for a given height."""
+    interval_rows = rows_per_interval * _MCU
+    intervals = -(-height // interval_rows)
+    parts = min(_PARTS, intervals)
+    return [intervals * p // parts * interval_rows for p in range(parts)] + [height]
+
+
+def _encode(bgr: np.ndarray, quality: int, rows_per_interval: int) -> bytes | None:
+    """`bgr` as a baseline JPEG (4:2:0) with a restart marker every `rows_per_interval` 16 px
+    block rows, or None if it is too large for JPEG."""
     # The effect's own round trip through a broken file, not an upload or a download: io.py
-    # (which refuses damaged JPEGs by design) is not the place for it.
-    rows_per_interval = max(1, round(-(-rgb.shape[0] // _MCU) / _BANDS))
-    out = io.BytesIO()
-    # Image.fromarray's copy, without first zero-filling the image every byte of is written.
-    image = Image.new("RGB", (rgb.shape[1], rgb.shape[0]), None)
-    image.frombytes(np.ascontiguousarray(rgb))
-    image.save(
-        out,
-        "JPEG",
-        quality=quality,
-        subsampling="4:2:0",
-        optimize=False,
-        progressive=False,
-        restart_marker_rows=rows_per_interval,
-    )
-    return out.getvalue(), rows_per_interval
+    # (which refuses damaged JPEGs by design) is not the place for it. OpenCV writes the bytes
+    # Pillow would, straight from the array (libjpeg-turbo in both).
+    if max(bgr.shape[:2]) > _MAX_SIDE:
+        return None
+    mcus_per_row = -(-bgr.shape[1] // _MCU)
+    params = [
+        cv2.IMWRITE_JPEG_QUALITY, quality,
+        cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,
+        cv2.IMWRITE_JPEG_RST_INTERVAL, min(mcus_per_row * rows_per_interval, _MAX_INTERVAL),
+    ]  # fmt: skip
+    encoded, data = cv2.imencode(".jpg", bgr, params)
+    return data.tobytes() if encoded else None
 
 
 def _scan_intervals(data: bytes) -> list[tuple[int, int]]:
@@ -133,29 +157,56 @@ def _scan_intervals(data: bytes) -> list[tuple[int, int]]:
     return intervals
 
 
-def _damage(data: bytes, height: int, rows_per_interval: int, draws: _Draws, hits: int) -> bytes:
-    """`data` with the first `hits` drawn spots overwritten, each in the restart interval that
-    holds its row, at the share of the interval's bytes its place takes; markers and stuffing
-    untouched."""
+@dataclass(frozen=True)
+class _Hits:
+    """The damaged spots that land in one part, in draw order."""
+
+    draw: np.ndarray  # index of each spot's draw (the first n draws are the n-hit damage)
+    interval: np.ndarray  # restart interval it lands in, counted within the part
+    share: np.ndarray  # ... and the share of that interval's bytes before it, 0..1
+    value: np.ndarray  # the byte written, 0..254
+
+
+def _hits_by_part(
+    bounds: list[int], rows_per_interval: int, draws: _Draws, hits: int
+) -> list[_Hits]:
+    """The first `hits` drawn spots, each in the restart interval that holds its row at the
+    share of the interval its place takes, split by the part they land in."""
+    height = bounds[-1]
+    mcu_rows = -(-height // _MCU)
+    row = (draws.y[:hits] * height // _MCU).astype(int)
+    interval = np.minimum(row // rows_per_interval, -(-mcu_rows // rows_per_interval) - 1)
+    rows_in = np.minimum(rows_per_interval, mcu_rows - interval * rows_per_interval)
+    share = ((row - interval * rows_per_interval) + draws.x[:hits]) / rows_in
+    firsts = [top // (rows_per_interval * _MCU) for top in bounds]
+    parts = []
+    for first, last in pairwise(firsts):
+        mine = np.flatnonzero((interval >= first) & (interval < last))
+        parts.append(_Hits(mine, interval[mine] - first, share[mine], draws.value[mine]))
+    return parts
+
+
+def _damage(data: bytes, hits: _Hits, count: int) -> bytes:
+    """`data` with the spots of the first `count` draws overwritten, each at its share of its
+    restart interval's bytes; markers and stuffing untouched."""
+    chosen = hits.draw < count
     intervals = _scan_intervals(data)
-    mcu_rows = (draws.y[:hits] * height // _MCU).astype(int)
-    index = np.minimum(mcu_rows // rows_per_interval, len(intervals) - 1)
-    rows_in = np.minimum(rows_per_interval, -(-height // _MCU) - index * rows_per_interval)
-    share = ((mcu_rows - index * rows_per_interval) + draws.x[:hits]) / rows_in
+    index = np.minimum(hits.interval[chosen], len(intervals) - 1)
     starts = np.array([a for a, _ in intervals])[index]
     lengths = np.array([b - a for a, b in intervals])[index]
-    positions = starts + np.minimum((share * lengths).astype(int), lengths - 1)
+    positions = starts + np.minimum((hits.share[chosen] * lengths).astype(int), lengths - 1)
     damaged = bytearray(data)
     view = np.frombuffer(damaged, np.uint8)
     usable = lengths > 0
     positions = positions[usable]
     safe = (view[positions] != 0xFF) & (view[positions - 1] != 0xFF)
-    view[positions[safe]] = draws.value[:hits][usable][safe]
+    view[positions[safe]] = hits.value[chosen][usable][safe]
     return bytes(damaged)
 
 
 def _decode(data: bytes, size: tuple[int, int]) -> np.ndarray | None:
     """RGB pixels of `data`, or None when it cannot be decoded to a full `size` image."""
+    # Pillow, not OpenCV: libjpeg's warnings about the damage stay quiet (OpenCV prints them).
     try:
         with Image.open(io.BytesIO(data), formats=("JPEG",)) as img:
             img.load()
@@ -167,25 +218,71 @@ def _decode(data: bytes, size: tuple[int, int]) -> np.ndarray | None:
 
 
 def _decode_damaged(
-    clean: bytes,
-    rows_per_interval: int,
-    size: tuple[int, int],
-    hits: int,
-    draws: _Draws,
-    deadline: Deadline,
+    clean: bytes, shape: tuple[int, ...], hits: _Hits, count: int, deadline: Deadline
 ) -> np.ndarray | None:
-    """Pixels of `clean` with `hits` bytes damaged; with half as many while a decode fails,
-    then the clean re-encode; None only when even that does not decode."""
+    """Pixels of `clean` with the first `count` draws' spots damaged; with half as many while
+    a decode fails, then the clean re-encode; None only when even that does not decode."""
+    size = (shape[1], shape[0])
     for _ in range(_TRIES):
         deadline.check()
-        decoded = _decode(_damage(clean, size[1], rows_per_interval, draws, hits), size)
+        decoded = _decode(_damage(clean, hits, count), size)
         if decoded is not None:
             return decoded
-        if hits == 1:
+        if count == 1:
             break
-        hits //= 2
+        count //= 2
     deadline.check()
     return _decode(clean, size)
+
+
+def _corrupt_rows(
+    rows: np.ndarray,
+    quality: int,
+    rows_per_interval: int,
+    hits: _Hits,
+    count: int,
+    deadline: Deadline,
+) -> bool:
+    """`rows` (uint8 RGB, whole restart intervals) replaced in place by their JPEG with the
+    first `count` draws' spots damaged; with half as many while a decode fails, then none.
+    False (`rows` as they were) only when not even the clean re-encode decodes."""
+    cv2.cvtColor(rows, cv2.COLOR_RGB2BGR, dst=rows)  # what OpenCV encodes; then overwritten
+    clean = _encode(rows, quality, rows_per_interval)
+    decoded = None if clean is None else _decode_damaged(clean, rows.shape, hits, count, deadline)
+    if decoded is None:
+        cv2.cvtColor(rows, cv2.COLOR_BGR2RGB, dst=rows)
+        return False
+    rows[...] = decoded
+    return True
+
+
+def _corrupt(rgb: np.ndarray, quality: int, draws: _Draws, hits: int, deadline: Deadline) -> bool:
+    """`rgb` (uint8, C-contiguous) replaced in place by its damaged JPEG, its parts encoded
+    and decoded side by side in threads (libjpeg lets go of the GIL); False if no part
+    decoded."""
+    rows_per_interval = _rows_per_interval(rgb.shape[0])
+    bounds = _part_bounds(rgb.shape[0], rows_per_interval)
+    parts = _hits_by_part(bounds, rows_per_interval, draws, hits)
+    jobs = [
+        _executor().submit(
+            _corrupt_rows, rgb[top:stop], quality, rows_per_interval, part, hits, deadline
+        )
+        for (top, stop), part in zip(pairwise(bounds), parts, strict=True)
+    ]
+    try:
+        return any([job.result() for job in jobs])
+    finally:
+        for job in jobs:
+            job.cancel()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """The process's part workers (made again in a forked child: threads do not survive)."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid():
+        workers = min(_PARTS, os.cpu_count() or 1)
+        _pool = (os.getpid(), ThreadPoolExecutor(workers, thread_name_prefix="jpeg"))
+    return _pool[1]
 
 
 def _dct_basis() -> np.ndarray:
@@ -262,7 +359,7 @@ def corrupt_jpeg(
     if not exact:
         rgb = _to_uint8(buf[..., :3])
     elif buf.shape[2] == 3 and buf.flags.c_contiguous:
-        rgb = buf  # only read (encoded) before `buf` is overwritten
+        rgb = buf  # corrupted in place: the effect's own buffer
     else:
         rgb = np.ascontiguousarray(buf[..., :3])
     if buf.shape[2] == 4:
@@ -273,21 +370,20 @@ def corrupt_jpeg(
     if size != (width, height):
         rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)
     deadline.check()
-    clean, rows_per_interval = _encode(rgb, params.quality)
-    del rgb  # the peak is the decode: keep only the bytes
-    decoded = _decode_damaged(clean, rows_per_interval, size, hits, draws, deadline)
-    if decoded is None:  # not even the clean re-encode decodes: leave the colour as it was
-        return buf
+    if not _corrupt(rgb, params.quality, draws, hits, deadline):
+        return buf  # not even the clean re-encode decodes: leave the colour as it was
     if size == (width, height):
-        buf[..., :3] = decoded
-        del decoded
+        if rgb is not buf:
+            buf[..., :3] = rgb
+            del rgb
         if params.blocks:
             if exact:
                 _add_blocks_uint8(buf[..., :3], draws, hits)
             else:
                 _add_blocks(buf[..., :3], draws, hits)
         return buf
-    work = decoded.astype(np.float32)
+    work = rgb.astype(np.float32)
+    del rgb
     if params.blocks:
         _add_blocks(work, draws, hits)
     shrunk = cv2.resize(work, (width, height), interpolation=cv2.INTER_AREA)
