@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[server,dev,bench,ray]'
 	@# rembg imports pymatting, whose numba kernels compile on first import (~1 min): do it once here.
 	$(PY) -c "import rembg" 2>/dev/null
+	@# quantize's numba kernels compile on first use (~5 s) and cache on disk: do it once here.
+	$(PY) -c "import numpy as np; from glitchzap.pipeline import apply_effects as a; a(np.zeros((8, 8, 3), np.uint8), {'quantize': 4})"
 	@touch $(STAMP)
 
 system-deps: ## Debian packages the tests and server use (installed when missing)
