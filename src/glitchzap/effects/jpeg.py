@@ -35,10 +35,8 @@ between the preview and the export.
 from __future__ import annotations
 
 import io
-import os
 import re
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -48,6 +46,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from glitchzap.deadline import NO_DEADLINE, Deadline
+from glitchzap.effects._threads import executor
 from glitchzap.io import DECODE_ERRORS
 
 _MAX_HITS = 48  # damaged bytes (and block runs) at amount 1, whatever the image size
@@ -66,7 +65,6 @@ _CAST_LEVELS = 45.0  # largest colour cast of a wrong DC coefficient, levels
 _LOW_FREQUENCIES = np.array([v * 8 + u for v in range(4) for u in range(4) if v or u])
 _RESTART = re.compile(rb"\xff[\xd0-\xd7]")  # RST0-7 markers inside the scan data
 _SOS, _EOI = 0xDA, b"\xff\xd9"
-_pool: tuple[int, ThreadPoolExecutor] | None = None
 
 
 class JpegParams(BaseModel):
@@ -264,7 +262,7 @@ def _corrupt(rgb: np.ndarray, quality: int, draws: _Draws, hits: int, deadline: 
     bounds = _part_bounds(rgb.shape[0], rows_per_interval)
     parts = _hits_by_part(bounds, rows_per_interval, draws, hits)
     jobs = [
-        _executor().submit(
+        executor("jpeg", _PARTS).submit(
             _corrupt_rows, rgb[top:stop], quality, rows_per_interval, part, hits, deadline
         )
         for (top, stop), part in zip(pairwise(bounds), parts, strict=True)
@@ -274,15 +272,6 @@ def _corrupt(rgb: np.ndarray, quality: int, draws: _Draws, hits: int, deadline: 
     finally:
         for job in jobs:
             job.cancel()
-
-
-def _executor() -> ThreadPoolExecutor:
-    """The process's part workers (made again in a forked child: threads do not survive)."""
-    global _pool
-    if _pool is None or _pool[0] != os.getpid():
-        workers = min(_PARTS, os.cpu_count() or 1)
-        _pool = (os.getpid(), ThreadPoolExecutor(workers, thread_name_prefix="jpeg"))
-    return _pool[1]
 
 
 def _dct_basis() -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import wait
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from glitchzap.deadline import NO_DEADLINE, Deadline
+from glitchzap.effects._threads import executor
 
 # Lines are picked in this many bands of equal height (fractions of the image), so a preview
 # sorts the same bands as the export whatever their sizes; the draws never depend on size.
@@ -192,17 +193,6 @@ def sorted_moves(
     return cells, packed
 
 
-_pool: tuple[int, ThreadPoolExecutor] | None = None
-
-
-def _executor() -> ThreadPoolExecutor:
-    """The process's block workers (made again in a forked child: threads do not survive)."""
-    global _pool
-    if _pool is None or _pool[0] != os.getpid():
-        _pool = (os.getpid(), ThreadPoolExecutor(_MAX_WORKERS, thread_name_prefix="pixel_sort"))
-    return _pool[1]
-
-
 def exact_on_uint8(params: PixelSortParams, scale: float) -> bool:
     """Sorting only moves pixels, and a uint8 buffer gets its float32 copy's keys: the same
     permutation, so the same bytes, at every size."""
@@ -287,7 +277,9 @@ def _sort_contiguous(
             firsts[len(firsts) * i // workers : len(firsts) * (i + 1) // workers]
             for i in range(workers)
         ]
-        futures = [_executor().submit(sort_blocks, group) for group in groups]
+        futures = [
+            executor("pixel_sort", _MAX_WORKERS).submit(sort_blocks, group) for group in groups
+        ]
         wait(futures)  # every worker is done with the buffer before an error goes up
         for future in futures:
             future.result()  # re-raises a worker's error (a passed deadline)

@@ -15,8 +15,7 @@ let go of the GIL.
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from itertools import pairwise
 from typing import Literal
 
@@ -26,6 +25,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from glitchzap.deadline import NO_DEADLINE, Deadline
+from glitchzap.effects._threads import executor
 from glitchzap.effects.posterize import PATTERN_MIN_SCALE, bayer_offsets, dither_tile
 
 _SAMPLE_PIXELS = 256 * 256  # pixels the palette is chosen from, at most
@@ -37,7 +37,6 @@ _BAND_ROWS = 64  # rows per chunk for float <-> uint8 conversions
 _BANDS = 4
 _MIN_BAND_ROWS = 256
 _WARMUP_ROWS = 16
-_pool: tuple[int, ThreadPoolExecutor] | None = None
 
 
 class QuantizeParams(BaseModel):
@@ -165,15 +164,6 @@ def exact_on_uint8(params: QuantizeParams, scale: float) -> bool:
     return not (params.dither == "ordered" and scale < PATTERN_MIN_SCALE)
 
 
-def _executor() -> ThreadPoolExecutor:
-    """The process's band workers (made again in a forked child: threads do not survive)."""
-    global _pool
-    if _pool is None or _pool[0] != os.getpid():
-        workers = min(_BANDS, os.cpu_count() or 1)
-        _pool = (os.getpid(), ThreadPoolExecutor(workers, thread_name_prefix="quantize"))
-    return _pool[1]
-
-
 def _band_bounds(height: int) -> list[int]:
     """Row bounds of the bands mapped in parallel: a fixed count for a given height (the
     output never depends on the machine), each starting at a multiple of the Bayer tile."""
@@ -259,7 +249,7 @@ def _submit_diffusion(
     # Every band's rows above are copied before any band starts: that band changes them.
     above = [buf[max(0, top - _WARMUP_ROWS) : top].copy() for top in bounds[:-1]]
     return [
-        _executor().submit(_diffuse_band, buf, rows, top, stop, palette, table)
+        executor("quantize", _BANDS).submit(_diffuse_band, buf, rows, top, stop, palette, table)
         for rows, (top, stop) in zip(above, pairwise(bounds), strict=True)
     ]
 
@@ -294,7 +284,7 @@ def quantize(
     else:
         pattern = offsets if params.dither == "ordered" else None
         jobs = [
-            _executor().submit(_map_band, buf, top, stop, palette, pattern)
+            executor("quantize", _BANDS).submit(_map_band, buf, top, stop, palette, pattern)
             for top, stop in pairwise(bounds)
         ]
     try:
