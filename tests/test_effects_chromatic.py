@@ -113,7 +113,9 @@ def test_same_values_as_warping_each_plane_alone(
     photo: np.ndarray, channels: int, contiguous: bool
 ) -> None:
     """Red and blue are the separate warps of their planes, green and alpha left as they were,
-    whether the buffer is contiguous or a strided view."""
+    whether the buffer is contiguous or a strided view. Each band of rows is warped from a
+    copy of the rows it reads, and OpenCV rounds each band's source coordinates (float32) its
+    own way: a few thousandths of a level off the whole-plane warp (under 0.05 at 2000 px)."""
     import cv2
 
     from glitchzap.effects.chromatic import ChromaticParams, chromatic_aberration
@@ -139,5 +141,7 @@ def test_same_values_as_warping_each_plane_alone(
         buf = np.zeros((height, width * 2, channels), np.float32)[:, ::2]
         buf[...] = image
     out = chromatic_aberration(buf, params, np.random.default_rng(0), 1.0)
-    assert np.array_equal(out, expected)
-    assert not np.array_equal(out, image)
+    assert np.abs(out - expected).max() < 0.05  # measured 0.012 on these photos
+    for kept in (1, 3)[: channels - 2]:
+        assert np.array_equal(out[..., kept], image[..., kept])
+    assert np.abs(out - image).max() > 50

@@ -2,11 +2,22 @@
 
 In the order a worn tape plays: the tracking error tears a few bands sideways, the narrow
 chroma bandwidth smears colour to the right, and the whole picture goes slightly soft.
+
+An opaque picture takes all three in two passes over bands of rows, dealt round worker
+threads (OpenCV lets go of the GIL): first the tears and the split into full-width luma and
+chroma (colour minus luma) at a fraction of the width, as a tape records it; then the luma
+softened, the chroma bled and softened at that width, stretched back and added to it. Every
+step is linear, so this is softening the bled picture, up to where the stretch and the
+softening trade places. (A softening too wide for a band's margins follows as the blur
+effect.) With alpha, the chroma is bled band by band weighted by alpha, then softened.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import cv2
 import numpy as np
@@ -20,11 +31,20 @@ _BAND_NOISE_POINTS = 24  # displacement knots per band, interpolated over its ro
 _BAND_HEIGHT = (0.015, 0.08)  # a band's height, as a fraction of the image's height
 _BAND_SHIFT = 0.06  # the largest tear at strength 1, as a fraction of the width
 _BLEED_DELAY = 0.5  # the colour trails right by this many bleed radii (chroma delay)
-_BAND_ROWS = 256  # rows bled at a time (chroma only moves along a row)
-_DIRECT_MAX_SIGMA = 3.0  # above this, the chroma blur runs on a narrower copy
+_BAND_ROWS = 256  # rows bled at a time on the general path (chroma only moves along a row)
+_WEAR_ROWS = 64  # rows per step of the opaque passes: each step's scratch stays in cache
+_DIRECT_MAX_SIGMA = 3.0  # a softening above this runs as the blur effect (on a pyramid)
+_NARROW_SIGMA = 1.05  # the chroma narrows 2**k times while the bleed is >= 2**k times this
+_MAX_WORKERS = 2  # bands dealt round this many threads (OpenCV lets go of the GIL)
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601, as in YCrCb
 _TO_LUMA = np.repeat(_LUMA[None, :], 3, axis=0)  # RGB -> (Y, Y, Y)
 _TO_CHROMA = np.eye(3, dtype=np.float32) - _TO_LUMA  # RGB -> (R - Y, G - Y, B - Y)
+# G - Y is -(0.299 (R - Y) + 0.114 (B - Y)) / 0.587: two chroma planes carry all the colour.
+_TO_RED_CHROMA, _TO_BLUE_CHROMA = _TO_CHROMA[0:1], _TO_CHROMA[2:3]
+_FROM_LUMA_CHROMA = np.array(  # (Y, R - Y, B - Y) -> RGB
+    [[1, 1, 0], [1, -_LUMA[0] / _LUMA[1], -_LUMA[2] / _LUMA[1]], [1, 0, 1]], np.float32
+)
+_pool: tuple[int, ThreadPoolExecutor] | None = None
 
 
 class VhsParams(BaseModel):
@@ -39,9 +59,10 @@ class VhsParams(BaseModel):
         return self.strength == 0 or nothing
 
 
-def _band_displacements(
-    draws: np.ndarray, height: int, width: int, strength: float
-) -> list[tuple[int, np.ndarray]]:
+Tears = list[tuple[int, np.ndarray]]  # (first row, per-row shift in px) per tracking band
+
+
+def _band_displacements(draws: np.ndarray, height: int, width: int, strength: float) -> Tears:
     """(first row, per-row shift in px) for each tracking band, from fractions only."""
     bands = []
     for centre, size, amplitude, *noise in draws.tolist():
@@ -76,15 +97,49 @@ def _tear(buf: np.ndarray, top: int, shifts: np.ndarray) -> None:
     ).reshape(band.shape)
 
 
-def _tracking(
-    buf: np.ndarray, params: VhsParams, rng: np.random.Generator, deadline: Deadline
-) -> None:
+def _tear_rows(buf: np.ndarray, tears: Tears, top: int, stop: int) -> None:
+    """The tears that fall in rows top..stop, in place (each row moves on its own)."""
+    for first, shifts in tears:
+        start, end = max(top, first), min(stop, first + len(shifts))
+        if start < end:
+            _tear(buf, start, shifts[start - first : end - first])
+
+
+def _tracking_tears(params: VhsParams, rng: np.random.Generator, height: int, width: int) -> Tears:
+    """The tracking bands' tears: every band is drawn (the same draws whatever the amount), the
+    first `tracking * MAX_TRACKING_BANDS` are used."""
     draws = rng.random((MAX_TRACKING_BANDS, 3 + _BAND_NOISE_POINTS))
     used = round(params.tracking * MAX_TRACKING_BANDS)
-    height, width = buf.shape[:2]
-    for top, shifts in _band_displacements(draws[:used], height, width, params.strength):
-        deadline.check()
-        _tear(buf, top, shifts)
+    return _band_displacements(draws[:used], height, width, params.strength)
+
+
+def _narrowing(sigma: float, width: int) -> int:
+    """How many times (a power of 2) a row blur of std `sigma` px may narrow the rows first:
+    while the shrink and the stretch back leave most of the blur still to do (>= ~0.9 px of
+    the narrow rows), and the rows keep at least 8 px."""
+    if sigma < 2 * _NARROW_SIGMA:
+        return 1
+    levels = min(int(math.log2(sigma / _NARROW_SIGMA)), int(math.log2(max(1, width // 8))))
+    return 2 ** max(0, levels)
+
+
+def _narrow_width(width: int, factor: int) -> int:
+    """The width of rows narrowed `factor` times."""
+    return max(1, round(width / factor))
+
+
+def _narrow(rows: np.ndarray, factor: int) -> np.ndarray:
+    """`rows` narrowed `factor` (a power of 2) times by area: a width `factor` divides halves
+    again and again as exact pair means (INTER_LINEAR: several times faster than INTER_AREA,
+    which shrinks any other width in one step)."""
+    height, width = rows.shape[:2]
+    if width % factor:
+        size = (_narrow_width(width, factor), height)
+        return cv2.resize(rows, size, interpolation=cv2.INTER_AREA)
+    while factor > 1:
+        width, factor = width // 2, factor // 2
+        rows = cv2.resize(rows, (width, height), interpolation=cv2.INTER_LINEAR)
+    return rows
 
 
 def _bleed_kernel(sigma: float, delay: float) -> np.ndarray:
@@ -96,22 +151,25 @@ def _bleed_kernel(sigma: float, delay: float) -> np.ndarray:
     return (kernel / kernel.sum()).astype(np.float32)[None, :]
 
 
+def _narrow_kernel(sigma: float, delay: float, factor: int) -> np.ndarray:
+    """The `_bleed_kernel` to run on rows narrowed `factor` times, so that shrink (a box),
+    blur and stretch back (a tent) together blur by std `sigma` px, delayed `delay` px."""
+    added_var = (factor**2 - 1) / 12 + factor**2 / 6 if factor > 1 else 0.0
+    remaining = math.sqrt(max(sigma**2 - added_var, 0.0)) / factor
+    return _bleed_kernel(max(remaining, 0.05), delay / factor)
+
+
 def _blur_rows(image: np.ndarray, sigma: float) -> np.ndarray:
     """`image` blurred along x only (std `sigma` px, delayed rightwards); wide blurs run on a
-    copy narrowed by 2**levels (area), as blur.py does in two dimensions."""
-    delay = _BLEED_DELAY * sigma
+    copy narrowed by `_narrowing` (area), as blur.py does in two dimensions."""
     height, width = image.shape[:2]
-    levels = 0
-    if sigma > _DIRECT_MAX_SIGMA:
-        levels = max(0, min(int(math.log2(sigma / 1.5)), int(math.log2(max(1, width // 8)))))
-    if levels == 0:
-        return cv2.filter2D(image, -1, _bleed_kernel(sigma, delay), borderType=cv2.BORDER_REFLECT)
-    factor = 2**levels
-    narrow_size = (max(1, round(width / factor)), height)
-    narrow = cv2.resize(image, narrow_size, interpolation=cv2.INTER_AREA)
-    added_var = (factor**2 - 1) / 12 + factor**2 / 6  # the box shrink and the linear stretch
-    remaining = math.sqrt(max(sigma**2 - added_var, 0.0)) / factor
-    kernel = _bleed_kernel(max(remaining, 0.05), delay / factor)
+    factor = _narrowing(sigma, width)
+    kernel = _narrow_kernel(sigma, _BLEED_DELAY * sigma, factor)
+    if factor == 1:
+        return cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT)
+    # One INTER_AREA step, not `_narrow`'s halvings: the same box, no half-size copy.
+    size = (_narrow_width(width, factor), height)
+    narrow = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     narrow = cv2.filter2D(narrow, -1, kernel, borderType=cv2.BORDER_REFLECT)
     return cv2.resize(narrow, (width, height), interpolation=cv2.INTER_LINEAR)
 
@@ -140,44 +198,20 @@ def _bleed_band(band: np.ndarray, sigma: float) -> None:
     np.add(chroma, luma[..., None], out=colour)
 
 
-def _bleed_colour(band: np.ndarray, sigma: float) -> None:
-    """`_bleed_band` for an opaque RGB band, with the chroma blurred on a narrower copy.
-
-    Chroma (colour minus luma) is linear per pixel, so it commutes with the area shrink,
-    the row blur and the linear stretch: the colour is shrunk once, turned to chroma at
-    that width, bled, stretched back and added to the full-width luma, in place.
-    """
-    height, width = band.shape[:2]
-    delay = _BLEED_DELAY * sigma
-    levels = 0  # as `_blur_rows` narrows, so that this is its result up to rounding
-    if sigma > _DIRECT_MAX_SIGMA:
-        levels = max(0, min(int(math.log2(sigma / 1.5)), int(math.log2(max(1, width // 8)))))
-    factor = 2**levels
-    if factor > 1:
-        narrow = cv2.resize(
-            band, (max(1, round(width / factor)), height), interpolation=cv2.INTER_AREA
-        )
-        added_var = (factor**2 - 1) / 12 + factor**2 / 6  # the box shrink, the stretch
-        remaining = math.sqrt(max(sigma**2 - added_var, 0.0)) / factor
-        kernel = _bleed_kernel(max(remaining, 0.05), delay / factor)
-    else:
-        narrow, kernel = band, _bleed_kernel(sigma, delay)
-    chroma = cv2.transform(narrow, _TO_CHROMA).reshape(narrow.shape)
-    chroma = cv2.filter2D(chroma, -1, kernel, borderType=cv2.BORDER_REFLECT)
-    if factor > 1:
-        chroma = cv2.resize(chroma, (width, height), interpolation=cv2.INTER_LINEAR)
-    luma = cv2.transform(band, _TO_LUMA, dst=band)  # (Y, Y, Y), written over the band
-    if luma is not band:  # OpenCV had to give a new array (never for a contiguous band)
-        band[...] = luma.reshape(band.shape)
-    np.add(band, chroma.reshape(band.shape), out=band)
-
-
 def _bleed(buf: np.ndarray, sigma: float, deadline: Deadline) -> None:
     """Chroma bleed band by band: rows blur independently, so scratch stays small."""
-    bleed_band = _bleed_colour if buf.shape[2] == 3 else _bleed_band
     for top in range(0, buf.shape[0], _BAND_ROWS):
         deadline.check()
-        bleed_band(buf[top : top + _BAND_ROWS], sigma)
+        _bleed_band(buf[top : top + _BAND_ROWS], sigma)
+
+
+def _gaussian_kernel(sigma: float) -> np.ndarray:
+    """A Gaussian of std `sigma` px as a column ([1] for none) whose last tap's outer edge
+    reaches 3 sigma: blur.py's kernel less the taps beyond, each under 0.4% of the centre's
+    (5 taps, not 7, at 0.7 px)."""
+    if sigma <= 0:
+        return np.ones((1, 1), np.float32)
+    return cv2.getGaussianKernel(2 * math.ceil(3 * sigma - 0.5) + 1, sigma, cv2.CV_32F)
 
 
 def _soften(
@@ -192,6 +226,80 @@ def _soften(
     return cv2.GaussianBlur(buf, (size, size), sigma, borderType=cv2.BORDER_REFLECT)
 
 
+def _executor() -> ThreadPoolExecutor:
+    """The process's band workers (made again in a forked child: threads do not survive)."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid():
+        _pool = (os.getpid(), ThreadPoolExecutor(_MAX_WORKERS, thread_name_prefix="vhs"))
+    return _pool[1]
+
+
+def _in_bands(height: int, step: Callable[[int, int], None], deadline: Deadline) -> None:
+    """`step(top, stop)` over every band of `_WEAR_ROWS` rows, dealt round the workers (a
+    few tears land on few bands); bands are independent, so the split never changes the
+    result."""
+    tops = list(range(0, height, _WEAR_ROWS))
+    workers = max(1, min(_MAX_WORKERS, os.cpu_count() or 1, len(tops) // 4))
+
+    def run(group: list[int]) -> None:
+        for top in group:
+            deadline.check()
+            step(top, min(top + _WEAR_ROWS, height))
+
+    if workers == 1:
+        run(tops)
+        return
+    futures = [_executor().submit(run, tops[i::workers]) for i in range(workers)]
+    wait(futures)  # every worker is done with the buffer before an error goes up
+    for future in futures:
+        future.result()  # re-raises a worker's error (a passed deadline)
+
+
+def _wear_opaque(
+    buf: np.ndarray, tears: Tears, bleed: float, soft: float, deadline: Deadline
+) -> None:
+    """Contiguous RGB `buf` torn, chroma-bled (std `bleed` px) and softened (std `soft` px,
+    at most _DIRECT_MAX_SIGMA), in place: the module docstring's two banded passes."""
+    height, width = buf.shape[:2]
+    # The chroma is softened along x with the bleed (variances add), along y on its own.
+    factor = _narrowing(math.hypot(bleed, soft), width)
+    row_kernel = _narrow_kernel(math.hypot(bleed, soft), _BLEED_DELAY * bleed, factor)
+    column_kernel = _gaussian_kernel(soft)
+    margin = len(column_kernel) // 2
+    luma = np.empty((height, width), np.float32)
+    chroma = np.empty((2, height, _narrow_width(width, factor)), np.float32)  # R - Y, B - Y
+
+    def split(top: int, stop: int) -> None:
+        _tear_rows(buf, tears, top, stop)
+        rows = buf[top:stop]
+        cv2.cvtColor(rows, cv2.COLOR_RGB2GRAY, dst=luma[top:stop])
+        narrow = _narrow(rows, factor)
+        cv2.transform(narrow, _TO_RED_CHROMA, dst=chroma[0, top:stop])
+        cv2.transform(narrow, _TO_BLUE_CHROMA, dst=chroma[1, top:stop])
+
+    def join(top: int, stop: int) -> None:
+        # Softening down the columns takes `margin` rows either side (reflected at the
+        # image's edges, as the blur effect does).
+        first, last = max(0, top - margin), min(height, stop + margin)
+        kept = slice(top - first, stop - first)
+        planes = [luma[top:stop]]
+        if margin:
+            planes[0] = cv2.sepFilter2D(
+                luma[first:last], -1, column_kernel, column_kernel, borderType=cv2.BORDER_REFLECT
+            )[kept]
+        for plane in chroma:
+            bled = cv2.sepFilter2D(
+                plane[first:last], -1, row_kernel, column_kernel, borderType=cv2.BORDER_REFLECT
+            )[kept]
+            if factor > 1:
+                bled = cv2.resize(bled, (width, stop - top), interpolation=cv2.INTER_LINEAR)
+            planes.append(bled)
+        cv2.transform(cv2.merge(planes), _FROM_LUMA_CHROMA, dst=buf[top:stop])
+
+    _in_bands(height, split, deadline)
+    _in_bands(height, join, deadline)
+
+
 def vhs(
     buf: np.ndarray,
     params: VhsParams,
@@ -202,13 +310,25 @@ def vhs(
     """Float32 `buf` worn like a VHS tape: bands torn sideways (fractions of the size, the
     same draws at any size), chroma bled `bleed * scale` px and softened `blur * scale` px,
     each scaled by `strength`."""
-    _tracking(buf, params, rng, deadline)
+    height, width = buf.shape[:2]
+    tears = _tracking_tears(params, rng, height, width)
     bleed = params.bleed * params.strength * scale
+    softening = params.blur * params.strength
+    soft = softening * scale if softening * scale > 0.05 else 0.0
+    if bleed > 0.05 and buf.shape[2] == 3 and buf.flags.c_contiguous:
+        # Opaque: the banded passes, with the softening unless it needs the blur's pyramid.
+        banded_soft = soft if soft <= _DIRECT_MAX_SIGMA else 0.0
+        _wear_opaque(buf, tears, bleed, banded_soft, deadline)
+        tears, bleed = [], 0.0
+        if banded_soft:
+            soft = 0.0
+    for first, shifts in tears:
+        deadline.check()
+        _tear(buf, first, shifts)
     if bleed > 0.05:
         deadline.check()
         _bleed(buf, bleed, deadline)
-    softening = params.blur * params.strength
-    if softening * scale > 0.05:
+    if soft:
         deadline.check()
         buf = _soften(buf, softening, rng, scale, deadline)
     return buf
