@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import wait
 
 import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from glitchzap.deadline import NO_DEADLINE, Deadline
+from glitchzap.effects._threads import executor
 
 _BAND_ROWS = 64  # output rows zoomed at a time: a band's scratch stays in cache
 _PARALLEL_MIN_ROWS = 256  # below this, one thread zooms both channels
-_pool: tuple[int, ThreadPoolExecutor] | None = None
 
 
 class ChromaticParams(BaseModel):
@@ -85,14 +85,6 @@ def _zoom_band(
         buf[top:stop, :, channel] = zoomed
 
 
-def _executor() -> ThreadPoolExecutor:
-    """The process's channel workers (made again in a forked child: threads do not survive)."""
-    global _pool
-    if _pool is None or _pool[0] != os.getpid():
-        _pool = (os.getpid(), ThreadPoolExecutor(2, thread_name_prefix="chromatic"))
-    return _pool[1]
-
-
 def chromatic_aberration(
     buf: np.ndarray,
     params: ChromaticParams,
@@ -118,7 +110,7 @@ def chromatic_aberration(
         for channel, factor in channels:
             zoom(channel, factor)
         return buf
-    jobs = [_executor().submit(zoom, channel, factor) for channel, factor in channels]
+    jobs = [executor("chromatic", 2).submit(zoom, channel, factor) for channel, factor in channels]
     wait(jobs)  # both workers are done with the buffer before an error goes up
     for job in jobs:
         job.result()  # re-raises a worker's error (a passed deadline)

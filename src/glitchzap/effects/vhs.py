@@ -17,13 +17,14 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import wait
 
 import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from glitchzap.deadline import NO_DEADLINE, Deadline
+from glitchzap.effects._threads import executor
 from glitchzap.effects.blur import BlurParams, gaussian_blur
 
 MAX_TRACKING_BANDS = 6  # tracking 1 = this many bands; drawn always, used up to the amount
@@ -44,7 +45,6 @@ _TO_RED_CHROMA, _TO_BLUE_CHROMA = _TO_CHROMA[0:1], _TO_CHROMA[2:3]
 _FROM_LUMA_CHROMA = np.array(  # (Y, R - Y, B - Y) -> RGB
     [[1, 1, 0], [1, -_LUMA[0] / _LUMA[1], -_LUMA[2] / _LUMA[1]], [1, 0, 1]], np.float32
 )
-_pool: tuple[int, ThreadPoolExecutor] | None = None
 
 
 class VhsParams(BaseModel):
@@ -226,14 +226,6 @@ def _soften(
     return cv2.GaussianBlur(buf, (size, size), sigma, borderType=cv2.BORDER_REFLECT)
 
 
-def _executor() -> ThreadPoolExecutor:
-    """The process's band workers (made again in a forked child: threads do not survive)."""
-    global _pool
-    if _pool is None or _pool[0] != os.getpid():
-        _pool = (os.getpid(), ThreadPoolExecutor(_MAX_WORKERS, thread_name_prefix="vhs"))
-    return _pool[1]
-
-
 def _in_bands(height: int, step: Callable[[int, int], None], deadline: Deadline) -> None:
     """`step(top, stop)` over every band of `_WEAR_ROWS` rows, dealt round the workers (a
     few tears land on few bands); bands are independent, so the split never changes the
@@ -249,7 +241,7 @@ def _in_bands(height: int, step: Callable[[int, int], None], deadline: Deadline)
     if workers == 1:
         run(tops)
         return
-    futures = [_executor().submit(run, tops[i::workers]) for i in range(workers)]
+    futures = [executor("vhs", _MAX_WORKERS).submit(run, tops[i::workers]) for i in range(workers)]
     wait(futures)  # every worker is done with the buffer before an error goes up
     for future in futures:
         future.result()  # re-raises a worker's error (a passed deadline)
