@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -11,6 +12,9 @@ from skimage import data as skdata
 
 from glitchzap.animation import Animation
 from glitchzap.io import encode_animation
+
+if TYPE_CHECKING:
+    from glitchzap.runtime import Runtime
 
 DURATIONS = (40, 60, 80, 100, 120, 140)  # ms; repeated over the frames, so each one differs
 
@@ -44,3 +48,18 @@ def region_changes(a: Sequence[np.ndarray], b: Sequence[np.ndarray], rows: slice
         float(np.abs(x[rows, :, :3].astype(int) - y[rows, :, :3].astype(int)).mean())
         for x, y in zip(a, b, strict=True)
     ]
+
+
+def captioned_on(
+    animation: Animation, shown_on: Sequence[int], text: str, runtime: Runtime
+) -> Animation:
+    """`animation` with `text` burnt in at the top (make_meme) on the frames `shown_on` only."""
+    from glitchzap.meme.compose import make_meme
+
+    frames = [
+        make_meme(frame, [text], layout="top", erase="never", runtime=runtime)
+        if index in shown_on
+        else frame
+        for index, frame in enumerate(animation.frames)
+    ]
+    return Animation(frames, animation.durations, animation.loop)

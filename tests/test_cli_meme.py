@@ -13,7 +13,7 @@ import pytest
 
 from glitchzap.io import load_animation, load_image, save_image
 from glitchzap.runtime import current
-from meme_animations import gif_file, panning, region_changes
+from meme_animations import captioned_on, gif_file, panning, region_changes
 from meme_animations import photo as skimage_photo
 
 CODE = "from glitchzap import cli; cli.main()"  # `glitchzap` from this interpreter
@@ -144,3 +144,25 @@ def test_ocr_reports_unreadable_inputs_and_goes_on(photo: Path, tmp_path: Path) 
     result = run_cli("ocr", str(junk), "--json")
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith(f"error: {junk}")
+
+
+@pytest.mark.slow
+def test_ocr_of_an_animation_names_the_frames(tmp_path: Path) -> None:
+    from glitchzap.meme.frames import sample_indices
+
+    clean = panning(skimage_photo("chelsea", 320), 10)
+    burnt = captioned_on(clean, range(5), "burnt caption", current())
+    source = gif_file(burnt, tmp_path / "burnt.gif")
+    read = run_cli("ocr", str(source), "--json")
+    assert read.returncode == 0, read.stderr
+    found = json.loads(read.stdout)
+    sampled = sample_indices(10)
+    assert (found["frame_count"], found["sampled_frames"]) == (10, sampled)
+    (region,) = found["regions"]
+    assert region["text"].replace(" ", "").upper() == "BURNTCAPTION"
+    assert region["frames"] == [i for i in sampled if i < 5]
+    shown = run_cli("ocr", str(source))
+    assert shown.returncode == 0, shown.stderr
+    assert f"1 region(s) on 10 frames (read {', '.join(map(str, sampled))})" in shown.stdout
+    read_on = ", ".join(str(i) for i in region["frames"])
+    assert f"{region['text']}  (frames {read_on})" in shown.stdout

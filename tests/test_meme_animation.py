@@ -14,11 +14,12 @@ from glitchzap.meme.compose import (
     make_meme,
     make_meme_animation,
     make_meme_animation_result,
+    read_animation_text,
     read_image_text,
 )
 from glitchzap.runtime import Runtime
 from glitchzap.types import TextBox
-from meme_animations import panning, photo, region_changes
+from meme_animations import captioned_on, panning, photo, region_changes
 
 CAPTIONS = ["one does not simply", "animate a meme"]
 
@@ -137,3 +138,21 @@ def test_an_animation_without_text_is_not_erased(runtime: Runtime) -> None:
     result = make_meme_animation_result(source, [], erase="auto", runtime=runtime)
     assert result.regions_erased == [] and result.frames_erased == 0
     assert all(a is b for a, b in zip(result.animation.frames, source.frames, strict=True))
+
+
+@pytest.mark.slow
+def test_text_read_on_an_animation_names_its_frames(runtime: Runtime) -> None:
+    """Two captions: one on the first frames, one on the last; each is one region with the
+    sampled frames it was read on."""
+    clean = panning(photo("chelsea", 400), 16, step=4)
+    source = captioned_on(clean, range(0, 6), "early words", runtime)
+    frames = [
+        make_meme(frame, ["", "late words"], erase="never", runtime=runtime) if i >= 10 else frame
+        for i, frame in enumerate(source.frames)
+    ]
+    found = read_animation_text(Animation(frames, clean.durations), runtime=runtime)
+    assert (found.frame_count, found.sampled) == (16, (0, 4, 8, 11, 15))
+    read_on = dict(zip((r.text.upper() for r in found.regions), found.frames, strict=True))
+    assert read_on == {"EARLY WORDS": (0, 4), "LATE WORDS": (11, 15)}
+    assert not found.cached
+    assert read_animation_text(Animation(frames, clean.durations), runtime=runtime).cached

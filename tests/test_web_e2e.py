@@ -647,3 +647,40 @@ def test_an_animated_upload_previews_animated(studio: StudioPage, tmp_path: Path
     assert page.is_disabled("#anim-frames")  # the upload keeps its own frames and timing
     assert page.input_value("#download-format") == "gif"
     assert_no_page_errors(studio)
+
+
+@pytest.mark.slow
+def test_an_animated_upload_in_the_meme_tab_shows_its_text_erased_animated(
+    studio: StudioPage, live_server: LiveServer, tmp_path: Path
+) -> None:
+    from glitchzap.io import encode_animation
+    from meme_animations import captioned_on, panning
+    from meme_animations import photo as skimage_photo
+
+    require_routes(live_server, "/api/ocr", "/api/erase-text")
+    page = studio.page
+    clean = panning(skimage_photo("chelsea", 320), 10)
+    burnt = captioned_on(clean, range(5), "burnt caption", current())
+    path = tmp_path / "burnt.gif"
+    path.write_bytes(encode_animation(burnt, "gif", quality=100))
+    erased: list[tuple[dict[str, Any], int, bytes]] = []
+
+    def record(route: Any) -> None:
+        answer = route.fetch()
+        body = answer.body()
+        route.fulfill(response=answer)
+        erased.append((json.loads(route.request.post_data or "{}"), answer.status, body))
+
+    page.route("**/api/erase-text", record)
+    open_meme_tab(studio)
+    upload(studio, path)
+    page.wait_for_function(
+        "() => Number(document.body.dataset.ocrDone) > 0", timeout=MODEL_TIMEOUT_MS
+    )
+    assert "BURNT" in page.inner_text("#ocr-info").upper()
+    (request, status, answer), *_ = erased
+    assert (request["format"], status) == ("webp", 200)  # an animation cannot be a JPEG
+    fmt, count, durations, _size = frames_of(answer)
+    assert (fmt, count, durations) == ("WEBP", 10, list(clean.durations))
+    assert page.is_hidden("#error")
+    assert_no_page_errors(studio)

@@ -22,9 +22,12 @@ TEMPLATE_ID_HELP = "Template id: 1-64 of a-z, 0-9, '-' and '_', starting with a 
 ImageIdPath = Annotated[str, Path(pattern=IMAGE_ID_PATTERN, description=IMAGE_ID_HELP)]
 TemplateIdPath = Annotated[str, Path(pattern=TEMPLATE_ID_PATTERN, description=TEMPLATE_ID_HELP)]
 URL_HELP = "http(s) URL of an image; private and loopback addresses are refused"
-ImageFormat = Literal["webp", "jpeg", "png"]
 # Renders may animate: gif, animated WebP, and APNG ("apng", or "png" for an animated result).
 RenderFormat = Literal["webp", "jpeg", "png", "gif", "apng"]
+ANIMATED_INPUT_FORMAT_HELP = (
+    "An animated image stays animated: png (APNG), apng, webp or gif; jpeg is refused for it "
+    "(422). A still is answered as a still in any of them"
+)
 
 
 def is_template_id(value: str) -> bool:
@@ -116,7 +119,7 @@ class RemoveBackgroundRequest(ImageSourceRequest):
     post_process: bool = False
     background: Color | None = Field(None, description="R,G,B[,A] to fill the background with")
     only_mask: bool = Field(False, description="Answer the mask (grey PNG) instead of the cut-out")
-    format: ImageFormat = "png"
+    format: RenderFormat = Field("png", description=ANIMATED_INPUT_FORMAT_HELP)
 
 
 class OcrRequest(ImageSourceRequest):
@@ -127,18 +130,29 @@ class TextRegionResponse(BaseModel):
     box: list[list[float]] = Field(description="4 corners, clockwise from top-left, px")
     text: str
     score: float
+    frames: list[int] | None = Field(
+        None,
+        description="Animations only: the sampled frames (0-based) this text was read on; "
+        "`box` covers every reading, `text` and `score` are the best one's",
+    )
 
 
 class OcrResponse(BaseModel):
     regions: list[TextRegionResponse]
-    elapsed_ms: float
+    elapsed_ms: float = Field(description="OCR time, ms (every sampled frame of an animation)")
     cached: bool
+    frame_count: int | None = Field(None, description="Animations only: how many frames")
+    sampled_frames: list[int] | None = Field(
+        None,
+        description="Animations only: the frames OCR read (the first, the last, the middle "
+        "and evenly spaced ones); text shown only between them is not seen",
+    )
 
 
 class EraseTextRequest(ImageSourceRequest):
     mode: Literal["auto", "always", "never"] = "auto"
     method: str | None = Field(None, max_length=32, description="Inpainting method")
-    format: ImageFormat = "png"
+    format: RenderFormat = Field("png", description=ANIMATED_INPUT_FORMAT_HELP)
 
     @field_validator("method")
     @classmethod

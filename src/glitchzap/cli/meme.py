@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from glitchzap.errors import GlitchzapError, InvalidParameters
+
+if TYPE_CHECKING:
+    from glitchzap.meme.compose import AnimationOcrResult
+    from glitchzap.meme.ocr import OcrResult
 
 # Kept in sync with glitchzap.meme.inpaint.INPAINT_METHODS by tests/test_cli_meme.py; listed here so
 # that `--help` does not import OpenCV.
@@ -30,41 +34,77 @@ def ocr(
     ] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Always run the OCR engine")] = False,
 ) -> None:
-    """Find the text in each image: box corners, text and confidence."""
-    from glitchzap.io import load_image
-    from glitchzap.meme.compose import read_image_text
+    """Find the text in each image: box corners, text and confidence. An animation is read
+    on a few sampled frames; each region says which of them it was read on."""
+    from glitchzap.io import load_animation
+    from glitchzap.meme.compose import read_animation_text, read_image_text
     from glitchzap.runtime import current
 
     settings = current().settings
     failed = 0
     for source in inputs:
         try:
-            image = load_image(source, limits=settings.limits)
-            result = read_image_text(image, runtime=current(), use_cache=not no_cache)
+            animation = load_animation(source, limits=settings.limits)
+            if animation.animated:
+                found = read_animation_text(animation, runtime=current(), use_cache=not no_cache)
+                report = _animation_text_report(source, found, as_json)
+            else:
+                frame = animation.frames[0]
+                result = read_image_text(frame, runtime=current(), use_cache=not no_cache)
+                report = _text_report(source, result, as_json)
         except GlitchzapError as exc:
             failed += 1
             typer.echo(f"error: {source}: {exc}", err=True)
             continue
-        if as_json:
-            typer.echo(
-                json.dumps(
-                    {
-                        "input": str(source),
-                        "regions": [r.to_dict() for r in result.regions],
-                        "elapsed_ms": result.elapsed_ms,
-                        "cached": result.cached,
-                    }
-                )
-            )
-        else:
-            typer.echo(
-                f"{source}: {len(result.regions)} region(s) in {result.elapsed_ms:.0f} ms"
-                f"{' (cached)' if result.cached else ''}"
-            )
-            for region in result.regions:
-                typer.echo(f"  {region.score:.2f}  {region.text}")
+        typer.echo(report)
     if failed:
         raise typer.Exit(2)
+
+
+def _text_report(source: Path, result: OcrResult, as_json: bool) -> str:
+    """One JSON line, or a summary line and one line per region."""
+    if as_json:
+        return json.dumps(
+            {
+                "input": str(source),
+                "regions": [r.to_dict() for r in result.regions],
+                "elapsed_ms": result.elapsed_ms,
+                "cached": result.cached,
+            }
+        )
+    cached = " (cached)" if result.cached else ""
+    lines = [f"{source}: {len(result.regions)} region(s) in {result.elapsed_ms:.0f} ms{cached}"]
+    lines += [f"  {region.score:.2f}  {region.text}" for region in result.regions]
+    return "\n".join(lines)
+
+
+def _animation_text_report(source: Path, result: AnimationOcrResult, as_json: bool) -> str:
+    """As `_text_report`, with the frame count, the frames read and each region's frames."""
+    if as_json:
+        regions = [
+            {**region.to_dict(), "frames": list(frames)}
+            for region, frames in zip(result.regions, result.frames, strict=True)
+        ]
+        return json.dumps(
+            {
+                "input": str(source),
+                "regions": regions,
+                "elapsed_ms": result.elapsed_ms,
+                "cached": result.cached,
+                "frame_count": result.frame_count,
+                "sampled_frames": list(result.sampled),
+            }
+        )
+    sampled = ", ".join(str(i) for i in result.sampled)
+    cached = " (cached)" if result.cached else ""
+    lines = [
+        f"{source}: {len(result.regions)} region(s) on {result.frame_count} frames "
+        f"(read {sampled}) in {result.elapsed_ms:.0f} ms{cached}"
+    ]
+    for region, frames in zip(result.regions, result.frames, strict=True):
+        read_on = ", ".join(str(i) for i in frames)
+        lines.append(f"  {region.score:.2f}  {region.text}  (frames {read_on})")
+    return "\n".join(lines)
 
 
 def erase_text(

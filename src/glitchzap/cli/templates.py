@@ -114,7 +114,7 @@ def match(
     top_k: Annotated[int | None, typer.Option("--top-k", help="Candidates per input")] = None,
 ) -> None:
     """Which known template each image was made from (scores 0-1; >= templates.match_threshold
-    is a match)."""
+    is a match). An animation is matched by its first frame (one frame is enough)."""
     from glitchzap.io import load_image
     from glitchzap.runtime import current
 

@@ -7,7 +7,8 @@ of the full-size image are replaced, and captions are drawn at full size.
 
 `make_meme_animation` does the same on every frame of an animation: the captions are laid out
 and drawn once and composited at the same place on each frame (they never jump), and old text
-is read on a few frames only and erased on each frame where it still shows (see `frames`).
+is read on a few frames only and erased on each frame where it still shows (see `frames`);
+`read_animation_text` answers what was read there, region by region, with its frames.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from glitchzap.meme.captions import (
     render_captions,
 )
 from glitchzap.meme.fonts import MEMEGEN_ALIASES, FontSource, resolve_font
-from glitchzap.meme.frames import sample_indices, seen_texts, shown_regions
+from glitchzap.meme.frames import merge_regions, sample_indices, seen_texts, shown_regions
 from glitchzap.meme.inpaint import inpaint, text_mask
 from glitchzap.meme.ocr import OcrResult, find_text
 from glitchzap.settings import Settings
@@ -74,6 +75,49 @@ def read_image_text(image: np.ndarray, *, runtime: Runtime, use_cache: bool = Tr
         max_dimension=settings.image_processing.max_processing_dimension,
         cache=runtime.cache("ocr") if use_cache else None,
     )
+
+
+@dataclass(frozen=True)
+class AnimationOcrResult:
+    """The text read on an animation's sampled frames (`frames.sample_indices`), merged: one
+    region per caption (covering its readings, with its best-scoring text), the frames each
+    one was read on, the frames OCR read, the animation's frame count, the OCR time (ms, all
+    sampled frames) and whether every reading came from the cache."""
+
+    regions: list[TextRegion]
+    frames: list[tuple[int, ...]]  # per region: the sampled frames it was read on
+    sampled: tuple[int, ...]
+    frame_count: int
+    elapsed_ms: float
+    cached: bool
+
+
+def read_animation_text(
+    animation: Animation, *, runtime: Runtime, use_cache: bool = True
+) -> AnimationOcrResult:
+    """OCR of `animation`'s sampled frames, the readings at one place merged into one region
+    (see `frames.merge_regions`). A caption shown only between two sampled frames is not
+    read."""
+    readings = _read_sampled(animation.frames, runtime=runtime, use_cache=use_cache)
+    merged = merge_regions([(index, result.regions) for index, result in readings])
+    return AnimationOcrResult(
+        regions=[region for region, _, _ in merged],
+        frames=[read_on for _, read_on, _ in merged],
+        sampled=tuple(index for index, _ in readings),
+        frame_count=len(animation),
+        elapsed_ms=sum(result.elapsed_ms for _, result in readings),
+        cached=all(result.cached for _, result in readings),
+    )
+
+
+def _read_sampled(
+    frames: Sequence[np.ndarray], *, runtime: Runtime, use_cache: bool = True
+) -> list[tuple[int, OcrResult]]:
+    """(frame index, OCR result) for each frame `frames.sample_indices` picks."""
+    return [
+        (index, read_image_text(frames[index], runtime=runtime, use_cache=use_cache))
+        for index in sample_indices(len(frames))
+    ]
 
 
 def _check_image(image: np.ndarray) -> None:
@@ -444,10 +488,7 @@ def erase_animation_text(
     if mode == "never":
         return animation, [], 0
     frames = animation.frames
-    found = [
-        (i, read_image_text(frames[i], runtime=runtime).regions)
-        for i in sample_indices(len(frames))
-    ]
+    found = [(i, result.regions) for i, result in _read_sampled(frames, runtime=runtime)]
     threshold = runtime.settings.image_processing.skip_text_removal_threshold
     if mode == "auto" and not any(r.score >= threshold for _, rs in found for r in rs):
         return animation, [], 0

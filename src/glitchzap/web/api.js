@@ -90,9 +90,10 @@ export async function findText(imageId, signal) {
   return Array.isArray(body) ? body : body.regions || [];
 }
 
-/** The picture with its text erased (`mode`: auto, always or never), as a JPEG to show. */
-export const eraseText = (imageId, mode, signal) =>
-  postBlob("/api/erase-text", { image_id: imageId, mode, format: "jpeg" }, { signal });
+/** The picture with its text erased (`mode`: auto, always or never) to show: a JPEG, or an
+ * animated WebP (every frame erased) when `animated`. */
+export const eraseText = (imageId, mode, signal, animated = false) =>
+  postBlob("/api/erase-text", { image_id: imageId, mode, format: animated ? "webp" : "jpeg" }, { signal });
 
 /** The finished meme as a Blob (the server erases old text and draws the captions). */
 export const makeMeme = (body, signal) => postBlob("/api/meme", body, { signal });

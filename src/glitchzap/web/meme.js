@@ -227,7 +227,7 @@ class MemeEditor {
     this.controller?.abort();
     const controller = (this.controller = new AbortController());
     const signal = controller.signal;
-    this.source = { image_id: image.image_id, width: image.width, height: image.height };
+    this.source = { image_id: image.image_id, width: image.width, height: image.height, animated: Boolean(image.animated) };
     this.regions = [];
     this.drawRegions();
     $("suggestion").hidden = true;
@@ -268,7 +268,7 @@ class MemeEditor {
     const image = this.source;
     if (!image?.image_id || image.template_id || !this.regions.length) return;
     try {
-      const blob = mode === "never" ? this.originalBlob : await eraseText(image.image_id, mode, signal);
+      const blob = mode === "never" ? this.originalBlob : await eraseText(image.image_id, mode, signal, image.animated);
       if (blob && this.source === image) await this.show(blob);
     } catch (error) {
       if (isAbort(error)) throw error;

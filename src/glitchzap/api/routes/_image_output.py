@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from glitchzap.api.deps import ApiState
 from glitchzap.api.store import StoredImage
 from glitchzap.cache.keys import make_key
-from glitchzap.errors import ImageTooLarge
+from glitchzap.errors import ImageTooLarge, InvalidParameters
 from glitchzap.pipeline import preview_size
 from glitchzap.recipes import Recipe
 from glitchzap.rendering import check_frames_budget, estimate_render_bytes, preview_key
@@ -43,6 +43,34 @@ async def cached_operation(
         return result
 
     return await state.single_flight.run(key, run), False
+
+
+def answer_format(info: StoredImage, requested: str) -> str:
+    """The container to answer `requested` in (png, jpeg, webp or gif; apng and png are APNG
+    for an animation); InvalidParameters (422) for an animated image asked as JPEG."""
+    if info.animated and requested == "jpeg":
+        raise InvalidParameters(
+            "The image is animated and JPEG cannot hold an animation: "
+            "ask for gif, webp, apng or png"
+        )
+    return "png" if requested == "apng" else requested
+
+
+def frames_memory(state: ApiState, info: StoredImage, copies: int, what: str) -> int:
+    """The bytes an operation holding `copies` of every frame of an animation needs at its
+    peak (0 for a still: not counted); ImageTooLarge (413) past
+    limits.max_request_memory_bytes. `what` names the operation in the message."""
+    if not info.animated:
+        return 0
+    needed = info.frames * info.width * info.height * info.channels * copies
+    limit = state.settings.limits.max_request_memory_bytes
+    if needed > limit:
+        raise ImageTooLarge(
+            f"{what} of this {info.frames}-frame {info.width}x{info.height} animation needs "
+            f"about {needed / 1e6:,.0f} MB; limits.max_request_memory_bytes is "
+            f"{limit / 1e6:,.0f} MB"
+        )
+    return needed
 
 
 def image_response(data: bytes, fmt: str, hit: bool, **headers: str) -> Response:

@@ -1,19 +1,28 @@
-"""POST /api/remove-background: the subject cut out (rembg's server, by image_id/url/file)."""
+"""POST /api/remove-background: the subject cut out (rembg's server, by image_id/url/file);
+an animated image is cut out frame by frame and stays animated."""
 
 from __future__ import annotations
 
+import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from glitchzap.api.deps import State
+from glitchzap.animation import Animation
+from glitchzap.api.deps import ApiState, State
 from glitchzap.api.routes._image_input import openapi_body, read_image_request
-from glitchzap.api.routes._image_output import cached_operation, image_response, request_memory
+from glitchzap.api.routes._image_output import (
+    answer_format,
+    cached_operation,
+    image_response,
+    request_memory,
+)
 from glitchzap.api.routes.render import IMAGE_RESPONSES
 from glitchzap.api.schemas import RemoveBackgroundRequest
+from glitchzap.api.store import StoredImage
 from glitchzap.deadline import Deadline
-from glitchzap.io import encode_image
+from glitchzap.io import encode_animation, encode_image
 from glitchzap.recipes import BackgroundOptions, Recipe, opaque
-from glitchzap.rendering import render_recipe
+from glitchzap.rendering import render_animation, render_recipe
 
 router = APIRouter(prefix="/api", tags=["background"])
 
@@ -35,9 +44,11 @@ CUTOUT_OPTIONS = {
     openapi_extra=openapi_body(RemoveBackgroundRequest),
 )
 async def remove_background_route(request: Request, state: State) -> Response:
-    """The cut-out as RGBA (or composited on `background`), or the mask with `only_mask`."""
+    """The cut-out as RGBA (or composited on `background`), or the mask with `only_mask`;
+    every frame of an animated image, answered animated (png is APNG; jpeg is 422)."""
     stored, body = await read_image_request(request, state, RemoveBackgroundRequest)
     params = body.model_dump(exclude={"image_id", "url"}, mode="json")
+    fmt = answer_format(stored, body.format)
 
     recipe = Recipe(
         background=BackgroundOptions(
@@ -47,19 +58,40 @@ async def remove_background_route(request: Request, state: State) -> Response:
         )
     )
 
-    memory = request_memory(state, stored, recipe, "full")
+    memory = request_memory(state, stored, recipe, "full")  # every frame of an animation
     deadline = Deadline(state.settings.server.render_timeout_seconds)
 
     def compute() -> bytes:
-        image = state.store.get(stored.image_id)
-        out = render_recipe(
-            image, recipe, runtime=state.runtime, digest=stored.image_id, deadline=deadline
-        )
-        if out.ndim == 2:  # the mask alone: a grey picture
-            out = out[..., None].repeat(3, axis=2)
-        return encode_image(out, body.format)
+        return cut_out_bytes(state, stored, recipe, fmt, deadline)
 
     data, hit = await cached_operation(
         state, "remove-background", stored.image_id, params, compute, memory
     )
-    return image_response(data, body.format, hit)
+    return image_response(data, fmt, hit)
+
+
+def cut_out_bytes(
+    state: ApiState, stored: StoredImage, recipe: Recipe, fmt: str, deadline: Deadline
+) -> bytes:
+    """The encoded cut-out (or mask) of a stored image: a still, or every frame of an
+    animation with its timing (stops at `deadline`, between frames)."""
+    if not stored.animated:
+        image = state.store.get(stored.image_id)
+        out = render_recipe(
+            image, recipe, runtime=state.runtime, digest=stored.image_id, deadline=deadline
+        )
+        return encode_image(_grey_as_rgb(out), fmt)
+    animation = render_animation(
+        state.store.get_animation(stored.image_id),
+        recipe,
+        runtime=state.runtime,
+        use_cache=False,  # the encoded bytes are cached instead
+        deadline=deadline,
+    )
+    frames = [_grey_as_rgb(frame) for frame in animation.frames]
+    return encode_animation(Animation(frames, animation.durations, animation.loop), fmt)
+
+
+def _grey_as_rgb(image: np.ndarray) -> np.ndarray:
+    """The mask alone (H x W) as a grey RGB picture; anything else as it is."""
+    return image[..., None].repeat(3, axis=2) if image.ndim == 2 else image

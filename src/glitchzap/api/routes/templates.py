@@ -97,7 +97,9 @@ def show_template(template_id: TemplateIdPath, state: State) -> TemplateResponse
     openapi_extra=openapi_body(TemplateMatchRequest),
 )
 async def match_template(request: Request, state: State) -> TemplateMatchResponse:
-    """Which known templates the image is, ranked (robust to captions, crops, banners...)."""
+    """Which known templates the image is, ranked (robust to captions, crops, banners...).
+    An animation is matched by its first frame: any one frame is enough to recognise a
+    template, and reading one keeps matching as quick as for a still."""
     stored, body = await read_image_request(request, state, TemplateMatchRequest)
 
     def compute() -> TemplateMatchResponse:
