@@ -22,7 +22,8 @@ router = APIRouter(prefix="/api", tags=["text"])
     openapi_extra=openapi_body(EraseTextRequest),
 )
 async def erase_text_route(request: Request, state: State) -> Response:
-    """`auto` erases only when OCR is confident there is text; `always`; `never`."""
+    """`auto` erases only meme captions (scene text and textures stay); `always` every
+    region OCR found; `never` nothing."""
     stored, body = await read_image_request(request, state, EraseTextRequest)
     params = body.model_dump(exclude={"image_id", "url"}, mode="json")
 
