@@ -7,6 +7,13 @@ radius 3. Its published table: first-time image 3-6 s, cached OCR 1-3 s.
 Images: 12 memegen templates (../shared/memegen-templates) scaled to 800 px on the longest side
 and captioned by our own renderer. PSNR is measured inside the caption boxes against the clean
 template. Run: .venv/bin/python bench/meme.py   (part of `make bench`)
+
+False erasures (`--erase-rule` runs only this part): `erase: auto` on 390 text-free photos
+(../shared/gt-davis345 and scikit-image's photos, each as is, as JPEG q90 and at 75 %) and on
+captioned pictures with a small shop sign drawn in their middle (tests/meme_variants.add_sign),
+beside the previous rule (erase every region once one scores above the threshold) in the same
+run. Each set is split by the parity of its position in a sorted list: the even half tuned
+`meme/caption_regions.py`'s thresholds, the odd half is held out; both are printed.
 """
 
 from __future__ import annotations
@@ -25,18 +32,26 @@ import numpy as np
 
 from _report import header, median_ms, row
 from glitchzap.io import load_image
+from glitchzap.meme.caption_regions import caption_regions
 from glitchzap.meme.captions import box_pixels, layout_boxes, render_captions
-from glitchzap.meme.compose import make_meme_result, read_image_text
+from glitchzap.meme.compose import erase_text, make_meme_result, read_image_text
 from glitchzap.meme.fonts import FontCache, resolve_font
 from glitchzap.meme.inpaint import INPAINT_METHODS, inpaint, text_mask
 from glitchzap.meme.ocr import MODEL_FILES, model_dir
 from glitchzap.runtime import configure, current, restart
 from meme_cases import CAPTIONED
+from meme_variants import CAPTIONS, add_captions, add_sign
 
 MEMEGEN = Path(__file__).resolve().parents[2] / "shared" / "memegen-templates"
 SEED_FIRST_MS = (3000.0, 6000.0)  # the seed's published first-time image
 SEED_CACHED_MS = (1000.0, 3000.0)  # the seed's published meme with OCR cached
 NEW_CAPTIONS = ["fresh caption on top", "and another at the bottom"]
+DAVIS = MEMEGEN.parent / "gt-davis345" / "images"
+SKIMAGE_PHOTOS = (
+    "astronaut", "brick", "camera", "cat", "chelsea", "coffee", "coins", "grass", "gravel",
+    "hubble_deep_field", "immunohistochemistry", "moon", "retina", "rocket",
+)  # fmt: skip
+SIGN_SEED = 18
 
 
 def template(name: str) -> np.ndarray:
@@ -236,5 +251,171 @@ def main() -> None:
     print(f"  configured default is {default!r}")
 
 
+def skimage_photos() -> list[tuple[str, np.ndarray]]:
+    """scikit-image's photos as RGB, each as is, as JPEG q90 and at 75 % (the studio's path:
+    coffee read as a giant "8" only after JPEG or scaling)."""
+    from skimage import data
+
+    from glitchzap.io import encode_image
+
+    out = []
+    for name in SKIMAGE_PHOTOS:
+        image = getattr(data, name)()
+        image = np.stack([image] * 3, axis=-1) if image.ndim == 2 else image[..., :3]
+        image = np.ascontiguousarray(image, dtype=np.uint8)
+        jpeg = load_image(encode_image(image, "jpeg", quality=90))[..., :3]
+        small = cv2.resize(image, None, fx=0.75, fy=0.75, interpolation=cv2.INTER_AREA)
+        out += [(f"{name}", image), (f"{name}.q90", jpeg), (f"{name}.75", small)]
+    return out
+
+
+def text_free_photos() -> list[tuple[str, np.ndarray]]:
+    davis = [(p.stem, load_image(p)[..., :3]) for p in sorted(DAVIS.glob("*.jpg"))]
+    return sorted(davis + skimage_photos(), key=lambda item: item[0])
+
+
+def previous_auto(regions: list[Any], threshold: float) -> list[Any]:
+    """The previous `auto` rule: every region, once any scores at least the threshold."""
+    return list(regions) if any(r.score >= threshold for r in regions) else []
+
+
+def erased_with(image: np.ndarray, regions: list[Any]) -> np.ndarray:
+    if not regions:
+        return image
+    return erase_text(image, mode="always", regions=regions, runtime=current()).image
+
+
+def false_erasure_rows(threshold: float) -> None:
+    photos = text_free_photos()
+    header(f"erase: auto on {len(photos)} text-free photos (DAVIS + scikit-image)")
+    changed: dict[tuple[int, str], int] = {}
+    for index, (_, image) in enumerate(photos):
+        image = np.ascontiguousarray(image)
+        regions = read_image_text(image, runtime=current()).regions
+        after = erase_text(image, mode="auto", runtime=current()).image
+        before = erased_with(image, previous_auto(regions, threshold))
+        part = "tuning" if index % 2 == 0 else "held-out"
+        for key, value in (
+            ("photos", 1),
+            ("with a region", int(bool(regions))),
+            ("changed", int(not np.array_equal(after, image))),
+            ("changed before", int(not np.array_equal(before, image))),
+        ):
+            changed[(index % 2, key)] = changed.get((index % 2, key), 0) + value
+    for half, part in ((1, "held-out"), (0, "tuning")):
+        count = changed.get((half, "photos"), 0)
+        found = changed.get((half, "with a region"), 0)
+        ours = changed.get((half, "changed"), 0)
+        row(
+            f"text-free photos changed, {part} half ({count}; OCR found text on {found})",
+            ours,
+            changed.get((half, "changed before"), 0),
+            "previous auto rule",
+            unit="photos",
+            target="0",
+            ok=ours == 0,
+        )
+
+
+def sign_cases() -> list[tuple[str, np.ndarray, tuple[str, ...]]]:
+    """(name, picture, captions): the 12 memegen templates with their captions, scikit-image's
+    colour photos and every 12th DAVIS photo with captions from meme_variants.CAPTIONS."""
+    from skimage import data
+
+    cases = [(name, template(name), caps) for name, caps in CAPTIONED.items()]
+    for name in ("astronaut", "cat", "chelsea", "coffee", "rocket"):
+        picture = np.ascontiguousarray(getattr(data, name)()[..., :3])
+        cases.append((name, picture, CAPTIONS[len(cases) % len(CAPTIONS)]))
+    for path in sorted(DAVIS.glob("*.jpg"))[::12]:
+        picture = np.ascontiguousarray(load_image(path)[..., :3])
+        cases.append((path.stem, picture, CAPTIONS[len(cases) % len(CAPTIONS)]))
+    return cases
+
+
+def summed_char_scores(expected: list[str], found: list[str]) -> tuple[float, float]:
+    """(recall, precision) of characters over all cases, each case matched on its own (one
+    string for all would let an extra line in one case misalign the matching of the next)."""
+    matched = wanted = got = 0
+    for exp, text in zip(expected, found, strict=True):
+        exp, text = "".join(exp.upper().split()), "".join(text.upper().split())
+        blocks = difflib.SequenceMatcher(None, exp, text, autojunk=False).get_matching_blocks()
+        matched += sum(b.size for b in blocks)
+        wanted, got = wanted + len(exp), got + len(text)
+    return matched / max(wanted, 1), matched / max(got, 1)
+
+
+def scene_text_rows(threshold: float) -> None:
+    cases = sign_cases()
+    rng = np.random.default_rng(SIGN_SEED)
+    header(f"erase: auto on {len(cases)} captioned pictures with a shop sign in the middle")
+    tallies: dict[tuple[int, str], list[Any]] = {}
+    for index, (_, picture, captions) in enumerate(cases):
+        signed, (x, y, w, h) = add_sign(picture, rng)
+        for label, image in (("plain", add_captions(picture, captions)),
+                             ("signed", add_captions(signed, captions))):  # fmt: skip
+            regions = read_image_text(image, runtime=current()).regions
+            ours = caption_regions(image, regions, threshold)
+            before = previous_auto(regions, threshold)
+            expected = " ".join(captions)
+            for rule, chosen in (("ours", ours), ("before", before)):
+                texts = " ".join(r.text for r in chosen)
+                tallies.setdefault((index % 2, f"{label} {rule} expected"), []).append(expected)
+                tallies.setdefault((index % 2, f"{label} {rule} found"), []).append(texts)
+                if label == "signed":
+                    out = erased_with(image, chosen)
+                    kept = np.array_equal(out[y : y + h, x : x + w], image[y : y + h, x : x + w])
+                    tallies.setdefault((index % 2, f"sign {rule}"), []).append(kept)
+    for half, part in ((1, "held-out"), (0, "tuning")):
+        for label in ("plain", "signed"):
+            scores = {
+                rule: summed_char_scores(
+                    tallies[(half, f"{label} {rule} expected")],
+                    tallies[(half, f"{label} {rule} found")],
+                )
+                for rule in ("ours", "before")
+            }
+            recall, precision = scores["ours"]
+            row(
+                f"caption char recall erased, {label}, {part}",
+                recall,
+                scores["before"][0],
+                "previous auto rule",
+                unit="",
+                target="not below previous",
+                ok=recall >= scores["before"][0] - 1e-9,
+            )
+            row(
+                f"caption char precision erased, {label}, {part}",
+                precision,
+                scores["before"][1],
+                "previous auto rule",
+                unit="",
+            )
+        kept = tallies[(half, "sign ours")]
+        row(
+            f"signs left untouched, {part} ({len(kept)} signs)",
+            sum(kept) / len(kept),
+            sum(tallies[(half, "sign before")]) / len(kept),
+            "previous auto rule",
+            unit="",
+            target="1.00",
+            ok=all(kept),
+        )
+
+
+def erase_rule_main() -> None:
+    if not MEMEGEN.is_dir() or not DAVIS.is_dir():
+        print(f"skipped: {MEMEGEN} or {DAVIS} not found")
+        return
+    settings = configure(data_dir=Path(tempfile.mkdtemp(prefix="glitchzap-bench-"))).settings
+    restart()
+    threshold = settings.image_processing.skip_text_removal_threshold
+    false_erasure_rows(threshold)
+    scene_text_rows(threshold)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    if "--erase-rule" in sys.argv:
+        sys.exit(erase_rule_main())
+    main()
+    sys.exit(erase_rule_main())

@@ -107,3 +107,38 @@ def make_variant(
         "mirror": lambda im: np.ascontiguousarray(im[:, ::-1]),
     }
     return steps[kind](captioned)
+
+
+SIGN_WORDS = ("OPEN", "EXIT", "CAFE", "SALE", "STOP", "BAR", "Open", "Hotel", "PARKING")
+# (text, plate) colours of shop signs: dark on light, light on dark, coloured plates.
+SIGN_COLOURS = (
+    ((20, 20, 20), (245, 245, 240)),
+    ((250, 250, 250), (200, 30, 30)),
+    ((20, 20, 20), (240, 210, 40)),
+    ((255, 255, 255), (30, 90, 40)),
+    ((240, 60, 60), (20, 20, 20)),
+)
+
+
+def add_sign(
+    image: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """`image` with a small shop sign (a plate with a word, 3-6% of the height tall, in a
+    regular bold font) somewhere in its middle third, and the sign's (x, y, w, h)."""
+    from PIL import Image, ImageDraw
+
+    height, width = image.shape[:2]
+    text = SIGN_WORDS[int(rng.integers(len(SIGN_WORDS)))]
+    ink, plate = SIGN_COLOURS[int(rng.integers(len(SIGN_COLOURS)))]
+    size = max(9, round(height * rng.uniform(0.03, 0.06)))
+    font = FONTS.get(resolve_font("DejaVu Sans Bold"), size)
+    canvas = Image.fromarray(np.ascontiguousarray(image[:, :, :3]))
+    draw = ImageDraw.Draw(canvas)
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    pad_x, pad_y = size // 2, size // 3
+    w, h = right - left + 2 * pad_x, bottom - top + 2 * pad_y
+    x = int(width * rng.uniform(0.3, 0.7) - w / 2)
+    y = int(height * rng.uniform(0.38, 0.62) - h / 2)
+    draw.rectangle((x, y, x + w - 1, y + h - 1), fill=plate)
+    draw.text((x + pad_x - left, y + pad_y - top), text, font=font, fill=ink)
+    return np.asarray(canvas), (x, y, w, h)

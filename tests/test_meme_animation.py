@@ -20,6 +20,7 @@ from glitchzap.meme.compose import (
 from glitchzap.runtime import Runtime
 from glitchzap.types import TextBox
 from meme_animations import captioned_on, panning, photo, region_changes
+from meme_variants import add_captions, add_sign
 
 CAPTIONS = ["one does not simply", "animate a meme"]
 
@@ -156,3 +157,22 @@ def test_text_read_on_an_animation_names_its_frames(runtime: Runtime) -> None:
     assert read_on == {"EARLY WORDS": (0, 4), "LATE WORDS": (11, 15)}
     assert not found.cached
     assert read_animation_text(Animation(frames, clean.durations), runtime=runtime).cached
+
+
+@pytest.mark.slow
+def test_a_shop_sign_in_an_animation_is_kept_while_its_captions_go(runtime: Runtime) -> None:
+    clean = panning(photo("astronaut", 400), 4, step=4)
+    rng = np.random.default_rng(1)
+    signed, (x, y, w, h) = add_sign(clean.frames[0], rng)
+    plate = signed[y : y + h, x : x + w]
+    frames = []
+    for frame in clean.frames:
+        frame = frame.copy()
+        frame[y : y + h, x : x + w] = plate  # the sign is fixed in the scene
+        frames.append(add_captions(frame, ("when the build passes", "on the first try")))
+    source = Animation(frames, clean.durations, clean.loop)
+    result = make_meme_animation_result(source, [], erase="auto", runtime=runtime)
+    assert result.frames_erased == len(frames)
+    for out, before in zip(result.animation.frames, frames, strict=True):
+        assert np.array_equal(out[y : y + h, x : x + w], before[y : y + h, x : x + w])
+        assert not np.array_equal(out[: before.shape[0] // 5], before[: before.shape[0] // 5])

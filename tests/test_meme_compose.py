@@ -20,6 +20,8 @@ from glitchzap.meme.compose import erase_text, make_meme, make_meme_result, read
 from glitchzap.meme.ocr import engine_stats
 from glitchzap.runtime import current
 from glitchzap.settings import Settings
+from glitchzap.types import TextRegion
+from meme_variants import add_captions, add_sign
 
 SHORT = ["one does not simply", "walk into mordor"]
 LONG = [
@@ -59,6 +61,56 @@ def test_a_photo_without_text_is_returned_unchanged(settings: Settings) -> None:
     result = erase_text(photo, mode="auto", runtime=current())
     assert result.regions_erased == [] and np.array_equal(result.image, photo)
     assert np.array_equal(make_meme(photo, [], erase="auto", runtime=current()), photo)
+
+
+def small_photo(name: str, longest: int = 400) -> np.ndarray:
+    from skimage import data
+
+    photo = np.ascontiguousarray(getattr(data, name)()[..., :3])
+    factor = longest / max(photo.shape[:2])
+    return cv2.resize(photo, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+
+
+@pytest.mark.slow
+def test_coffee_read_as_a_giant_glyph_is_returned_byte_identical(settings: Settings) -> None:
+    # At 75 % (or as JPEG) OCR reads the cup and saucer as an "8" covering the picture; the
+    # studio used to smear them. `auto` must keep every byte, whatever OCR reads.
+    photo = small_photo("coffee", 450)
+    result = erase_text(photo, mode="auto", runtime=current())
+    assert result.regions_erased == [] and result.image is photo
+    height, width = photo.shape[:2]
+    glyph = TextRegion(((0, 0), (width * 0.9, 0), (width * 0.9, height), (0, height)), "8", 0.99)
+    forced = erase_text(photo, mode="auto", regions=[glyph], runtime=current())
+    assert forced.regions_erased == [] and np.array_equal(forced.image, photo)
+    assert np.array_equal(make_meme(photo, [], erase="auto", runtime=current()), photo)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["astronaut", "chelsea"])
+def test_a_shop_sign_is_kept_while_the_captions_are_erased(name: str, settings: Settings) -> None:
+    signed, (x, y, w, h) = add_sign(small_photo(name), np.random.default_rng(1))
+    captions = ("when the build passes", "on the first try")
+    meme = add_captions(signed, captions)
+    result = erase_text(meme, mode="auto", runtime=current())
+    assert np.array_equal(result.image[y : y + h, x : x + w], meme[y : y + h, x : x + w])
+    erased = " ".join(r.text for r in result.regions_erased)
+    assert char_f1(" ".join(captions), erased) >= 0.9, erased
+    for box in layout_boxes("default"):
+        _, by, _, bh = box_pixels(box, meme.shape[1], meme.shape[0])
+        assert not np.array_equal(result.image[by : by + bh], meme[by : by + bh])
+    # `always` still erases every region OCR found, the sign included.
+    always = erase_text(meme, mode="always", runtime=current())
+    assert not np.array_equal(always.image[y : y + h, x : x + w], meme[y : y + h, x : x + w])
+
+
+@pytest.mark.slow
+def test_a_plain_meme_still_has_its_captions_erased(settings: Settings) -> None:
+    captions = ("one does not simply", "walk into mordor")
+    meme = add_captions(small_photo("rocket"), captions)
+    result = erase_text(meme, mode="auto", runtime=current())
+    erased = " ".join(r.text for r in result.regions_erased)
+    assert char_f1(" ".join(captions), erased) >= 0.9, erased
+    assert char_f1(" ".join(captions), read_back(result.image, settings)) < 0.3
 
 
 @pytest.mark.slow

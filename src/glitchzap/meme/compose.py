@@ -24,6 +24,7 @@ from glitchzap.animation import Animation
 from glitchzap.cache.codec import decode_array, encode_array
 from glitchzap.cache.keys import image_digest, make_key
 from glitchzap.errors import InvalidParameters
+from glitchzap.meme.caption_regions import caption_regions
 from glitchzap.meme.captions import (
     PlacedCaption,
     draw_placed,
@@ -153,8 +154,10 @@ def erase_text(
     runtime: Runtime,
     use_cache: bool = True,
 ) -> EraseResult:
-    """`image` with its text inpainted. `auto` skips unless some region scores at least
-    `image_processing.skip_text_removal_threshold`; `never` returns the input untouched.
+    """`image` with its text inpainted. `auto` erases only the meme captions
+    (`caption_regions`: confident, meme lettering, a caption's size and place) and returns
+    the input itself when there is none, so scene text and textures OCR reads stay untouched;
+    `always` erases every region OCR found (or `regions`); `never` returns the input.
     Erased images are cached (NPY) by pixels, regions and method, so a second meme from the
     same picture only draws captions."""
     _check_image(image)
@@ -167,10 +170,12 @@ def erase_text(
     if regions is None:
         ocr_result = read_image_text(image, runtime=runtime)
         regions = ocr_result.regions
-    threshold = settings.image_processing.skip_text_removal_threshold
-    if mode == "auto" and not any(r.score >= threshold for r in regions):
-        return EraseResult(image, [], ocr_result)
     chosen = list(regions)
+    if mode == "auto":
+        threshold = settings.image_processing.skip_text_removal_threshold
+        chosen = caption_regions(image, chosen, threshold)
+        if not chosen:
+            return EraseResult(image, [], ocr_result)
     method = method or settings.ocr.inpaint_method
     cache = runtime.cache("erased") if use_cache else None
     key = _erase_key(image, chosen, method, settings) if cache is not None else ""
@@ -483,15 +488,17 @@ def erase_animation_text(
     """(`animation` with its text inpainted frame by frame, the regions erased, how many
     frames changed). OCR reads `frames.sample_indices` frames only; their regions are merged,
     and each frame is erased only where it still shows text (`frames.shown_regions`), so a
-    frame without the caption is left as it is. `auto` skips unless some region scores at
-    least `image_processing.skip_text_removal_threshold`."""
+    frame without the caption is left as it is. `auto` keeps, on each sampled frame, only the
+    meme captions (`caption_regions`) and skips when there is none."""
     if mode == "never":
         return animation, [], 0
     frames = animation.frames
     found = [(i, result.regions) for i, result in _read_sampled(frames, runtime=runtime)]
-    threshold = runtime.settings.image_processing.skip_text_removal_threshold
-    if mode == "auto" and not any(r.score >= threshold for _, rs in found for r in rs):
-        return animation, [], 0
+    if mode == "auto":
+        threshold = runtime.settings.image_processing.skip_text_removal_threshold
+        found = [(i, caption_regions(frames[i], rs, threshold)) for i, rs in found]
+        if not any(rs for _, rs in found):
+            return animation, [], 0
     texts = seen_texts(frames, found)
     done: dict[int, EraseResult] = {}  # a frame repeated (a looped still) is erased once
     for index, frame in enumerate(frames):

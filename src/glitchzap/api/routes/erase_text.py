@@ -32,9 +32,9 @@ ANIMATION_COPIES = 3
     openapi_extra=openapi_body(EraseTextRequest),
 )
 async def erase_text_route(request: Request, state: State) -> Response:
-    """`auto` erases only when OCR is confident there is text; `always`; `never`. An
-    animated image is read on a few sampled frames and erased on each frame that shows the
-    text; it stays animated (png is APNG; jpeg is 422)."""
+    """`auto` erases only meme captions (scene text and textures stay); `always` every
+    region OCR found; `never` nothing. An animated image is read on a few sampled frames and
+    erased on each frame that shows the text; it stays animated (png is APNG; jpeg is 422)."""
     stored, body = await read_image_request(request, state, EraseTextRequest)
     params = body.model_dump(exclude={"image_id", "url"}, mode="json")
     fmt = answer_format(stored, body.format)
