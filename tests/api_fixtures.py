@@ -21,8 +21,7 @@ from glitchzap.errors import UrlFetchFailed
 from glitchzap.io import encode_image
 from glitchzap.runtime import configure, restart
 from glitchzap.settings import Settings
-
-MEMEGEN_TEMPLATES = Path(__file__).resolve().parents[2] / "shared" / "memegen-templates"
+from meme_cases import MemeSample
 
 
 @pytest.fixture
@@ -37,16 +36,24 @@ def api_settings(tmp_path: Path) -> Iterator[Settings]:
 
 
 @pytest.fixture(scope="session")
-def memegen_library(tmp_path_factory: Any) -> Any:
-    """memegen's sample templates imported once into a library (the one template registry)."""
+def memegen_library(tmp_path_factory: Any, meme_sample: MemeSample) -> Path:
+    """A library folder with the sample's memegen templates imported once (generated ones,
+    plus the shared sample when present): the one template registry the API tests read."""
     from glitchzap.templates import TemplateLibrary
 
-    if not MEMEGEN_TEMPLATES.is_dir():
-        pytest.skip(f"memegen sample templates not found at {MEMEGEN_TEMPLATES}")
     folder = tmp_path_factory.mktemp("memegen-library")
-    report = TemplateLibrary(folder).import_memegen(MEMEGEN_TEMPLATES)
-    assert report.added and not report.errors, report.errors
+    library = TemplateLibrary(folder)
+    for source in meme_sample.folders:
+        report = library.import_memegen(source)
+        assert report.added and not report.errors and not report.conflicts, report.to_dict()
+    library.store.close()
     return folder
+
+
+@pytest.fixture
+def memegen_library_copy(tmp_path: Path, memegen_library: Path) -> Path:
+    """A private copy of `memegen_library` for a test whose requests may change templates."""
+    return Path(shutil.copytree(memegen_library, tmp_path / "memegen-library"))
 
 
 def make_client(settings: Settings) -> Any:

@@ -12,13 +12,13 @@ import pytest
 from glitchzap import runtime as runtime_module
 from glitchzap.runtime import Runtime, configure
 from glitchzap.settings import Settings, load_settings
+from meme_cases import MemeSample, build_meme_sample
 
 pytest.register_assert_rewrite("api_fixtures")
 
 # Models are fetched once (make install) into the real models dir; tests read them from there
 # while everything else they write goes to a temporary data dir.
 REAL_MODELS_DIR = load_settings().models_dir
-MEMEGEN_DIR = Path(__file__).resolve().parents[2] / "shared" / "memegen-templates"
 FAILURES_DIR = Path(__file__).parent / "failures"
 
 
@@ -82,10 +82,10 @@ def astronaut() -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def memegen_dir() -> Path:
-    if not MEMEGEN_DIR.is_dir():
-        pytest.skip(f"memegen templates not found at {MEMEGEN_DIR}")
-    return MEMEGEN_DIR
+def meme_sample(tmp_path_factory: pytest.TempPathFactory) -> MemeSample:
+    """The meme templates the quality tests use (built once): generated ones in every
+    checkout, plus ../shared/memegen-templates when present (see tests/meme_cases.py)."""
+    return build_meme_sample(tmp_path_factory.mktemp("meme-sample"))
 
 
 def save_failure(name: str, actual: np.ndarray, expected: np.ndarray | None = None) -> None:

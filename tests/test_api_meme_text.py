@@ -1,4 +1,5 @@
-"""POST /api/meme, /api/ocr and /api/erase-text with the real OCR model on real templates."""
+"""POST /api/meme, /api/ocr and /api/erase-text with the real OCR model on meme templates
+(the generated sample, plus memegen's real templates when ../shared is present)."""
 
 from __future__ import annotations
 
@@ -9,26 +10,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from api_fixtures import MEMEGEN_TEMPLATES, upload
+from api_fixtures import upload
 from glitchzap.io import encode_animation, load_animation, load_image
 from meme_animations import panning, photo, region_changes
+from meme_cases import GENERATED, MemeSample, case_ids
 
 pytest_plugins = ["api_fixtures"]
 
-needs_templates = pytest.mark.skipif(
-    not MEMEGEN_TEMPLATES.is_dir(),
-    reason=f"memegen sample templates not found at {MEMEGEN_TEMPLATES}",
-)
 
-
-def template_bytes(name: str = "ants") -> bytes:
-    return (MEMEGEN_TEMPLATES / name / "default.jpg").read_bytes()
-
-
-@needs_templates
 @pytest.mark.slow
-def test_meme_then_ocr_reads_it_then_erase_removes_it(api_client: Any) -> None:
-    image_id = upload(api_client, template_bytes())["image_id"]
+@pytest.mark.parametrize("name", case_ids(("gen-coffee", "gen-gradient"), ("ants",)))
+def test_meme_then_ocr_reads_it_then_erase_removes_it(
+    api_client: Any, meme_sample: MemeSample, name: str
+) -> None:
+    template = meme_sample.picture_bytes(name)
+    image_id = upload(api_client, template)["image_id"]
     meme = api_client.post(
         "/api/meme",
         json={"image_id": image_id, "captions": ["hello world", "glitch zap"], "erase": "never"},
@@ -49,16 +45,18 @@ def test_meme_then_ocr_reads_it_then_erase_removes_it(api_client: Any) -> None:
     again = api_client.post("/api/ocr", json={"image_id": erased_id}).json()["regions"]
     assert not any("HELLO" in r["text"].upper() for r in again)
     # Erasing brings the picture back near the blank template where the captions were.
-    blank = load_image(MEMEGEN_TEMPLATES / "ants" / "default.jpg").astype(int)
+    blank = load_image(template).astype(int)
     restored = np.asarray(Image.open(io.BytesIO(erased.content)).convert("RGB")).astype(int)
     drawn = np.asarray(Image.open(io.BytesIO(meme.content)).convert("RGB")).astype(int)
     assert np.abs(restored - blank).mean() < np.abs(drawn - blank).mean() / 2
 
 
-@needs_templates
 @pytest.mark.slow
-def test_erase_never_and_auto_on_a_blank_template(api_client: Any) -> None:
-    data = template_bytes()
+@pytest.mark.parametrize("name", case_ids(list(GENERATED), ("ants", "kermit", "mordor")))
+def test_erase_never_and_auto_on_a_blank_template(
+    api_client: Any, meme_sample: MemeSample, name: str
+) -> None:
+    data = meme_sample.picture_bytes(name)
     image_id = upload(api_client, data)["image_id"]
     never = api_client.post("/api/erase-text", json={"image_id": image_id, "mode": "never"})
     original = load_image(data)

@@ -1,4 +1,5 @@
-"""memegen-compatible URL API: the escapes (pure) and the routes over real memegen templates."""
+"""memegen-compatible URL API: the escapes (pure) and the routes over memegen template folders
+(the generated sample, plus memegen's real templates when ../shared is present)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from PIL import Image
 
-from api_fixtures import MEMEGEN_TEMPLATES, make_client
+from api_fixtures import make_client
 from glitchzap.api.memegen import decode_text, encode_text, split_extension
 from glitchzap.api.routes.memegen import parse_meme_path
 from glitchzap.errors import NotFound, UnsupportedFormat
-from glitchzap.io import load_image
 from glitchzap.runtime import current
 from glitchzap.settings import load_settings
+from meme_cases import MemeSample
 
 pytest_plugins = ["api_fixtures"]
 
@@ -105,10 +106,7 @@ def test_split_extension() -> None:
     assert split_extension("nope") == ("nope", None)
 
 
-needs_templates = pytest.mark.skipif(
-    not MEMEGEN_TEMPLATES.is_dir(),
-    reason=f"memegen sample templates not found at {MEMEGEN_TEMPLATES}",
-)
+TEMPLATE = "gen-coffee"  # a generated memegen folder: "Do You Want Coffee?", 2 text boxes
 
 
 @pytest.fixture
@@ -122,39 +120,38 @@ def pixels(response: Any) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB"))
 
 
-@needs_templates
-def test_routes_read_the_template_library(meme_client: Any) -> None:
+def test_routes_read_the_template_library(meme_client: Any, meme_sample: MemeSample) -> None:
     """memegen's folders, imported into the library, are what the memegen routes serve."""
-    ants = meme_client.get("/templates/ants").json()
-    assert ants["name"] == "Do You Want Ants?"
-    assert ants["lines"] == 2
-    assert meme_client.get("/templates/..%2Fants").status_code == 404
+    coffee = meme_client.get(f"/templates/{TEMPLATE}").json()
+    assert coffee["name"] == "Do You Want Coffee?"
+    assert coffee["lines"] == 2
+    assert meme_client.get(f"/templates/..%2F{TEMPLATE}").status_code == 404
     assert meme_client.get("/templates/README.md").status_code == 404
-    assert len(meme_client.get("/templates").json()) >= 50
+    assert len(meme_client.get("/templates").json()) == len(meme_sample.configs())
 
 
-@needs_templates
 def test_templates_in_memegen_shape(meme_client: Any) -> None:
     body = meme_client.get("/templates").json()
-    ants = next(t for t in body if t["id"] == "ants")
-    assert ants["name"] == "Do You Want Ants?"
-    assert ants["lines"] == 2
-    assert ants["example"]["url"].endswith(
-        "/images/ants/do_you_want_ants~q/because_that's_how_you_get_ants.png"
+    coffee = next(t for t in body if t["id"] == TEMPLATE)
+    assert coffee["name"] == "Do You Want Coffee?"
+    assert coffee["lines"] == 2
+    assert coffee["example"]["url"].endswith(
+        f"/images/{TEMPLATE}/do_you_want_coffee~q/because_that's_how_you_get_coffee.png"
     )
-    assert ants["blank"].endswith("/images/ants.png")
-    assert meme_client.get("/templates/ants").json() == ants
+    assert coffee["blank"].endswith(f"/images/{TEMPLATE}.png")
+    assert meme_client.get(f"/templates/{TEMPLATE}").json() == coffee
     missing = meme_client.get("/templates/no-such-template")
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
 
 
-@needs_templates
-def test_meme_image_draws_the_captions(meme_client: Any) -> None:
-    blank = meme_client.get("/images/ants.png")
-    meme = meme_client.get("/images/ants/do_you_want_ants~q/because_that's_how_you_get_ants.png")
+def test_meme_image_draws_the_captions(meme_client: Any, meme_sample: MemeSample) -> None:
+    blank = meme_client.get(f"/images/{TEMPLATE}.png")
+    meme = meme_client.get(
+        f"/images/{TEMPLATE}/do_you_want_coffee~q/because_that's_how_you_get_coffee.png"
+    )
     assert blank.status_code == meme.status_code == 200
     assert meme.headers["content-type"] == "image/png"
-    template = load_image(MEMEGEN_TEMPLATES / "ants" / "default.jpg")
+    template = meme_sample.picture(TEMPLATE)
     np.testing.assert_allclose(pixels(blank), template, atol=0)
     drawn = pixels(meme)
     assert drawn.shape == template.shape
@@ -165,44 +162,39 @@ def test_meme_image_draws_the_captions(meme_client: Any) -> None:
     assert changed[height // 3 : 2 * height // 3].mean() < 0.01  # the middle is untouched
 
 
-@needs_templates
 def test_escapes_reach_the_renderer(meme_client: Any) -> None:
     """The decoded caption is what gets drawn: `what~q` ("what?") differs from `what`."""
-    escaped = meme_client.get("/images/ants/what~q.png")
-    different = meme_client.get("/images/ants/what.png")
+    escaped = meme_client.get(f"/images/{TEMPLATE}/what~q.png")
+    different = meme_client.get(f"/images/{TEMPLATE}/what.png")
     assert escaped.status_code == 200
     assert escaped.content != different.content
 
 
-@needs_templates
-def test_width_and_height(meme_client: Any) -> None:
-    h, w = load_image(MEMEGEN_TEMPLATES / "ants" / "default.jpg").shape[:2]
-    wide = meme_client.get("/images/ants/hi.jpg?width=300")
+def test_width_and_height(meme_client: Any, meme_sample: MemeSample) -> None:
+    h, w = meme_sample.picture(TEMPLATE).shape[:2]
+    wide = meme_client.get(f"/images/{TEMPLATE}/hi.jpg?width=300")
     assert wide.headers["content-type"] == "image/jpeg"
     assert Image.open(io.BytesIO(wide.content)).size == (300, round(h * 300 / w))
-    boxed = meme_client.get("/images/ants/hi.webp?width=200&height=100")
+    boxed = meme_client.get(f"/images/{TEMPLATE}/hi.webp?width=200&height=100")
     size = Image.open(io.BytesIO(boxed.content)).size
     assert size[0] <= 200 and size[1] <= 100
     assert 200 in size or 100 in size  # fits inside both, touching one
-    assert meme_client.get("/images/ants/hi.png?width=0").status_code == 422
-    assert meme_client.get("/images/ants/hi.png?width=20000").status_code == 422
+    assert meme_client.get(f"/images/{TEMPLATE}/hi.png?width=0").status_code == 422
+    assert meme_client.get(f"/images/{TEMPLATE}/hi.png?width=20000").status_code == 422
 
 
-@needs_templates
 def test_cached_by_full_key(meme_client: Any) -> None:
-
-    meme_client.get("/images/ants/one/two.png")
-    meme_client.get("/images/ants/one/two.png")
-    meme_client.get("/images/ants/one/two.png?width=100")
+    meme_client.get(f"/images/{TEMPLATE}/one/two.png")
+    meme_client.get(f"/images/{TEMPLATE}/one/two.png")
+    meme_client.get(f"/images/{TEMPLATE}/one/two.png?width=100")
     stats = current().cache("memes").stats()
     assert (stats["hits"], stats["misses"]) == (1, 2)
 
 
-@needs_templates
 def test_meme_errors(meme_client: Any) -> None:
     missing = meme_client.get("/images/no-such-template/hi.png")
     assert missing.status_code == 404
-    wrong = meme_client.get("/images/ants/hi.bmp")
+    wrong = meme_client.get(f"/images/{TEMPLATE}/hi.bmp")
     assert wrong.status_code == 415
-    too_many = meme_client.get("/images/ants/a/b/c/d/e.png")
+    too_many = meme_client.get(f"/images/{TEMPLATE}/a/b/c/d/e.png")
     assert too_many.status_code == 422

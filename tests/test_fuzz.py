@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from skimage import data as skdata
 
-from api_fixtures import MEMEGEN_TEMPLATES, NetworkGuard
+from api_fixtures import NetworkGuard
 from glitchzap.errors import GlitchzapError
 from glitchzap.runtime import current
 from glitchzap.settings import LimitsSettings
@@ -343,14 +343,16 @@ def _numerically_equal(a: Any, b: Any) -> bool:
 
 
 @pytest.mark.skipif(not LONG, reason="long schemathesis run: make fuzz (GLITCHZAP_FUZZ=long)")
-def test_api_schema_long_run(tmp_path: Any, net_guard: NetworkGuard) -> None:
+def test_api_schema_long_run(
+    tmp_path: Any, net_guard: NetworkGuard, memegen_library_copy: Any
+) -> None:
     schemathesis = pytest.importorskip("schemathesis")
     from schemathesis.checks import not_a_server_error
 
     from glitchzap.api.main import create_app
     from glitchzap.settings import load_settings
 
-    templates = {"dir": MEMEGEN_TEMPLATES} if MEMEGEN_TEMPLATES.is_dir() else {}
+    templates = {"dir": memegen_library_copy}  # the API may change its templates
     app = create_app(
         load_settings(
             None,

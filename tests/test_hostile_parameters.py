@@ -269,7 +269,7 @@ def test_memegen_url_text(
         None, data_dir=api_settings.data_dir, templates={"dir": memegen_library}
     ).settings
     with make_client(settings) as client:
-        response = client.get(f"/images/ackbar/{segment}.png")
+        response = client.get(f"/images/gen-sunset/{segment}.png")  # a generated template
     assert response.status_code == status, response.text[:200]
     if status == 422:
         assert response.json()["error"] == "invalid_parameters"

@@ -1,8 +1,6 @@
-"""Text masks and inpainting methods; erase quality on real captioned templates."""
+"""Text masks and inpainting methods; erase quality on captioned templates (tests/meme_cases.py)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -10,12 +8,12 @@ import pytest
 from PIL import Image, ImageDraw
 
 from glitchzap.errors import InvalidParameters
-from glitchzap.io import load_image
 from glitchzap.meme.captions import box_pixels, layout_boxes, render_captions
 from glitchzap.meme.fonts import BUILTIN_FONT, FontCache, resolve_font
 from glitchzap.meme.inpaint import INPAINT_METHODS, box_mask, inpaint, stroke_mask, text_mask
 from glitchzap.meme.ocr import TextRegion, read_text
 from glitchzap.settings import OcrSettings
+from meme_cases import MemeSample, case_ids
 
 FONTS = FontCache(32)  # fonts shared by the captions these tests draw
 
@@ -100,11 +98,13 @@ def psnr(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["ants", "kermit", "mordor"])
+@pytest.mark.parametrize(
+    "name", case_ids(("gen-astronaut", "gen-sunset", "gen-night-cat"), ("ants", "kermit", "mordor"))
+)
 def test_erasing_brings_caption_areas_close_to_the_clean_template(
-    memegen_dir: Path, name: str
+    meme_sample: MemeSample, name: str
 ) -> None:
-    clean = load_image(next((memegen_dir / name).glob("default.*")))[..., :3]
+    clean = meme_sample.picture(name)
     captions = ["top text here", "bottom text here"]
     boxes = layout_boxes("default")
     image = render_captions(clean, captions, boxes, font=resolve_font(), fonts=FONTS)

@@ -1,4 +1,7 @@
-"""OCR on real memegen templates captioned by our own renderer, and the OCR cache.
+"""OCR on meme templates captioned by our own renderer, and the OCR cache.
+
+Templates: the generated sample (scikit-image photos and low-texture pictures) in every
+checkout, and memegen's real templates too when ../shared is present (tests/meme_cases.py).
 
 Metric: character recall and precision, micro-averaged over the set. Both texts are upper-cased
 and stripped of whitespace (the recogniser sometimes glues words, which is a spacing question,
@@ -9,14 +12,12 @@ between the expected captions (top to bottom) and the regions read (sorted top t
 from __future__ import annotations
 
 import difflib
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from glitchzap.cache.codec import encode_json
-from glitchzap.io import load_image
 from glitchzap.meme.captions import layout_boxes, render_captions
 from glitchzap.meme.fonts import FontCache, resolve_font
 from glitchzap.meme.ocr import (
@@ -28,17 +29,9 @@ from glitchzap.meme.ocr import (
 )
 from glitchzap.runtime import current
 from glitchzap.settings import OcrSettings
-from meme_cases import CAPTIONED
+from meme_cases import LOW_TEXTURE, SOURCES, MemeSample
 
 FONTS = FontCache(32)  # fonts shared by the captions these tests draw
-
-
-def template(memegen_dir: Path, name: str, longest: int = 800) -> np.ndarray:
-    """The clean template as RGB, its longest side scaled to `longest` px."""
-    image = load_image(next((memegen_dir / name).glob("default.*")))[..., :3]
-    scale = longest / max(image.shape[:2])
-    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
-    return np.ascontiguousarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
 
 
 def captioned(clean: np.ndarray, captions: tuple[str, ...]) -> np.ndarray:
@@ -62,12 +55,14 @@ def matched_chars(expected: str, found: str) -> int:
 
 
 @pytest.mark.slow
-def test_ocr_reads_captions_on_real_templates(memegen_dir: Path) -> None:
+@pytest.mark.parametrize("source", SOURCES)
+def test_ocr_reads_captions_on_templates(meme_sample: MemeSample, source: str) -> None:
     options = OcrSettings()
     matched = expected_total = found_total = 0
     misses = []
-    for name, captions in CAPTIONED.items():
-        image = captioned(template(memegen_dir, name), captions)
+    for name in meme_sample.ids(source):
+        captions = meme_sample.captions[name]
+        image = captioned(meme_sample.picture(name, 800), captions)
         expected = normalise(" ".join(captions))
         found = normalise(reading_order(read_text(image, options)))
         matched += matched_chars(expected, found)
@@ -80,17 +75,31 @@ def test_ocr_reads_captions_on_real_templates(memegen_dir: Path) -> None:
     assert precision >= 0.95, (precision, misses)
 
 
+# Templates whose captions have several words per line, per source.
+SPACING_CASES = {
+    "generated": ("gen-astronaut", "gen-chelsea", "gen-coffee", "gen-cartoon", *LOW_TEXTURE),
+    "shared": ("ants", "bender", "fry", "interesting", "keanu", "philosoraptor"),
+}
+
+
+# The generated set reads its words right with or without the decoder, so only the shared
+# sample (cartoons, busy real pictures) shows the gluing that the False run checks is real.
+SPACING_RUNS = [(s, True) for s in SOURCES] + [(s, False) for s in SOURCES if s == "shared"]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("restore", [True, False])
-def test_word_spacing_is_restored(memegen_dir: Path, restore: bool) -> None:
+@pytest.mark.parametrize(("source", "restore"), SPACING_RUNS)
+def test_word_spacing_is_restored(meme_sample: MemeSample, source: str, restore: bool) -> None:
     """The recogniser glues words ("JUSTSTUPID"); the space-biased decoder splits them again."""
     options = OcrSettings(restore_spaces=restore)
     expected_words = found_words = 0
     right = 0
-    for name in ("ants", "bender", "fry", "interesting", "keanu", "philosoraptor"):
-        captions = CAPTIONED[name]
+    for name in SPACING_CASES[source]:
+        captions = meme_sample.captions[name]
         words = " ".join(captions).upper().split()
-        found = reading_order(read_text(captioned(template(memegen_dir, name), captions), options))
+        found = reading_order(
+            read_text(captioned(meme_sample.picture(name, 800), captions), options)
+        )
         expected_words += len(words)
         found_words += len(found.split())
         right += sum(1 for word in found.split() if word in words)
@@ -120,8 +129,8 @@ def test_space_biased_decoder_turns_a_weak_gap_into_a_space() -> None:
 
 
 @pytest.mark.slow
-def test_boxes_map_back_to_the_full_size_image(memegen_dir: Path) -> None:
-    image = captioned(template(memegen_dir, "mordor", 600), ("one does not simply", ""))
+def test_boxes_map_back_to_the_full_size_image(meme_sample: MemeSample) -> None:
+    image = captioned(meme_sample.picture("gen-rocket", 600), ("one does not simply", ""))
     big = cv2.resize(image, (image.shape[1] * 2, image.shape[0] * 2), interpolation=cv2.INTER_CUBIC)
     small_regions = read_text(image, OcrSettings(), max_dimension=600)
     big_regions = read_text(big, OcrSettings(), max_dimension=600)
@@ -131,8 +140,8 @@ def test_boxes_map_back_to_the_full_size_image(memegen_dir: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_cached_second_call_does_not_run_the_engine(memegen_dir: Path) -> None:
-    image = captioned(template(memegen_dir, "kermit", 500), ("but that's none", "of my business"))
+def test_a_cached_second_call_does_not_run_the_engine(meme_sample: MemeSample) -> None:
+    image = captioned(meme_sample.picture("gen-chelsea", 500), meme_sample.captions["gen-chelsea"])
     cache = current().cache("ocr")
     first = find_text(image, OcrSettings(), cache=cache)
     runs = engine_stats.runs
@@ -143,8 +152,8 @@ def test_a_cached_second_call_does_not_run_the_engine(memegen_dir: Path) -> None
 
 
 @pytest.mark.slow
-def test_other_options_or_pixels_miss_the_cache(memegen_dir: Path) -> None:
-    image = captioned(template(memegen_dir, "fry", 400), ("not sure if", ""))
+def test_other_options_or_pixels_miss_the_cache(meme_sample: MemeSample) -> None:
+    image = captioned(meme_sample.picture("gen-coffee", 400), ("not sure if", ""))
     cache = current().cache("ocr")
     find_text(image, OcrSettings(), cache=cache)
     assert not find_text(image, OcrSettings(det_box_thresh=0.6), cache=cache).cached
@@ -157,8 +166,8 @@ def test_other_options_or_pixels_miss_the_cache(memegen_dir: Path) -> None:
 @pytest.mark.parametrize(
     "corrupt", [b"not json", encode_json({"regions": [{"box": 1}]}), encode_json([1, 2])]
 )
-def test_a_corrupt_cache_entry_is_a_miss(memegen_dir: Path, corrupt: bytes) -> None:
-    image = captioned(template(memegen_dir, "fry", 400), ("", "or just stupid"))
+def test_a_corrupt_cache_entry_is_a_miss(meme_sample: MemeSample, corrupt: bytes) -> None:
+    image = captioned(meme_sample.picture("gen-coffee", 400), ("", "or just stupid"))
     cache = current().cache("ocr")
     cache.set(ocr_cache_key(image, OcrSettings(), 1024), corrupt)
     runs = engine_stats.runs
@@ -188,13 +197,13 @@ def test_bad_image_raises_invalid_parameters() -> None:
 
 
 @pytest.mark.slow
-def test_concurrent_calls_share_one_engine_safely(memegen_dir: Path) -> None:
+def test_concurrent_calls_share_one_engine_safely(meme_sample: MemeSample) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from glitchzap.meme.ocr import get_engine
 
-    names = ["kermit", "mordor", "fry", "keanu"]
-    images = [captioned(template(memegen_dir, n, 500), CAPTIONED[n]) for n in names]
+    names = ["gen-astronaut", "gen-camera", "gen-gradient", "gen-night-cat"]
+    images = [captioned(meme_sample.picture(n, 500), meme_sample.captions[n]) for n in names]
     sequential = [read_text(image, OcrSettings()) for image in images]
     with ThreadPoolExecutor(max_workers=4) as pool:
         parallel = list(pool.map(lambda image: read_text(image, OcrSettings()), images * 2))

@@ -22,7 +22,8 @@ from skimage import data as skdata
 
 from glitchzap.io import encode_image, load_image
 from glitchzap.runtime import current
-from web_fixtures import MEMEGEN_DIR, LiveServer, StudioPage, build_studio_app, open_studio
+from meme_cases import MemeSample
+from web_fixtures import LiveServer, StudioPage, build_studio_app, open_studio
 
 pytest_plugins = ["web_fixtures"]
 
@@ -317,7 +318,6 @@ def open_meme_tab(studio: StudioPage) -> None:
     studio.page.locator("#panel-meme").wait_for(state="visible")
 
 
-@pytest.mark.skipif(not MEMEGEN_DIR.is_dir(), reason=f"{MEMEGEN_DIR} is absent")
 def test_template_search_shows_thumbnails(studio: StudioPage) -> None:
     page = studio.page
     open_meme_tab(studio)
@@ -328,7 +328,7 @@ def test_template_search_shows_thumbnails(studio: StudioPage) -> None:
         timeout=TIMEOUT_MS,
     )
     names = page.eval_on_selector_all("#template-results button", "bs => bs.map(b => b.title)")
-    assert len(names) >= 2, names  # memegen has several cat templates
+    assert len(names) >= 2, names  # the sample has several cat templates
     assert any("cat" in n.lower() for n in names), names
     studio.screenshot("meme-template-search")
     page.click("#template-results button >> nth=0")
@@ -348,11 +348,11 @@ def test_template_search_shows_thumbnails(studio: StudioPage) -> None:
     assert_no_page_errors(studio)
 
 
-def captioned_meme(tmp_path: Path) -> Path:
-    """A memegen template with a caption drawn by glitchzap itself, saved as PNG."""
+def captioned_meme(tmp_path: Path, meme_sample: MemeSample) -> Path:
+    """A template of the sample with a caption drawn by glitchzap itself, saved as PNG."""
     from glitchzap.meme.compose import make_meme
 
-    clean = load_image(next((MEMEGEN_DIR / "fine").glob("default.*")))
+    clean = meme_sample.picture("gen-rocket", 800)
     meme = make_meme(clean, ["THIS IS FINE TODAY"], erase="never", runtime=current())
     return write_image(tmp_path, meme, "captioned.png")
 
@@ -379,13 +379,12 @@ def ocr_text(image: np.ndarray) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not MEMEGEN_DIR.is_dir(), reason=f"{MEMEGEN_DIR} is absent")
 def test_meme_caption_typed_dragged_and_downloaded(
-    studio: StudioPage, live_server: LiveServer, tmp_path: Path
+    studio: StudioPage, live_server: LiveServer, tmp_path: Path, meme_sample: MemeSample
 ) -> None:
     require_routes(live_server, "/api/ocr", "/api/meme")
     page = studio.page
-    path = captioned_meme(tmp_path)
+    path = captioned_meme(tmp_path, meme_sample)
     require_meme_boxes(live_server, path)
     open_meme_tab(studio)
     upload(studio, path)

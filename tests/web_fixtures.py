@@ -19,6 +19,7 @@ import pytest
 
 from glitchzap.runtime import configure, restart
 from glitchzap.settings import Settings
+from meme_cases import MemeSample
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -32,7 +33,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).parent / "artifacts"
-MEMEGEN_DIR = Path(__file__).resolve().parents[2] / "shared" / "memegen-templates"
 
 
 def free_port() -> int:
@@ -81,23 +81,23 @@ def start_server(app: Any, port: int | None = None) -> LiveServer:
 
 
 @pytest.fixture(scope="session")
-def memegen_library_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A template library with memegen's templates imported (once per session): the shared
-    sample folder itself is test data and is never written to."""
+def memegen_library_dir(tmp_path_factory: pytest.TempPathFactory, meme_sample: MemeSample) -> Path:
+    """A template library with the sample's memegen templates imported (once per session):
+    generated ones, plus the shared sample when present, which is never written to."""
     from glitchzap.templates import TemplateLibrary
 
     folder = tmp_path_factory.mktemp("studio-templates")
     library = TemplateLibrary(folder)
-    library.import_memegen(MEMEGEN_DIR)
+    for source in meme_sample.folders:
+        library.import_memegen(source)
+    library.store.close()
     return folder
 
 
 @pytest.fixture
-def studio_settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
-    """The test's settings, with memegen's templates in the template library when present."""
-    if not MEMEGEN_DIR.is_dir():
-        return settings
-    folder = request.getfixturevalue("memegen_library_dir")
+def studio_settings(settings: Settings, memegen_library_dir: Path) -> Settings:
+    """The test's settings, with the sample's memegen templates in the template library."""
+    folder = memegen_library_dir
     current = configure(None, **{**settings.model_dump(), "templates": {"dir": folder}}).settings
     restart()
     return current
