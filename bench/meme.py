@@ -8,6 +8,11 @@ Images: 12 memegen templates (../shared/memegen-templates) scaled to 800 px on t
 and captioned by our own renderer. PSNR is measured inside the caption boxes against the clean
 template. Run: .venv/bin/python bench/meme.py   (part of `make bench`)
 
+OCR quality (`--ocr-quality` runs only this part): character recall and precision on captioned
+memes with known text (tests/meme_ocr_cases.py: plain, small bottom line, busy background, thin
+outline, lower-case banner, JPEG q70 at 60 %), tuning and held-out halves, beside the previous
+reading in the same run.
+
 False erasures (`--erase-rule` runs only this part): `erase: auto` on 390 text-free photos
 (../shared/gt-davis345 and scikit-image's photos, each as is, as JPEG q90 and at 75 %) and on
 captioned pictures with a small shop sign drawn in their middle (tests/meme_variants.add_sign),
@@ -52,6 +57,56 @@ SKIMAGE_PHOTOS = (
     "hubble_deep_field", "immunohistochemistry", "moon", "retina", "rocket",
 )  # fmt: skip
 SIGN_SEED = 18
+
+
+def ocr_quality_main() -> None:
+    """OCR character recall/precision on captioned memes (tests/meme_ocr_cases.py), per half
+    and variant, beside the previous reading (no edge bands, no plain-letter prior), same run."""
+    from glitchzap.meme.ocr import read_text
+    from glitchzap.settings import OcrSettings
+    from meme_ocr_cases import char_counts, in_captions, ocr_cases
+
+    configure(data_dir=Path(tempfile.mkdtemp(prefix="glitchzap-bench-")))
+    restart()
+    readers = {
+        "ours": OcrSettings(),
+        "before": OcrSettings(edge_band=0, prefer_plain_letters=False),
+    }
+    counts: dict[tuple[str, str, bool], list[int]] = {}
+    times: dict[str, list[float]] = {"ours": [], "before": []}
+    cases = list(ocr_cases())
+    for case in cases:
+        for label, options in readers.items():
+            ms, regions = timed(lambda o=options, im=case.image: read_text(im, o))
+            times[label].append(ms)
+            inside = [r for r in regions if in_captions(r.box, case.rects)]
+            inside.sort(key=lambda r: (sum(p[1] for p in r.box), sum(p[0] for p in r.box)))
+            got = char_counts(" ".join(case.lines), " ".join(r.text for r in inside))
+            for variant in ("all", case.variant):
+                total = counts.setdefault((label, variant, case.held_out), [0, 0, 0])
+                total[:] = [a + b for a, b in zip(total, got, strict=True)]
+    header(f"OCR on {len(cases)} captioned memes (skimage, DAVIS, memegen pictures)")
+    for held_out, part in ((True, "held-out"), (False, "tuning")):
+        for variant in ("all", *dict.fromkeys(c.variant for c in cases)):
+            m, e, g = counts[("ours", variant, held_out)]
+            bm, be, bg = counts[("before", variant, held_out)]
+            scores = (("recall", m / e, bm / be, 0.98), ("precision", m / g, bm / bg, 0.95))
+            for name, ours, before, goal in scores:
+                gated = variant == "all"
+                row(
+                    f"OCR char {name}, {variant}, {part}",
+                    ours,
+                    before,
+                    "previous reading",
+                    unit="",
+                    target=f">= {goal}" if gated else "",
+                    ok=ours >= goal if gated else None,
+                )
+    for label in ("median", "p90"):
+        ours, before = (
+            float(np.percentile(times[k], 50 if label == "median" else 90)) for k in readers
+        )
+        row(f"OCR time per meme (1 thread), {label}", ours, before, "previous reading")
 
 
 def template(name: str) -> np.ndarray:
@@ -415,7 +470,10 @@ def erase_rule_main() -> None:
 
 
 if __name__ == "__main__":
+    if "--ocr-quality" in sys.argv:
+        sys.exit(ocr_quality_main())
     if "--erase-rule" in sys.argv:
         sys.exit(erase_rule_main())
     main()
-    sys.exit(erase_rule_main())
+    erase_rule_main()
+    sys.exit(ocr_quality_main())

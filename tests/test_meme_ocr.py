@@ -30,6 +30,17 @@ from glitchzap.meme.ocr import (
 from glitchzap.runtime import current
 from glitchzap.settings import OcrSettings
 from meme_cases import LOW_TEXTURE, SOURCES, MemeSample
+from meme_ocr_cases import (
+    VARIANTS,
+    OcrCase,
+    _fit,
+    busy,
+    char_counts,
+    draw,
+    in_captions,
+    light,
+    ocr_cases,
+)
 
 FONTS = FontCache(32)  # fonts shared by the captions these tests draw
 
@@ -209,3 +220,92 @@ def test_concurrent_calls_share_one_engine_safely(meme_sample: MemeSample) -> No
         parallel = list(pool.map(lambda image: read_text(image, OcrSettings()), images * 2))
     assert parallel == sequential * 2
     assert get_engine(OcrSettings()) is get_engine(OcrSettings(confidence_threshold=0.8))
+
+
+# Meme lettering the whole-picture pass missed or misread (tests/meme_ocr_cases.py draws the
+# cases; scikit-image's photos only, so these run without ../shared).
+PREVIOUS = OcrSettings(edge_band=0, prefer_plain_letters=False)  # the reading before issue 18
+
+
+def _caption_text(case: OcrCase, options: OcrSettings) -> str:
+    inside = [r for r in read_text(case.image, options) if in_captions(r.box, case.rects)]
+    return reading_order(inside)
+
+
+def _scores(cases: list[OcrCase], options: OcrSettings) -> tuple[float, float, list[str]]:
+    matched = expected = found = 0
+    misses = []
+    for case in cases:
+        text = _caption_text(case, options)
+        m, e, g = char_counts(" ".join(case.lines), text)
+        matched, expected, found = matched + m, expected + e, found + g
+        if m < max(e, g):
+            misses.append(f"{case.name} {case.variant}: {case.lines} read as {text!r}")
+    return matched / expected, matched / found, misses
+
+
+@pytest.fixture(scope="module")
+def skimage_cases() -> list[OcrCase]:
+    return [case for case in ocr_cases() if case.name.startswith("skimage-")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_meme_lettering_is_read_on_photos(skimage_cases: list[OcrCase], variant: str) -> None:
+    cases = [case for case in skimage_cases if case.variant == variant]
+    recall, precision, misses = _scores(cases, OcrSettings())
+    assert recall >= 0.98 and precision >= 0.95, (recall, precision, misses)
+
+
+@pytest.mark.slow
+def test_a_small_bottom_line_is_read(skimage_cases: list[OcrCase]) -> None:
+    cases = [case for case in skimage_cases if case.variant == "small-bottom"]
+    recall, _, misses = _scores(cases, OcrSettings())
+    before, _, _ = _scores(cases, PREVIOUS)
+    assert recall >= 0.98, misses
+    assert before < 0.9  # the whole-picture pass alone shrinks these lines out of sight
+
+
+@pytest.mark.slow
+def test_thin_outlined_white_text_on_a_busy_photo_is_read() -> None:
+    from skimage import data
+
+    photo = _fit(data.astronaut())
+    busy_photo = light(busy(photo, np.random.default_rng(3)))
+    captions = ("white letters thin outline", "on a busy bright photo")
+    image, rects = draw(busy_photo, captions, layout_boxes("default"), outline=0.02)
+    case = OcrCase(
+        "astronaut", "busy-thin", False, image, tuple(c.upper() for c in captions), rects
+    )
+    recall, precision, misses = _scores([case], OcrSettings())
+    assert recall >= 0.98 and precision >= 0.95, misses
+
+
+def test_the_plain_letter_prior_swaps_a_weak_accent() -> None:
+    from rapidocr.ch_ppocr_rec.utils import CTCLabelDecode
+
+    from glitchzap.meme.ocr import SpaceBiasedDecoder
+
+    inner = CTCLabelDecode(character=["N", "Ñ", "O"])  # -> blank, N, Ñ, O, space
+    weak = [[0.0, 0.35, 0.6, 0.0, 0.05], [0.0, 0.0, 0.0, 1.0, 0.0]]  # Ñ barely above N
+    clear = [[0.0, 0.1, 0.85, 0.0, 0.05], [0.0, 0.0, 0.0, 1.0, 0.0]]  # a drawn tilde
+    decoder = SpaceBiasedDecoder(inner, boost=30, plain_boost=2.5)
+    assert decoder(np.asarray([weak], np.float32))[0][0][0] == "NO"
+    assert decoder(np.asarray([clear], np.float32))[0][0][0] == "ÑO"
+    assert SpaceBiasedDecoder(inner, plain_boost=0)(np.asarray([weak], np.float32))[0][0][0] == "ÑO"
+
+
+@pytest.mark.slow
+def test_no_accent_is_invented_on_plain_captions(skimage_cases: list[OcrCase]) -> None:
+    read = [_caption_text(case, OcrSettings()) for case in skimage_cases]
+    assert not [text for text in read if any(not ch.isascii() for ch in text)], read
+
+
+@pytest.mark.slow
+def test_drawn_accents_are_still_read() -> None:
+    from skimage import data
+
+    captions = ("café señor", "über déjà vu")
+    image, _ = draw(_fit(data.coffee()), captions, layout_boxes("default"))
+    found = normalise(reading_order(read_text(image, OcrSettings())))
+    assert all(word in found for word in ("CAFÉ", "SEÑOR", "ÜBER", "DÉJÀ")), found

@@ -118,6 +118,11 @@ class OcrSettings(Section):
     det_unclip_ratio: float = Field(1.6, gt=0, le=5)
     use_cls: bool = False  # the 180-degree line classifier; memes are upright
     restore_spaces: bool = True  # decode word gaps as spaces ("IT'SATRAP" -> "IT'S A TRAP")
+    # A plain letter beats its accented twin when close ("ÑOT" -> "NOT" on plain lettering).
+    prefer_plain_letters: bool = True
+    # Share of the height at the top and bottom edges detected again at full size, where
+    # small caption lines go (0 = off); see meme/ocr.py EDGE_BAND.
+    edge_band: float = Field(0.15, ge=0, le=0.5)
     # onnxruntime intra-op threads (0 = one per core). One is the default: on a shared 2-core
     # machine the spinning thread pool made two threads 2.3x slower than one (bench/meme.py).
     threads: int = Field(1, ge=0)
