@@ -15,6 +15,7 @@ import pytest
 
 from glitchzap.templates import TemplateLibrary, text_boxes
 from glitchzap.templates.match import resize_longest
+from low_texture import dark_face, skimage_rgb, smooth_backdrop
 from meme_variants import KINDS, make_variant
 
 MEMEGEN = Path(__file__).resolve().parents[2] / "shared" / "memegen-templates"
@@ -118,37 +119,13 @@ def test_match_ranks_and_scores(
 # ---- low-texture pictures: no data outside the repository -----------------------------------
 
 
-def _rgb(name: str) -> np.ndarray:
-    from skimage import data, img_as_ubyte
-
-    photo = img_as_ubyte(np.asarray(getattr(data, name)()))
-    return photo[:, :, :3] if photo.ndim == 3 else np.repeat(photo[:, :, None], 3, axis=2)
-
-
-def smooth_backdrop(name: str) -> np.ndarray:
-    """A scikit-image photo blurred until ORB finds almost no corners (a blurred backdrop)."""
-    return cv2.GaussianBlur(_rgb(name), (0, 0), 10)
-
-
-def dark_face(rng: np.random.Generator) -> np.ndarray:
-    """A vertical colour gradient with a dark, soft-edged oval on it."""
-    height, width = 360, 480
-    top, bottom = rng.integers(60, 256, 3), rng.integers(60, 256, 3)
-    canvas = np.linspace(top, bottom, height)[:, None, :].repeat(width, axis=1).astype(np.uint8)
-    centre = (int(rng.integers(170, 310)), int(rng.integers(150, 210)))
-    axes = (int(rng.integers(70, 110)), int(rng.integers(90, 130)))
-    colour = [int(c) for c in rng.integers(0, 50, 3)]
-    cv2.ellipse(canvas, centre, axes, 0, 0, 360, colour, -1)
-    return cv2.GaussianBlur(canvas, (0, 0), 6)
-
-
 @pytest.fixture(scope="module")
 def low_texture_library(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[TemplateLibrary, dict[str, np.ndarray]]]:
     """Sharp photos and smooth pictures side by side, all added as templates."""
     rng = np.random.default_rng(20240518)
-    pictures = {f"sharp-{n}": _rgb(n) for n in ("astronaut", "camera", "rocket")}
+    pictures = {f"sharp-{n}": skimage_rgb(n) for n in ("astronaut", "camera", "rocket")}
     pictures |= {f"smooth-{n}": smooth_backdrop(n) for n in ("coffee", "chelsea", "rocket")}
     pictures |= {f"face-{i}": dark_face(rng) for i in range(3)}
     library = TemplateLibrary(tmp_path_factory.mktemp("low-texture"))
@@ -183,8 +160,8 @@ def test_photos_of_no_template_do_not_match_low_texture_ones(
 ) -> None:
     library, _ = low_texture_library
     names = ("horse", "hubble_deep_field", "moon", "immunohistochemistry", "coins", "clock")
-    others = [_rgb(n) for n in names]
-    others += [cv2.GaussianBlur(_rgb(n), (0, 0), 10) for n in names[2:]]  # smooth ones too
+    others = [skimage_rgb(n) for n in names]
+    others += [cv2.GaussianBlur(skimage_rgb(n), (0, 0), 10) for n in names[2:]]  # smooth ones too
     found = [(i, library.best_match(image)) for i, image in enumerate(others)]
     assert all(match is None for _, match in found), found
 
