@@ -647,3 +647,33 @@ def test_an_animated_upload_previews_animated(studio: StudioPage, tmp_path: Path
     assert page.is_disabled("#anim-frames")  # the upload keeps its own frames and timing
     assert page.input_value("#download-format") == "gif"
     assert_no_page_errors(studio)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not MEMEGEN_DIR.is_dir(), reason=f"{MEMEGEN_DIR} is absent")
+def test_meme_suggestion_is_honest(
+    studio: StudioPage, live_server: LiveServer, tmp_path: Path
+) -> None:
+    """A picture of no known template is told so, with no button to use a wrong template; a
+    captioned template is named, with the button."""
+    require_routes(live_server, "/api/templates/match")
+    page = studio.page
+    open_meme_tab(studio)
+    upload(studio, write_image(tmp_path, skdata.immunohistochemistry(), "other.png"))
+    page.wait_for_function(
+        "() => document.querySelector('#suggestion').dataset.verdict", timeout=MODEL_TIMEOUT_MS
+    )
+    assert page.inner_text("#suggestion").strip() == "No known template"
+    assert page.locator("#suggestion button").count() == 0
+    assert "looks like" not in page.inner_text("#suggestion")
+
+    page.evaluate("delete document.querySelector('#suggestion').dataset.verdict")
+    upload(studio, captioned_meme(tmp_path))
+    page.wait_for_function(
+        "() => ['probable', 'sure']"
+        ".includes(document.querySelector('#suggestion').dataset.verdict)",
+        timeout=MODEL_TIMEOUT_MS,
+    )
+    assert page.locator("#suggestion button").count() == 1
+    studio.screenshot("meme-suggestion")
+    assert_no_page_errors(studio)
