@@ -97,6 +97,9 @@ def test_match_finds_a_template_under_a_caption_banner(api_client: Any) -> None:
     best = response.json()["matches"][0]
     assert best["id"] == "starter-astronaut" and best["matched"] is True
     assert best["score"] >= response.json()["threshold"]
+    suggestion = response.json()["suggestion"]
+    assert suggestion["verdict"] in ("probable", "sure") and suggestion["id"] == best["id"]
+    assert "Astronaut Eileen Collins" in suggestion["message"]
 
 
 def test_match_of_no_template_is_below_the_threshold(api_client: Any) -> None:
@@ -106,6 +109,10 @@ def test_match_of_no_template_is_below_the_threshold(api_client: Any) -> None:
     )
     assert response.status_code == 200
     assert not any(match["matched"] for match in response.json()["matches"])
+    # The studio's suggestion names no template below the threshold (no "looks like X").
+    suggestion = response.json()["suggestion"]
+    assert suggestion["verdict"] == "none" and suggestion["id"] is None
+    assert suggestion["message"] == "No known template"
 
 
 def test_match_validates_its_parameters(api_client: Any) -> None:

@@ -683,3 +683,31 @@ def test_an_animated_upload_in_the_meme_tab_shows_its_text_erased_animated(
     assert (fmt, count, durations) == ("WEBP", 10, list(clean.durations))
     assert page.is_hidden("#error")
     assert_no_page_errors(studio)
+
+
+def test_meme_suggestion_is_honest(
+    studio: StudioPage, live_server: LiveServer, tmp_path: Path, meme_sample: MemeSample
+) -> None:
+    """A picture of no known template is told so, with no button to use a wrong template; a
+    captioned template is named, with the button."""
+    require_routes(live_server, "/api/templates/match")
+    page = studio.page
+    open_meme_tab(studio)
+    upload(studio, write_image(tmp_path, skdata.immunohistochemistry(), "other.png"))
+    page.wait_for_function(
+        "() => document.querySelector('#suggestion').dataset.verdict", timeout=MODEL_TIMEOUT_MS
+    )
+    assert page.inner_text("#suggestion").strip() == "No known template"
+    assert page.locator("#suggestion button").count() == 0
+    assert "looks like" not in page.inner_text("#suggestion")
+
+    page.evaluate("delete document.querySelector('#suggestion').dataset.verdict")
+    upload(studio, captioned_meme(tmp_path, meme_sample))
+    page.wait_for_function(
+        "() => ['probable', 'sure']"
+        ".includes(document.querySelector('#suggestion').dataset.verdict)",
+        timeout=MODEL_TIMEOUT_MS,
+    )
+    assert page.locator("#suggestion button").count() == 1
+    studio.screenshot("meme-suggestion")
+    assert_no_page_errors(studio)

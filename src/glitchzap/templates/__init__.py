@@ -16,13 +16,16 @@ from glitchzap.templates.library import (
     TemplateMatch,
     text_boxes,
 )
+from glitchzap.templates.records import Suggestion, suggest_template
 
 __all__ = [
     "ImportReport",
+    "Suggestion",
     "Template",
     "TemplateLibrary",
     "TemplateMatch",
     "open_library",
+    "suggest_template",
     "text_boxes",
 ]
 

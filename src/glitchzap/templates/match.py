@@ -1,22 +1,26 @@
 """Template matching on arrays: trim borders and banners, mask caption text, describe, verify.
 
-Pure functions, no files or settings. A picture is described twice:
+Pure functions, no files or settings. A picture is described three times:
 
 - a compact global descriptor (a blurred 16x16 grey thumbnail plus an 8x8 chroma thumbnail of
   the picture with its borders, caption banners and caption letters removed), L2-normalised so
   a matrix product ranks thousands of templates in a few milliseconds;
 - ORB keypoints and binary descriptors, matched (Hamming, ratio test) and verified with a
   RANSAC similarity transform, which is what decides: crops, scaling, padding and banners only
-  move and scale the picture, and captions only add outliers.
+  move and scale the picture, and captions only add outliers;
+- a dense thumbnail (DENSE_SIZE px square, Lab colour) of the trimmed picture, compared by
+  caption-masked normalised cross-correlation over a few crops, mirrored too: what decides for
+  smooth, low-texture pictures (a blurred backdrop, a dark face) where ORB finds few corners.
 
 The score of a candidate is `inliers / (inliers + SCORE_HALF_INLIERS)`: 0.5 at 7 inliers
-(measured: non-templates reach at most 3, real memes of a template mostly 20 to 200).
+(measured: non-templates reach at most 3, real memes of a template mostly 20 to 200), or its
+dense score (`score_from_correlation`), whichever is higher.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -25,10 +29,9 @@ WORK_SIZE = 480  # longest side (px) of the trimmed picture that features are co
 # When nothing matched, a query is described again (keypoints in working px either way):
 # - zoomed in: a template picture that fills a small part of the query (a line drawing inside
 #   wide padding and white margins) otherwise has its corners several ORB pyramid levels away
-#   from the template's (measured: "jetpack" in a border, 0 inliers at 1x, 13 at 2x);
+#   from the template's;
 # - with many more keypoints: on a blurry, low-texture picture the caption letters take most
-#   of the QUERY_FEATURES strongest corners (measured: "kramer" after JPEG q40-70, 4 inliers
-#   with 900 keypoints, 132 with 2,500).
+#   of the QUERY_FEATURES strongest corners.
 RETRY_ZOOM = 2
 RETRY_FEATURES = 2500
 TRIM_SIZE = 192  # longest side (px) that borders and banners are found at
@@ -56,6 +59,18 @@ BANNER_MIN_BLANK = 0.3  # blank rows in a banner (margins, line spacing) at leas
 BANNER_LIGHT = 235  # a banner's white: every channel at least this
 BANNER_DARK = 30  # a banner's black: every channel at most this
 MIN_KEEP_FRACTION = 0.25  # a picture that would trim to less than this is kept whole
+# Dense check: the template's thumbnail against the query's at DENSE_SCALES of its width and
+# height (the query may be a crop of the template), as-is and mirrored; caption letters are
+# left out of the correlation.
+DENSE_SIZE = 40
+DENSE_SCALES = (1.0, 0.9, 0.8)
+DENSE_CHROMA_WEIGHT = 0.5  # a/b against L (Lab): colour tells smooth pictures apart
+DENSE_MIN_VISIBLE = 0.3  # a query thumbnail with less left unmasked says nothing
+# The correlation that scores 0.5 (a match at the default threshold), and the score of a
+# perfect correlation. Calibrated on non-template photos (bench/templates.py: the tuning half
+# of davis345 and scikit-image crops; false matches <= 1 %), not on any template.
+DENSE_CORRELATION_AT_HALF = 0.8
+DENSE_SCORE_AT_ONE = 0.8
 
 
 @dataclass(frozen=True)
@@ -66,6 +81,7 @@ class Features:
     points: np.ndarray  # float32 (N, 2) keypoints in working px of the trimmed picture
     orb: np.ndarray  # uint8 (N, 32) ORB descriptors
     size: tuple[int, int]  # (width, height) of the trimmed picture at working scale
+    dense: np.ndarray | None = None  # float32 (DENSE_SIZE, DENSE_SIZE, 3): templates only
 
 
 @dataclass
@@ -81,6 +97,14 @@ class Query:
     mask: np.ndarray | None = None
     _unmasked: tuple[Features, Features] | None = None
     _resampled: dict[tuple[int, int], tuple[Features, Features]] = field(default_factory=dict)
+    _dense: list[tuple[np.ndarray, np.ndarray]] | None = None
+
+    def dense(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(thumbnail, weight) pairs of the dense check, mirrored ones included."""
+        if self._dense is None:
+            mask = self.mask if self.mask is not None else np.zeros(self.coarse.shape[:2], np.uint8)
+            self._dense = dense_queries(self.coarse, mask, self.boxes)
+        return self._dense
 
     def unmasked(self) -> tuple[Features, Features]:
         if self._unmasked is None:
@@ -306,6 +330,65 @@ def _thumbnail_descriptor(lab: np.ndarray) -> np.ndarray:
     return (vector / (np.linalg.norm(vector) + 1e-6)).astype(np.float32)
 
 
+def _dense_lab(picture: np.ndarray) -> np.ndarray:
+    lab = cv2.cvtColor(picture.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_RGB2Lab)
+    return lab * np.array([1.0, DENSE_CHROMA_WEIGHT, DENSE_CHROMA_WEIGHT], np.float32)
+
+
+def dense_thumbnail(picture: np.ndarray) -> np.ndarray:
+    """float32 DENSE_SIZE x DENSE_SIZE x 3 weighted Lab thumbnail (aspect ratio ignored)."""
+    size = (DENSE_SIZE, DENSE_SIZE)
+    return cv2.resize(_dense_lab(picture), size, interpolation=cv2.INTER_AREA)
+
+
+def dense_queries(
+    coarse: np.ndarray, mask: np.ndarray, boxes: list[tuple[int, int, int, int]]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(thumbnail, weight) of each trim of a query at DENSE_SCALES of the template thumbnail's
+    width and height, and mirrored; weight is 0 on caption letters."""
+    lab = _dense_lab(coarse)
+    out = []
+    for top, bottom, left, right in dict.fromkeys(boxes):
+        for fy in DENSE_SCALES:
+            for fx in DENSE_SCALES:
+                size = (round(DENSE_SIZE * fx), round(DENSE_SIZE * fy))
+                part = (slice(top, bottom), slice(left, right))
+                thumb = cv2.resize(lab[part], size, interpolation=cv2.INTER_AREA)
+                hidden = cv2.resize(mask[part], size, interpolation=cv2.INTER_AREA)
+                weight = (hidden < 128).astype(np.float32)
+                if weight.mean() < DENSE_MIN_VISIBLE:
+                    continue
+                weight = np.repeat(weight[:, :, None], 3, axis=2)
+                out.append((thumb, weight))
+                out.append((np.ascontiguousarray(thumb[:, ::-1]),
+                            np.ascontiguousarray(weight[:, ::-1])))  # fmt: skip
+    return out
+
+
+def dense_correlation(
+    template: np.ndarray, queries: list[tuple[np.ndarray, np.ndarray]]
+) -> tuple[float, bool]:
+    """(best caption-masked normalised cross-correlation, -1 to 1, of a template's dense
+    thumbnail with a query's over its scales, positions and orientations; whether mirrored)."""
+    best, mirrored = -1.0, False
+    for position, (thumb, weight) in enumerate(queries):
+        masked = None if weight.all() else weight
+        found = cv2.matchTemplate(template, thumb, cv2.TM_CCOEFF_NORMED, mask=masked)
+        found = found[np.isfinite(found)]
+        if found.size and float(found.max()) > best:
+            best, mirrored = float(found.max()), position % 2 == 1
+    return best, mirrored
+
+
+def score_from_correlation(correlation: float) -> float:
+    """A match score in [0, DENSE_SCORE_AT_ONE]: 0.5 at DENSE_CORRELATION_AT_HALF, linear
+    on either side (0 at no correlation)."""
+    c = DENSE_CORRELATION_AT_HALF
+    if correlation >= c:
+        return 0.5 + (DENSE_SCORE_AT_ONE - 0.5) * (correlation - c) / (1 - c)
+    return max(0.0, 0.5 * correlation / c)
+
+
 _orb_cache: dict[int, cv2.ORB] = {}
 
 
@@ -333,7 +416,7 @@ def local_features(
 ) -> tuple[np.ndarray, np.ndarray]:
     """ORB keypoints (float32 N x 2, px) and descriptors (uint8 N x 32) of a grey image."""
     # Local contrast equalisation first: dim, blurry or low-contrast pictures otherwise give
-    # ORB too few stable corners (measured: 0-4 inliers on "kramer", 18-36 with it).
+    # ORB too few stable corners.
     keypoints, descriptors = _orb(nfeatures).detectAndCompute(
         _clahe().apply(grey), None if mask is None else cv2.bitwise_not(mask)
     )
@@ -354,7 +437,9 @@ def describe(image: np.ndarray) -> Features:
     """Features of a template picture."""
     coarse = resize_longest(to_rgb(image), WORK_SIZE)
     boxes = _scaled_trim_boxes(resize_longest(coarse, TRIM_SIZE), coarse.shape)
-    return _describe(coarse, None, boxes, TEMPLATE_FEATURES)
+    features = _describe(coarse, None, boxes, TEMPLATE_FEATURES)
+    top, bottom, left, right = boxes[1]  # borders only: a template has no caption banner
+    return replace(features, dense=dense_thumbnail(coarse[top:bottom, left:right]))
 
 
 def describe_query(image: np.ndarray) -> Query:

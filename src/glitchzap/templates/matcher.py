@@ -26,17 +26,18 @@ from glitchzap.templates.store import FEATURES_VERSION, Store
 GLOBAL_CANDIDATES = 16  # shortlisted by the global descriptor
 VOTE_CANDIDATES = 10  # shortlisted by descriptor-chunk votes
 ORIENTATION_RETRIES = 8  # candidates verified in both orientations when the first fails
+DENSE_CANDIDATES = 6  # when ORB matched none, the best-ranked are compared densely
 # When nothing matched, the best-ranked candidates are verified again with keypoints taken
 # without the caption mask (line drawings: the mask also covers their own black strokes).
 UNMASKED_RETRIES = 8
 # ... as are the best-ranked by votes of those keypoints, and candidates ranked just below the
-# shortlists (measured: "made" in a border is 12th by the masked shortlists, 1st by unmasked
-# votes; "pooh" after JPEG or padding is 13th by votes, 27th by the global descriptor).
+# shortlists (a padded or re-encoded picture can rank a little lower by either shortlist).
 RETRY_VOTE_CANDIDATES = 16
 RESAMPLED_RETRIES = 4  # then the best-ranked, with the query resampled (see match.py)
 CONFIDENT_SCORE = 0.75  # stop verifying once a candidate scores this (60 inliers)
 
 Candidates = list[tuple[int, bool]]  # (row in the index, verify mirrored), most likely first
+_Local = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # ORB points, descriptors; dense
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class Matcher:
         self.match_threshold = match_threshold
         self._index: _Index | None = None
         self._index_lock = threading.Lock()
-        self._orb_cache: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._orb_cache: OrderedDict[str, _Local] = OrderedDict()
         self._orb_cache_size = feature_cache_size
 
     def match(self, image: np.ndarray, k: int = 3) -> list[TemplateMatch]:
@@ -70,6 +71,8 @@ class Matcher:
         index = self._load_index()
         candidates = self.candidates(query)
         results = self._verify(index, candidates, query.plain, query.mirrored, k)
+        if candidates and not any(r.matched for r in results):
+            results = self._dense(index, query, candidates, results)
         if candidates and not any(r.matched for r in results):
             results = self._retry(index, query, candidates, results, k)
         results.sort(key=lambda r: -r.score)
@@ -110,21 +113,26 @@ class Matcher:
             self._index = _Index(generation, ids, matrix, trims, m.VoteIndex(keys))
             return self._index
 
-    def _local(self, template_id: str) -> tuple[np.ndarray, np.ndarray]:
-        """A template's ORB (points, descriptors), from the LRU cache or the store."""
+    def _local(self, template_id: str) -> _Local:
+        """A template's ORB (points, descriptors) and dense thumbnail, from the LRU cache or
+        the store."""
         cached = self._orb_cache.get(template_id)
         if cached is not None:
             self._orb_cache.move_to_end(template_id)
             return cached
-        rows = self.store.query("SELECT points, orb FROM features WHERE id = ?", (template_id,))
+        rows = self.store.query(
+            "SELECT points, orb, dense FROM features WHERE id = ?", (template_id,)
+        )
         points = decode_array(rows[0]["points"]) if rows else None
         orb = decode_array(rows[0]["orb"]) if rows else None
+        dense = decode_array(rows[0]["dense"]) if rows and rows[0]["dense"] else None
         if points is None or orb is None:
             points, orb = np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
-        self._orb_cache[template_id] = (points, orb)
+        entry = (points, orb, None if dense is None else dense.astype(np.float32))
+        self._orb_cache[template_id] = entry
         while len(self._orb_cache) > self._orb_cache_size:
             self._orb_cache.popitem(last=False)
-        return points, orb
+        return entry
 
     # ---- shortlist, verify, retry --------------------------------------------------------
 
@@ -159,7 +167,7 @@ class Matcher:
         results: list[TemplateMatch] = []
         best = 0.0
         for position, (row, mirrored) in enumerate(candidates):
-            points, orb = self._local(index.ids[row])
+            points, orb, _ = self._local(index.ids[row])
             first, second = (mirrored_side, plain) if mirrored else (plain, mirrored_side)
             score = m.verify(first, points, orb).score
             # The shortlists can guess the orientation wrong; retry the best-ranked ones.
@@ -174,6 +182,26 @@ class Matcher:
             if best >= CONFIDENT_SCORE and len(results) >= k:
                 break  # the rest are ranked lower by both shortlists and cannot matter
         return results
+
+    def _dense(
+        self, index: _Index, query: m.Query, candidates: Candidates,
+        results: list[TemplateMatch],
+    ) -> list[TemplateMatch]:  # fmt: skip
+        """`results` with the best-ranked candidates' scores raised to their dense score where
+        that is higher (smooth pictures give ORB too few corners to verify)."""
+        found = {r.id: r for r in results}
+        for row, _ in candidates[:DENSE_CANDIDATES]:
+            template_id = index.ids[row]
+            dense = self._local(template_id)[2]
+            if dense is None:
+                continue
+            correlation, mirrored = m.dense_correlation(dense, query.dense())
+            score = m.score_from_correlation(correlation)
+            if template_id not in found or score > found[template_id].score:
+                found[template_id] = TemplateMatch(
+                    template_id, score, score >= self.match_threshold, mirrored
+                )
+        return list(found.values())
 
     def _retry(
         self, index: _Index, query: m.Query, candidates: Candidates,

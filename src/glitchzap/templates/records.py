@@ -62,6 +62,38 @@ class TemplateMatch:
         return {"id": self.id, "score": round(self.score, 4)}
 
 
+SURE_MARGIN = 0.15  # a score this far above the threshold is a sure match, below it "probably"
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """What to tell a user about a picture's best match: `verdict` is "none" (no known
+    template; `template_id` is None), "probable" (just above the threshold) or "sure"."""
+
+    verdict: str
+    template_id: str | None
+    score: float
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "id": self.template_id,
+                "score": round(self.score, 4), "message": self.message}  # fmt: skip
+
+
+def suggest_template(
+    best: TemplateMatch | None, threshold: float, name: str | None = None
+) -> Suggestion:
+    """The honest suggestion for a best match: below `threshold` no template is named."""
+    if best is None or best.score < threshold:
+        score = best.score if best is not None else 0.0
+        return Suggestion("none", None, score, "No known template")
+    label = name or best.id
+    if best.score < threshold + SURE_MARGIN:
+        message = f"Probably {label} (a weak match: {best.score:.0%}, {threshold:.0%} needed)"
+        return Suggestion("probable", best.id, best.score, message)
+    return Suggestion("sure", best.id, best.score, f"This is {label} (match {best.score:.0%})")
+
+
 @dataclass
 class ImportReport:
     added: list[str] = field(default_factory=list)

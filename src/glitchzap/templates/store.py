@@ -30,7 +30,7 @@ from glitchzap.errors import ConfigError, InvalidParameters, NotFound
 from glitchzap.templates import match as m
 from glitchzap.templates.records import Template, memegen_boxes, string_list
 
-FEATURES_VERSION = 3  # bump when match.py changes what is stored: old rows are recomputed
+FEATURES_VERSION = 4  # bump when match.py changes what is stored: old rows are recomputed
 ANIMATION_SUFFIX = ".gif"  # memegen's animated picture is always `default.gif`
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 SCHEMA_VERSION = 1
@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS features (
     descriptors BLOB NOT NULL,   -- NPY float32 (trims, D)
     keys BLOB NOT NULL,          -- NPY uint16 vote keys of the strongest keypoints
     points BLOB NOT NULL,        -- NPY float32 (N, 2)
-    orb BLOB NOT NULL            -- NPY uint8 (N, 32)
+    orb BLOB NOT NULL,           -- NPY uint8 (N, 32)
+    dense BLOB                   -- NPY float16 dense thumbnail (NULL in rows before version 4)
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS templates_fts USING fts5(
     id UNINDEXED, name, keywords, example, tokenize = 'porter unicode61'
@@ -96,6 +97,9 @@ class Store:
             self._db.execute("PRAGMA foreign_keys = ON")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.executescript(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(features)")}
+            if "dense" not in columns:  # a library written before the dense check
+                self._db.execute("ALTER TABLE features ADD COLUMN dense BLOB")
             self._db.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('schema', ?), ('generation', '0')",
                 (str(SCHEMA_VERSION),),
@@ -183,11 +187,9 @@ class Store:
                  source, origin, image_file, width, height, digest(data), time.time()),
             )  # fmt: skip
             db.execute(
-                "INSERT OR REPLACE INTO features VALUES (?,?,?,?,?,?)",
-                (template_id, FEATURES_VERSION, encode_array(features.descriptors),
-                 encode_array(m.descriptor_keys(features.orb[: m.INDEX_FEATURES])),
-                 encode_array(features.points), encode_array(features.orb)),
-            )  # fmt: skip
+                "INSERT OR REPLACE INTO features VALUES (?,?,?,?,?,?,?)",
+                feature_row(template_id, features),
+            )
             db.execute("DELETE FROM templates_fts WHERE id = ?", (template_id,))
             db.execute(
                 "INSERT INTO templates_fts VALUES (?,?,?,?)",
@@ -229,6 +231,14 @@ class Store:
             (folder / name).unlink(missing_ok=True)
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
+
+
+def feature_row(template_id: str, features: m.Features) -> tuple[Any, ...]:
+    """The `features` table row of a template's features."""
+    dense = None if features.dense is None else encode_array(features.dense.astype(np.float16))
+    return (template_id, FEATURES_VERSION, encode_array(features.descriptors),
+            encode_array(m.descriptor_keys(features.orb[: m.INDEX_FEATURES])),
+            encode_array(features.points), encode_array(features.orb), dense)  # fmt: skip
 
 
 def dumps(value: Any) -> str:

@@ -137,8 +137,15 @@ export async function getTemplate(id, signal) {
   return getJson(`/templates/${encodeURIComponent(id)}`, { signal });
 }
 
-/** Best template matches for a stored image: [{id, score, ...}] (empty when none is known). */
+/**
+ * The honest suggestion for a stored image: {verdict: "none" | "probable" | "sure", id,
+ * message}. Below the match threshold the verdict is "none" and no template is named.
+ */
 export async function matchTemplate(imageId, signal) {
   const body = await postJson("/api/templates/match", { image_id: imageId }, { signal });
-  return listOf(body, "matches");
+  if (body?.suggestion) return body.suggestion;
+  const best = listOf(body, "matches").find((m) => m.matched); // an older server: no suggestion
+  return best
+    ? { verdict: "probable", id: best.id, message: `Probably ${best.id}` }
+    : { verdict: "none", id: null, message: "No known template" };
 }

@@ -276,23 +276,27 @@ class MemeEditor {
     }
   }
 
+  /** Say which known template the picture is, honestly: a template is only named (with a
+   *  button to use it) at or above the match threshold; below it, "No known template". */
   async suggestTemplate(signal) {
-    let matches;
+    let suggestion;
     try {
-      matches = await matchTemplate(this.source.image_id, signal);
+      suggestion = await matchTemplate(this.source.image_id, signal);
     } catch (error) {
       if (isAbort(error)) throw error;
       return; // no template library here: no suggestion, nothing to report
     }
-    const best = matches[0];
-    if (!best) return;
-    const name = best.name || best.id;
-    const use = el("button", { type: "button", onclick: () => this.loadTemplate({ id: best.id, name }) },
-      "Use the clean template");
-    $("suggestion").replaceChildren(
-      el("span", {}, "This looks like ", el("strong", {}, name),
-        best.score != null ? ` (match ${(best.score * 100).toFixed(0)} %)` : ""), use);
-    $("suggestion").hidden = false;
+    const box = $("suggestion");
+    box.dataset.verdict = suggestion.verdict;
+    const text = el("span", {}, suggestion.message);
+    if (suggestion.verdict === "none" || !suggestion.id) {
+      box.replaceChildren(text);
+    } else {
+      const use = el("button", { type: "button", onclick: () => this.loadTemplate({ id: suggestion.id }) },
+        "Use the clean template");
+      box.replaceChildren(text, use);
+    }
+    box.hidden = false;
   }
 
   async loadTemplate(template) {

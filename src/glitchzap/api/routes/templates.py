@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from glitchzap.api.deps import State
 from glitchzap.api.routes._image_input import openapi_body, read_image_request
 from glitchzap.api.schemas import ERROR_RESPONSES, ImageSourceRequest, TemplateIdPath
+from glitchzap.templates import suggest_template
 
 router = APIRouter(prefix="/api/templates", tags=["templates"])
 
@@ -51,9 +52,19 @@ class TemplateMatchHit(BaseModel):
     mirrored: bool
 
 
+class TemplateSuggestion(BaseModel):
+    verdict: Literal["none", "probable", "sure"] = Field(
+        description='"none": no known template (below the threshold); "probable": just above it'
+    )
+    id: str | None = Field(description="The suggested template; null when none is known")
+    score: float
+    message: str = Field(description='What to tell the user, e.g. "Probably Chelsea the Cat"')
+
+
 class TemplateMatchResponse(BaseModel):
     matches: list[TemplateMatchHit]
     threshold: float
+    suggestion: TemplateSuggestion
     elapsed_ms: float
 
 
@@ -106,6 +117,10 @@ async def match_template(request: Request, state: State) -> TemplateMatchRespons
         start = time.perf_counter()
         library = state.runtime.templates
         found = library.match(state.store.get(stored.image_id), body.top_k)
+        threshold = state.settings.templates.match_threshold
+        best = found[0] if found else None
+        name = library.get(best.id).name if best is not None and best.matched else None
+        suggestion = suggest_template(best, threshold, name)
         return TemplateMatchResponse(
             matches=[
                 TemplateMatchHit(
@@ -113,7 +128,8 @@ async def match_template(request: Request, state: State) -> TemplateMatchRespons
                 )
                 for m in found
             ],
-            threshold=state.settings.templates.match_threshold,
+            threshold=threshold,
+            suggestion=TemplateSuggestion(**suggestion.to_dict()),
             elapsed_ms=round((time.perf_counter() - start) * 1000, 1),
         )
 
