@@ -19,6 +19,17 @@ captioned pictures with a small shop sign drawn in their middle (tests/meme_vari
 beside the previous rule (erase every region once one scores above the threshold) in the same
 run. Each set is split by the parity of its position in a sorted list: the even half tuned
 `meme/caption_regions.py`'s thresholds, the odd half is held out; both are printed.
+
+Erase quality (`--erase-quality` runs only this part): captions drawn on clean pictures (12 of
+scikit-image's photos, every 10th ../shared/gt-davis345 photo, every 3rd memegen template, all
+at 800 px), read by OCR and masked as `erase_text` does (caption_regions, strokes); every
+method then fills the same masks. PSNR, SSIM and the gradient error (mean |Sobel| difference,
+grey levels per px) inside the caption boxes, beside Navier-Stokes on the same masks. Split as
+above: the even half tuned `meme/inpaint.py`'s THIN_PLATE_WEIGHT, the odd half is held out.
+`auto`'s size limits are set by time, not quality. One more row puts `auto` beside the seed's
+way of erasing (Navier-Stokes radius 3 on the whole OCR boxes, same regions). Then the
+first-time meme (OCR + erase + captions) with `auto` beside `pyramid` (the previous default),
+each in a fresh runtime.
 """
 
 from __future__ import annotations
@@ -469,11 +480,155 @@ def erase_rule_main() -> None:
     scene_text_rows(threshold)
 
 
+ERASE_METHODS = ("ns", "telea", "pyramid", "harmonic", "spline", "auto")
+
+
+def scaled(image: np.ndarray, longest: int = 800) -> np.ndarray:
+    scale = longest / max(image.shape[:2])
+    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+    return np.ascontiguousarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+
+
+def clean_pictures() -> list[tuple[str, np.ndarray]]:
+    """(source:name, picture at 800 px): the erase-quality set, in a fixed order."""
+    from skimage import data
+
+    pictures = []
+    for name in SKIMAGE_PHOTOS[:12]:
+        image = getattr(data, name)()
+        image = np.stack([image] * 3, axis=-1) if image.ndim == 2 else image[..., :3]
+        pictures.append((f"skimage:{name}", scaled(np.ascontiguousarray(image, np.uint8))))
+    for path in sorted(DAVIS.glob("*.jpg"))[::10]:
+        pictures.append((f"davis:{path.stem}", scaled(load_image(path)[..., :3])))
+    names = sorted(p.name for p in MEMEGEN.iterdir() if p.is_dir() and any(p.glob("default.*")))
+    pictures += [(f"memegen:{name}", template(name)) for name in names[::3]]
+    return pictures
+
+
+def held_out(names: list[str]) -> list[int]:
+    """1 for the odd position of each name within its source (sorted), 0 for the even."""
+    parts = [0] * len(names)
+    for source in {n.split(":")[0] for n in names}:
+        mine = sorted((n, i) for i, n in enumerate(names) if n.startswith(source + ":"))
+        for position, (_, index) in enumerate(mine):
+            parts[index] = position % 2
+    return parts
+
+
+def gradient_error(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
+    def sobel(image: np.ndarray) -> np.ndarray:
+        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        return np.dstack([cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1)])
+
+    return float(np.abs(sobel(a) - sobel(b))[where].mean())
+
+
+def ssim(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
+    from skimage.metrics import structural_similarity
+
+    _, local = structural_similarity(a, b, channel_axis=2, full=True, data_range=255)
+    return float(local.mean(axis=2)[where].mean())
+
+
+def erase_scores() -> tuple[list[int], dict[str, dict[str, list[float]]]]:
+    """(held-out flag per picture, {method: {measure: one value per picture}})."""
+    settings = current().settings
+    pictures = clean_pictures()
+    threshold = settings.image_processing.skip_text_removal_threshold
+    scores: dict[str, dict[str, list[float]]] = {m: {} for m in ERASE_METHODS}
+    for index, (_, clean) in enumerate(pictures):
+        captions = CAPTIONS[index % len(CAPTIONS)]
+        image = add_captions(clean, captions)
+        regions = caption_regions(
+            image, read_image_text(image, runtime=current()).regions, threshold
+        )
+        mask = text_mask(image, regions, settings.ocr.mask_mode)
+        area = caption_area(image.shape, captions)
+        boxes = text_mask(image, regions, "boxes")
+        scores.setdefault("ns on boxes", {}).setdefault("psnr", []).append(
+            psnr(inpaint(image, boxes, "ns", 3), clean, area)
+        )
+        for method in ERASE_METHODS:
+            ms, erased = timed(
+                lambda m=method, i=image, k=mask: inpaint(i, k, m, settings.ocr.inpaint_radius)
+            )
+            for measure, value in (
+                ("psnr", psnr(erased, clean, area)),
+                ("ssim", ssim(erased, clean, area)),
+                ("gradient", gradient_error(erased, clean, area)),
+                ("ms", ms),
+            ):
+                scores[method].setdefault(measure, []).append(value)
+    return held_out([name for name, _ in pictures]), scores
+
+
+def erase_quality_rows(parts: list[int], scores: dict[str, dict[str, list[float]]]) -> None:
+    for half, part in ((1, "held-out"), (0, "tuning")):
+        pick = [i for i, p in enumerate(parts) if p == half]
+
+        def mean(method: str, measure: str, pick: list[int] = pick) -> float:
+            return statistics.mean(scores[method][measure][i] for i in pick)
+
+        header(f"erase quality inside the caption boxes, {part} half ({len(pick)} pictures)")
+        ns_db = mean("ns", "psnr")
+        for method in ERASE_METHODS[1:]:
+            gain = mean(method, "psnr") - ns_db
+            row(f"erase PSNR, {method} ({gain:+.2f} dB), {part}", mean(method, "psnr"), ns_db,
+                "ns, same masks", unit="dB", target=">= ns + 2 dB", ok=gain >= 2)  # fmt: skip
+        boxes_db = mean("ns on boxes", "psnr")
+        gain = mean("auto", "psnr") - boxes_db
+        row(f"erase PSNR, auto ({gain:+.2f} dB) vs ns on box masks, {part}",
+            mean("auto", "psnr"), boxes_db, "ns r3 on the OCR boxes", unit="dB",
+            target=">= +2 dB", ok=gain >= 2)  # fmt: skip
+        for method in ERASE_METHODS[1:]:
+            row(f"erase SSIM, {method}, {part}", mean(method, "ssim"), mean("ns", "ssim"),
+                "ns, same masks", unit="")  # fmt: skip
+        for method in ERASE_METHODS[1:]:
+            row(f"erase gradient error, {method}, {part}", mean(method, "gradient"),
+                mean("ns", "gradient"), "ns, same masks", unit="grey")  # fmt: skip
+        for method in ERASE_METHODS[1:]:
+            times = [scores[method]["ms"][i] for i in pick]
+            ns_times = [scores["ns"]["ms"][i] for i in pick]
+            row(f"erase time at 800 px, {method}, median, {part}", statistics.median(times),
+                statistics.median(ns_times), "ns, same masks")  # fmt: skip
+
+
+def first_meme_ms(method: str) -> float:
+    """Median first-time meme (OCR + erase + captions) of the 12 captioned templates with
+    `method`, in a fresh runtime whose OCR engine is already loaded."""
+    configure(data_dir=Path(tempfile.mkdtemp(prefix="glitchzap-bench-")))
+    restart()
+    read_image_text(render(template("fry"), ["warm", "up"]), use_cache=False, runtime=current())
+    times = []
+    for name, captions in CAPTIONED.items():
+        image = render(template(name), captions)
+        ms, _ = timed(lambda image=image: make_meme_result(
+            image, NEW_CAPTIONS, method=method, runtime=current()))  # fmt: skip
+        times.append(ms)
+    return statistics.median(times)
+
+
+def erase_quality_main() -> None:
+    if not MEMEGEN.is_dir() or not DAVIS.is_dir():
+        print(f"skipped: {MEMEGEN} or {DAVIS} not found")
+        return
+    configure(data_dir=Path(tempfile.mkdtemp(prefix="glitchzap-bench-")))
+    restart()
+    erase_quality_rows(*erase_scores())
+    header("first-time meme with the automatic inpainting method")
+    pyramid_ms, auto_ms = first_meme_ms("pyramid"), first_meme_ms("auto")
+    row("first-time meme (OCR + erase + captions), auto", auto_ms, pyramid_ms, "pyramid",
+        target="<= 600 ms", ok=auto_ms <= 600)  # fmt: skip
+
+
 if __name__ == "__main__":
     if "--ocr-quality" in sys.argv:
         sys.exit(ocr_quality_main())
+    if "--erase-quality" in sys.argv:
+        sys.exit(erase_quality_main())
     if "--erase-rule" in sys.argv:
         sys.exit(erase_rule_main())
     main()
     erase_rule_main()
-    sys.exit(ocr_quality_main())
+    ocr_quality_main()
+    sys.exit(erase_quality_main())
