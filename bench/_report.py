@@ -49,6 +49,7 @@ def row(
     ok: bool | None = None,
 ) -> None:
     """Print and record one figure; ratio = anchor / ours for times (how many times faster)."""
+    ours, anchor = float(ours), None if anchor is None else float(anchor)
     ratio = anchor / ours if anchor and ours else None
     ROWS.append(
         {
@@ -59,7 +60,7 @@ def row(
             "unit": unit,
             "ratio": ratio,
             "target": target,
-            "ok": ok,
+            "ok": None if ok is None else bool(ok),  # numpy bools are not JSON
         }
     )
     anchor_text = (
