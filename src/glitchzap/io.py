@@ -207,17 +207,23 @@ def _check_size(img: Image.Image, data: bytes, limits: LimitsSettings) -> ImageI
             f"A frame of the animation lies outside its {width}x{height} canvas, reaching "
             f"{extent[0]}x{extent[1]}; the limit is {limits.max_pixels / 1e6:.1f} MP"
         )
-    if frames > 1 and frames * width * height > limits.max_animation_pixels:
-        raise ImageTooLarge(
-            f"The animation is {frames} frames of {width}x{height} "
-            f"({frames * width * height / 1e6:.0f} MP in all); the limit is "
-            f"{limits.max_animation_pixels / 1e6:.0f} MP (limits.max_animation_pixels)"
-        )
+    check_animation_pixels(frames, width, height, limits)
     loop = img.info.get("loop")
     has_alpha = transparent or _has_alpha_mode(img)
     return ImageInfo(
         width, height, 4 if has_alpha else 3, frames, None if loop is None else int(loop)
     )
+
+
+def check_animation_pixels(count: int, width: int, height: int, limits: LimitsSettings) -> None:
+    """ImageTooLarge when `count` frames of width x height are past
+    `limits.max_animation_pixels` (decoded animations and stills made into loops alike)."""
+    if count > 1 and count * width * height > limits.max_animation_pixels:
+        raise ImageTooLarge(
+            f"The animation is {count} frames of {width}x{height} "
+            f"({count * width * height / 1e6:.0f} MP in all); the limit is "
+            f"{limits.max_animation_pixels / 1e6:.0f} MP (limits.max_animation_pixels)"
+        )
 
 
 def _has_alpha_mode(img: Image.Image) -> bool:
@@ -288,11 +294,6 @@ def _gif_blocks(data: bytes, cap: int) -> _GifWalk:
             pos += 1  # stray byte between blocks: Pillow skips these too
     walk.extent = (right, bottom)
     return walk
-
-
-def _gif_frame_count(data: bytes, cap: int) -> int:
-    """Image descriptors in a GIF's block structure, up to cap + 1."""
-    return _gif_blocks(data, cap).frames
 
 
 def _skip_sub_blocks(data: bytes, pos: int) -> int:

@@ -25,7 +25,7 @@ from glitchzap.cache.keys import image_digest, make_key
 from glitchzap.deadline import NO_DEADLINE, Deadline
 from glitchzap.effects import EFFECTS
 from glitchzap.errors import ImageTooLarge, InvalidParameters
-from glitchzap.io import encode_animation, encode_image
+from glitchzap.io import check_animation_pixels, encode_animation, encode_image
 from glitchzap.pipeline import (
     apply_effects,
     effects_memory_bytes,
@@ -334,12 +334,7 @@ def check_frames_budget(count: int, width: int, height: int, limits: LimitsSetti
             f"The animation has {count} frames; the limit is {limits.max_frames} "
             "(limits.max_frames)"
         )
-    if count > 1 and count * width * height > limits.max_animation_pixels:
-        raise ImageTooLarge(
-            f"The animation is {count} frames of {width}x{height} "
-            f"({count * width * height / 1e6:.0f} MP in all); the limit is "
-            f"{limits.max_animation_pixels / 1e6:.0f} MP (limits.max_animation_pixels)"
-        )
+    check_animation_pixels(count, width, height, limits)
 
 
 def render_animation(
