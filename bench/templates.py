@@ -41,7 +41,12 @@ QUERY_SIZE = 800
 FRESH_SEED = 7000  # seeds 7000-7004 were used for no tuning (tuning used 0-6 and 1000-2999)
 VARIANTS = ("plain", "small", "crop", "banner", "mirror")
 SCALE_TEMPLATES = 2000
-TILES_PER_PHOTO = 12  # padding: crops of tuning-half davis345 photos, 12 per photo
+TILES_PER_PHOTO = 12  # padding: crops of davis345 photos, 12 per photo
+# davis345's frames come in runs from one video (consecutive numbers): the padding is cut from
+# frames below PAD_FRAMES_END and the no-match latency queries are frames from
+# MISS_FRAMES_START on, so no query is a frame of a video the padding shows.
+PAD_FRAMES_END = 215
+MISS_FRAMES_START = 230
 LATENCY_QUERIES = 40
 LOW_TEXTURE_TEMPLATES = 24
 T = TypeVar("T")
@@ -125,9 +130,15 @@ def low_texture_rows(root: Path, negatives: list[np.ndarray]) -> None:
     library.store.close()
 
 
-def davis_photos(which: str) -> list[np.ndarray]:
-    paths = sorted(p for p in DAVIS.glob("*.jpg") if half(p.name) == which)
+def davis_photos(which: str, frames: range = range(10**6)) -> list[np.ndarray]:
+    """davis345 photos of one half ('tune', 'judge' or 'all') whose frame number is in `frames`."""
+    paths = sorted(p for p in DAVIS.glob("*.jpg")
+                   if which in ("all", half(p.name)) and frame_number(p) in frames)  # fmt: skip
     return [load_image(p.read_bytes()) for p in paths]
+
+
+def frame_number(path: Path) -> int:
+    return int(path.stem.rsplit("_", 1)[1])
 
 
 def skimage_crops(count: int, seed: int) -> list[np.ndarray]:
@@ -176,10 +187,11 @@ def false_match_rows(library: TemplateLibrary) -> list[np.ndarray]:
 
 
 def pad_index(library: TemplateLibrary, total: int) -> str:
-    """Fill the index to `total` templates with crops of tuning-half davis345 photos (distinct
-    pictures, described at the current features version); returns what the padding is."""
+    """Fill the index to `total` templates with crops of davis345 frames below PAD_FRAMES_END
+    (distinct pictures, described at the current features version); returns what the padding
+    is."""
     rng = np.random.default_rng(FRESH_SEED)
-    photos = davis_photos("tune")
+    photos = davis_photos("all", range(PAD_FRAMES_END))
     templates, features, digests = [], [], set()
     needed = total - len(library)
     for i in range(needed):
@@ -197,8 +209,25 @@ def pad_index(library: TemplateLibrary, total: int) -> str:
     with library.store.transaction() as db:
         db.executemany("INSERT INTO templates VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", templates)
         db.executemany("INSERT INTO features VALUES (?,?,?,?,?,?,?)", features)
-    return (f"{needed} crops (35-70 % of each side) of {len(photos)} tuning-half davis345 "
-            "photos")  # fmt: skip
+    used = min(len(photos), -(-needed // TILES_PER_PHOTO))
+    return (
+        f"{needed} crops (35-70 % of each side) of {used} davis345 frames (numbers below "
+        f"{PAD_FRAMES_END}; the no-match queries are frames from {MISS_FRAMES_START} on)"
+    )
+
+
+def latency_queries(
+    library: TemplateLibrary, pictures: dict[str, np.ndarray]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(memes of judging-half templates, one variant each; photos of no template: judging-half
+    davis345 frames from MISS_FRAMES_START on and scikit-image crops), LATENCY_QUERIES each."""
+    rng = np.random.default_rng(FRESH_SEED + 10)
+    judged = sorted(t for t in pictures if half(t) == "judge")
+    matches = [variant(pictures[t], VARIANTS[i % len(VARIANTS)], rng, text_boxes(library.get(t)))
+               for i, t in enumerate(judged[:LATENCY_QUERIES])]  # fmt: skip
+    far = davis_photos("judge", range(MISS_FRAMES_START, 10**6))
+    misses = (far[::2] + skimage_crops(LATENCY_QUERIES, seed=FRESH_SEED + 1))[:LATENCY_QUERIES]
+    return matches, misses
 
 
 def latencies(library: TemplateLibrary, queries: list[np.ndarray]) -> tuple[float, float]:
@@ -244,12 +273,7 @@ def main() -> int:
         negatives = false_match_rows(library)
         low_texture_rows(Path(tmp) / "low-texture", negatives)
 
-        rng = np.random.default_rng(FRESH_SEED + 10)
-        judged = sorted(t for t in pictures if half(t) == "judge")
-        matches = [variant(pictures[t], VARIANTS[i % len(VARIANTS)], rng,
-                           text_boxes(library.get(t)))
-                   for i, t in enumerate(judged[:LATENCY_QUERIES])]  # fmt: skip
-        misses = negatives[:: max(1, len(negatives) // LATENCY_QUERIES)][:LATENCY_QUERIES]
+        matches, misses = latency_queries(library, pictures)
         padding = pad_index(library, SCALE_TEMPLATES)
         print(f"  index padded to {SCALE_TEMPLATES}: {padding}")
         latency_rows(library, matches, misses)

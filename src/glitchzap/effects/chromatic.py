@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from glitchzap.deadline import NO_DEADLINE, Deadline
-from glitchzap.effects._threads import executor
+from glitchzap.threads import executor
 
 _BAND_ROWS = 64  # output rows zoomed at a time: a band's scratch stays in cache
 _PARALLEL_MIN_ROWS = 256  # below this, one thread zooms both channels

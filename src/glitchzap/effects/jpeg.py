@@ -46,7 +46,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from glitchzap.deadline import NO_DEADLINE, Deadline
-from glitchzap.effects._threads import executor
+from glitchzap.threads import executor
 from glitchzap.io import DECODE_ERRORS
 
 _MAX_HITS = 48  # damaged bytes (and block runs) at amount 1, whatever the image size

@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from glitchzap.deadline import NO_DEADLINE, Deadline
-from glitchzap.effects._threads import executor
+from glitchzap.threads import executor
 
 # Lines are picked in this many bands of equal height (fractions of the image), so a preview
 # sorts the same bands as the export whatever their sizes; the draws never depend on size.

@@ -25,7 +25,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from glitchzap.deadline import NO_DEADLINE, Deadline
-from glitchzap.effects._threads import executor
+from glitchzap.threads import executor
 from glitchzap.effects.posterize import PATTERN_MIN_SCALE, bayer_offsets, dither_tile
 
 _SAMPLE_PIXELS = 256 * 256  # pixels the palette is chosen from, at most

@@ -24,7 +24,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from glitchzap.deadline import NO_DEADLINE, Deadline
-from glitchzap.effects._threads import executor
+from glitchzap.threads import executor
 from glitchzap.effects.blur import BlurParams, gaussian_blur
 
 MAX_TRACKING_BANDS = 6  # tracking 1 = this many bands; drawn always, used up to the amount

@@ -25,6 +25,9 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
+from glitchzap.threads import executor
+
+THREADS = 2  # a query's orientations, dense thumbnails and candidates run side by side
 WORK_SIZE = 480  # longest side (px) of the trimmed picture that features are computed at
 # When nothing matched, a query is described again (keypoints in working px either way):
 # - zoomed in: a template picture that fills a small part of the query (a line drawing inside
@@ -64,6 +67,7 @@ MIN_KEEP_FRACTION = 0.25  # a picture that would trim to less than this is kept 
 # left out of the correlation.
 DENSE_SIZE = 40
 DENSE_SCALES = (1.0, 0.9, 0.8)
+DENSE_PRESHRINK = 4
 DENSE_CHROMA_WEIGHT = 0.5  # a/b against L (Lab): colour tells smooth pictures apart
 DENSE_MIN_VISIBLE = 0.3  # a query thumbnail with less left unmasked says nothing
 # The correlation that scores 0.5 (a match at the default threshold), and the score of a
@@ -105,6 +109,10 @@ class Query:
             mask = self.mask if self.mask is not None else np.zeros(self.coarse.shape[:2], np.uint8)
             self._dense = dense_queries(self.coarse, mask, self.boxes)
         return self._dense
+
+    def caption_share(self) -> float:
+        """The share of the picture the caption mask covers."""
+        return 0.0 if self.mask is None else float(np.count_nonzero(self.mask)) / self.mask.size
 
     def unmasked(self) -> tuple[Features, Features]:
         if self._unmasked is None:
@@ -346,15 +354,20 @@ def dense_queries(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(thumbnail, weight) of each trim of a query at DENSE_SCALES of the template thumbnail's
     width and height, and mirrored; weight is 0 on caption letters."""
-    lab = _dense_lab(coarse)
+    full = _dense_lab(coarse)
     out = []
     for top, bottom, left, right in dict.fromkeys(boxes):
+        part = (slice(top, bottom), slice(left, right))
+        # Shrunk once to DENSE_PRESHRINK x the thumbnail side (area averages compose): each
+        # scale then resizes a small picture, not the working-size one.
+        small = (DENSE_PRESHRINK * DENSE_SIZE,) * 2
+        lab = cv2.resize(full[part], small, interpolation=cv2.INTER_AREA)
+        covered = cv2.resize(mask[part], small, interpolation=cv2.INTER_AREA)
         for fy in DENSE_SCALES:
             for fx in DENSE_SCALES:
                 size = (round(DENSE_SIZE * fx), round(DENSE_SIZE * fy))
-                part = (slice(top, bottom), slice(left, right))
-                thumb = cv2.resize(lab[part], size, interpolation=cv2.INTER_AREA)
-                hidden = cv2.resize(mask[part], size, interpolation=cv2.INTER_AREA)
+                thumb = cv2.resize(lab, size, interpolation=cv2.INTER_AREA)
+                hidden = cv2.resize(covered, size, interpolation=cv2.INTER_AREA)
                 weight = (hidden < 128).astype(np.float32)
                 if weight.mean() < DENSE_MIN_VISIBLE:
                     continue
@@ -370,14 +383,36 @@ def dense_correlation(
 ) -> tuple[float, bool]:
     """(best caption-masked normalised cross-correlation, -1 to 1, of a template's dense
     thumbnail with a query's over its scales, positions and orientations; whether mirrored)."""
-    best, mirrored = -1.0, False
-    for position, (thumb, weight) in enumerate(queries):
+    return dense_correlations([template], queries)[0]
+
+
+def dense_correlations(
+    templates: list[np.ndarray], queries: list[tuple[np.ndarray, np.ndarray]]
+) -> list[tuple[float, bool]]:
+    """dense_correlation of each template thumbnail, in one matchTemplate call per query
+    thumbnail: the templates side by side in one image, each result column kept only for
+    the template its window lies in."""
+    if not templates:
+        return []
+    row = np.ascontiguousarray(np.concatenate(templates, axis=1))
+    starts = np.arange(len(templates)) * DENSE_SIZE
+
+    def correlate(pair: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """Per template: the best correlation with one query thumbnail."""
+        thumb, weight = pair
         masked = None if weight.all() else weight
-        found = cv2.matchTemplate(template, thumb, cv2.TM_CCOEFF_NORMED, mask=masked)
-        found = found[np.isfinite(found)]
-        if found.size and float(found.max()) > best:
-            best, mirrored = float(found.max()), position % 2 == 1
-    return best, mirrored
+        found = cv2.matchTemplate(row, thumb, cv2.TM_CCOEFF_NORMED, mask=masked)
+        columns = np.where(np.isfinite(found), found, -1.0).max(axis=0)
+        span = DENSE_SIZE - thumb.shape[1] + 1  # window positions inside one template
+        return np.array([columns[start : start + span].max() for start in starts])
+
+    # The query thumbnails on THREADS threads (matchTemplate releases the GIL).
+    best = np.full(len(templates), -1.0)
+    mirrored = np.zeros(len(templates), bool)
+    for position, here in enumerate(executor("templates", THREADS).map(correlate, queries)):
+        better = here > best
+        best[better], mirrored[better] = here[better], position % 2 == 1
+    return [(float(c), bool(f)) for c, f in zip(best, mirrored, strict=True)]
 
 
 def score_from_correlation(correlation: float) -> float:
@@ -458,13 +493,12 @@ def describe_query(image: np.ndarray) -> Query:
     plain = np.stack([pair[0] for pair in pairs])
     mirrored = np.stack([pair[1] for pair in pairs])
     flipped_mask = np.ascontiguousarray(mask[:, ::-1])
-    return Query(
-        _describe(coarse, mask, boxes, QUERY_FEATURES, plain),
-        _describe(flipped, flipped_mask, mirrored_boxes, QUERY_FEATURES, mirrored),
-        coarse,
-        boxes,
-        mask,
+    # The two orientations side by side (ORB releases the GIL).
+    mirror = executor("templates", THREADS).submit(
+        _describe, flipped, flipped_mask, mirrored_boxes, QUERY_FEATURES, mirrored
     )
+    as_is = _describe(coarse, mask, boxes, QUERY_FEATURES, plain)
+    return Query(as_is, mirror.result(), coarse, boxes, mask)
 
 
 def _without_captions(small: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
@@ -525,19 +559,20 @@ def _trim_descriptors(
     )
 
 
-_matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
-
-
 def verify(query: Features, template_points: np.ndarray, template_orb: np.ndarray) -> Verification:
     """RANSAC similarity transform from template keypoints to query keypoints."""
     if len(query.orb) < 4 or len(template_orb) < 4:
         return Verification(0, 1.0, 0.0)
-    pairs = _matcher.knnMatch(template_orb, query.orb, k=2)
-    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
-    if len(good) < 4:
+    from glitchzap.templates._hamming_numba import two_nearest
+
+    distances, nearest = two_nearest(
+        _words(template_orb), np.ascontiguousarray(_words(query.orb).T)
+    )
+    good = distances[:, 0] < RATIO * distances[:, 1]  # Lowe's ratio test
+    if np.count_nonzero(good) < 4:
         return Verification(0, 1.0, 0.0)
-    src = template_points[[m.queryIdx for m in good]]
-    dst = query.points[[m.trainIdx for m in good]]
+    src = template_points[good]
+    dst = query.points[nearest[good, 0]]
     matrix, inlier_flags = cv2.estimateAffinePartial2D(
         src,
         dst,
@@ -555,6 +590,11 @@ def verify(query: Features, template_points: np.ndarray, template_orb: np.ndarra
         return Verification(0, scale, rotation)
     inliers = _distinct_inliers(dst[inlier_flags.ravel() > 0])
     return Verification(inliers, scale, rotation)
+
+
+def _words(orb: np.ndarray) -> np.ndarray:
+    """uint64 (N, 4) view of uint8 (N, 32) ORB descriptors."""
+    return np.ascontiguousarray(orb).view(np.uint64)
 
 
 def _distinct_inliers(points: np.ndarray) -> int:

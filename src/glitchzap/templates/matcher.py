@@ -20,6 +20,7 @@ import numpy as np
 from glitchzap.cache.codec import decode_array
 from glitchzap.errors import InvalidParameters
 from glitchzap.templates import match as m
+from glitchzap.threads import executor
 from glitchzap.templates.records import TemplateMatch
 from glitchzap.templates.store import FEATURES_VERSION, Store
 
@@ -34,6 +35,16 @@ UNMASKED_RETRIES = 8
 # shortlists (a padded or re-encoded picture can rank a little lower by either shortlist).
 RETRY_VOTE_CANDIDATES = 16
 RESAMPLED_RETRIES = 4  # then the best-ranked, with the query resampled (see match.py)
+# The retries cost a no-match query most of its time, so each runs only when it can help
+# (chosen on the tuning half of the memegen sample and of davis345, see bench/templates.py):
+# - keypoints without the caption mask differ from the masked ones only when the mask covers
+#   a good share of the picture (the rescued line drawings: 15-29 %; photos of no template:
+#   median 1 %);
+# - the wider shortlists and the resampled query, only when some candidate already agrees in
+#   RETRY_MIN_INLIERS inliers (photos of no template reach 3; the memes these passes rescued
+#   had 6 before them).
+UNMASKED_MIN_SHARE = 0.1
+RETRY_MIN_INLIERS = 4
 CONFIDENT_SCORE = 0.75  # stop verifying once a candidate scores this (60 inliers)
 
 Candidates = list[tuple[int, bool]]  # (row in the index, verify mirrored), most likely first
@@ -71,10 +82,11 @@ class Matcher:
         index = self._load_index()
         candidates = self.candidates(query)
         results = self._verify(index, candidates, query.plain, query.mirrored, k)
+        evidence = max((r.score for r in results), default=0.0)  # ORB's alone
         if candidates and not any(r.matched for r in results):
             results = self._dense(index, query, candidates, results)
         if candidates and not any(r.matched for r in results):
-            results = self._retry(index, query, candidates, results, k)
+            results = self._retry(index, query, candidates, results, k, evidence)
         results.sort(key=lambda r: -r.score)
         return results[:k]
 
@@ -143,9 +155,13 @@ class Matcher:
         n = len(index.ids)
         if n == 0:
             return []
+        # Both orientations in one product: (rows, 2 x query trims), then the best trim.
+        # (einsum: single-threaded; waking BLAS threads for so small a product costs more)
+        queries = np.concatenate([plain.descriptors, mirrored.descriptors])
+        product = np.einsum("nd,kd->nk", index.descriptors, queries)
         similarity = [
-            (index.descriptors @ f.descriptors.T).reshape(n, -1).max(axis=1)
-            for f in (plain, mirrored)
+            part.reshape(n, -1).max(axis=1)
+            for part in np.split(product, [len(plain.descriptors)], axis=1)
         ]
         votes = [index.votes.votes(m.descriptor_keys(f.orb)) for f in (plain, mirrored)]
         by_global = _top(np.maximum(*similarity), global_count)
@@ -164,24 +180,40 @@ class Matcher:
         self, index: _Index, candidates: Candidates, plain: m.Features,
         mirrored_side: m.Features, k: int,
     ) -> list[TemplateMatch]:  # fmt: skip
+        """Candidates verified in order, m.THREADS side by side, until one is confident."""
         results: list[TemplateMatch] = []
         best = 0.0
-        for position, (row, mirrored) in enumerate(candidates):
-            points, orb, _ = self._local(index.ids[row])
-            first, second = (mirrored_side, plain) if mirrored else (plain, mirrored_side)
-            score = m.verify(first, points, orb).score
-            # The shortlists can guess the orientation wrong; retry the best-ranked ones.
-            if score < self.match_threshold and position < ORIENTATION_RETRIES:
-                other = m.verify(second, points, orb).score
-                if other > score:
-                    score, mirrored = other, not mirrored
-            results.append(
-                TemplateMatch(index.ids[row], score, score >= self.match_threshold, mirrored)
-            )
-            best = max(best, score)
+        pool = executor("templates", m.THREADS)
+        for start in range(0, len(candidates), m.THREADS):
+            chunk = candidates[start : start + m.THREADS]
+            jobs = [
+                pool.submit(self._verify_one, self._local(index.ids[row])[:2], plain,
+                            mirrored_side, mirrored, start + i < ORIENTATION_RETRIES)
+                for i, (row, mirrored) in enumerate(chunk)
+            ]  # fmt: skip
+            for (row, _), job in zip(chunk, jobs, strict=True):
+                score, mirrored = job.result()
+                matched = score >= self.match_threshold
+                results.append(TemplateMatch(index.ids[row], score, matched, mirrored))
+                best = max(best, score)
             if best >= CONFIDENT_SCORE and len(results) >= k:
                 break  # the rest are ranked lower by both shortlists and cannot matter
         return results
+
+    def _verify_one(
+        self, local: tuple[np.ndarray, np.ndarray], plain: m.Features,
+        mirrored_side: m.Features, mirrored: bool, both: bool,
+    ) -> tuple[float, bool]:  # fmt: skip
+        """(score, mirrored) of one template: in the orientation the shortlist chose, then,
+        with `both` and no match, in the other (the shortlists can guess it wrong)."""
+        points, orb = local
+        first, second = (mirrored_side, plain) if mirrored else (plain, mirrored_side)
+        score = m.verify(first, points, orb).score
+        if score < self.match_threshold and both:
+            other = m.verify(second, points, orb).score
+            if other > score:
+                return other, not mirrored
+        return score, mirrored
 
     def _dense(
         self, index: _Index, query: m.Query, candidates: Candidates,
@@ -190,12 +222,13 @@ class Matcher:
         """`results` with the best-ranked candidates' scores raised to their dense score where
         that is higher (smooth pictures give ORB too few corners to verify)."""
         found = {r.id: r for r in results}
+        thumbnails = {}
         for row, _ in candidates[:DENSE_CANDIDATES]:
-            template_id = index.ids[row]
-            dense = self._local(template_id)[2]
-            if dense is None:
-                continue
-            correlation, mirrored = m.dense_correlation(dense, query.dense())
+            dense = self._local(index.ids[row])[2]
+            if dense is not None:
+                thumbnails[index.ids[row]] = dense
+        scores = m.dense_correlations(list(thumbnails.values()), query.dense())
+        for template_id, (correlation, mirrored) in zip(thumbnails, scores, strict=True):
             score = m.score_from_correlation(correlation)
             if template_id not in found or score > found[template_id].score:
                 found[template_id] = TemplateMatch(
@@ -205,29 +238,40 @@ class Matcher:
 
     def _retry(
         self, index: _Index, query: m.Query, candidates: Candidates,
-        results: list[TemplateMatch], k: int,
+        results: list[TemplateMatch], k: int, evidence: float,
     ) -> list[TemplateMatch]:  # fmt: skip
         """Verify again after no match, until one matches (costs only no-match queries):
         keypoints taken everywhere (a line drawing loses its own strokes to the caption mask),
-        wider shortlists, then the best-ranked with the query resampled (zoomed in, denser)."""
+        wider shortlists, then the best-ranked with the query resampled (zoomed in, denser);
+        each only where it can help (UNMASKED_MIN_SHARE, RETRY_MIN_INLIERS)."""
+        found = {r.id: r for r in results}
+
+        def run(features: tuple[m.Features, m.Features], rows: Candidates) -> bool:
+            nonlocal evidence
+            for r in self._verify(index, rows, *features, k):
+                evidence = max(evidence, r.score)
+                if r.id not in found or r.score > found[r.id].score:
+                    found[r.id] = r
+            return any(r.matched for r in found.values())
+
+        if query.caption_share() >= UNMASKED_MIN_SHARE and run(
+            query.unmasked(), self._unmasked_candidates(query, candidates)
+        ):
+            return list(found.values())
+        if evidence < m.score_from_inliers(RETRY_MIN_INLIERS):
+            return list(found.values())
         tried = {row for row, _ in candidates}
         wider = self._shortlist(
             query.plain, query.mirrored, GLOBAL_CANDIDATES, RETRY_VOTE_CANDIDATES
         )
         best = candidates[:RESAMPLED_RETRIES]
-        passes: list[tuple[Callable[[], tuple[m.Features, m.Features]], Candidates]]
-        passes = [
-            (query.unmasked, self._unmasked_candidates(query, candidates)),
+        passes: list[tuple[Callable[[], tuple[m.Features, m.Features]], Candidates]] = [
             (lambda: (query.plain, query.mirrored), [p for p in wider if p[0] not in tried]),
             (lambda: query.resampled(m.RETRY_ZOOM, m.QUERY_FEATURES), best),
             (lambda: query.resampled(1, m.RETRY_FEATURES), best),
         ]
-        found = {r.id: r for r in results}
         for features, rows in passes:
-            for r in self._verify(index, rows, *features(), k):
-                if r.id not in found or r.score > found[r.id].score:
-                    found[r.id] = r
-            if any(r.matched for r in found.values()):
+            if run(features(), rows):
                 break
         return list(found.values())
 

@@ -1,6 +1,7 @@
-"""Per-process worker threads for effects that split an image into bands (the work releases
-the GIL: NumPy, OpenCV, Pillow, numba). One small pool per effect, made on first use and made
-again in a forked child (threads do not survive a fork)."""
+"""Per-process worker threads for work that splits into parts which release the GIL (NumPy,
+OpenCV, Pillow, numba): effects that process an image in bands, template matching's query
+orientations and candidates. One small pool per user, made on first use and made again in a
+forked child (threads do not survive a fork)."""
 
 from __future__ import annotations
 
