@@ -5,9 +5,12 @@ N x 3 x S x S, CLIP-normalised; output: N x D), `text.onnx` (input: int64 N x 77
 output: N x D) and `tokenizer.json` (a Hugging Face `tokenizers` file). Nothing is ever
 downloaded. onnxruntime is imported here only, so the CLI stays fast.
 
-Status: the loading, preprocessing, inference and embedding cache are implemented; wiring the
-embeddings into `TemplateLibrary.match` / `search` (a second shortlist and a text ranking) is
-not done yet.
+What the library does with it (`embeddings.py` keeps the templates' image embeddings):
+`search` blends the text->image cosine with the full-text relevance (`search.py`), and `match`
+shortlists the templates whose image embeddings are closest to the query's as one more set of
+candidates for ORB/dense verification (`matcher.py`); CLIP never decides a match by itself.
+`model_digest` names the model (its three files and the input size), so the stored embeddings
+of one model are never used with another.
 """
 
 from __future__ import annotations
