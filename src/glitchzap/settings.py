@@ -147,8 +147,9 @@ class TemplatesSettings(Section):
     match_top_k: int = Field(3, ge=1, le=100)  # candidates `templates match` prints by default
     # Fill an empty library with the starter set (scikit-image photos) on first use.
     starter_on_empty: bool = True
-    # Optional CLIP backend (semantic match and text search): a folder holding image.onnx,
-    # text.onnx and tokenizer.json, or None (off). Never downloaded.
+    # Optional CLIP backend: a folder holding image.onnx, text.onnx and tokenizer.json, or None
+    # (off). Never downloaded. With it, search blends CLIP's text-to-picture similarity with the
+    # full-text rank, and match also verifies the templates CLIP finds closest to the picture.
     clip_model_path: Path | None = None
     enable_gpu: bool = False  # CUDA execution provider for CLIP when onnxruntime has it
     enable_half_precision: bool = False  # feed float16 when the exported model takes it

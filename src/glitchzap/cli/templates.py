@@ -149,7 +149,8 @@ def search(
     limit: Annotated[int, typer.Option("--limit", "-n", help="Results")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines")] = False,
 ) -> None:
-    """Templates ranked by name, keywords and example captions (BM25)."""
+    """Templates ranked by name, keywords and example captions (BM25), blended with CLIP's
+    text-to-picture similarity when templates.clip_model_path is set."""
     for template, relevance in _library().search(query, limit):
         if as_json:
             typer.echo(json.dumps({"id": template.id, "name": template.name,
@@ -169,7 +170,8 @@ def starter() -> None:
 
 @templates_app.command("reindex")
 def reindex() -> None:
-    """Recompute every template's matching features (after an upgrade)."""
+    """Recompute every template's matching features (after an upgrade), and its CLIP
+    embedding when templates.clip_model_path is set."""
     typer.echo(f"reindexed {_library(starter=False).reindex()} template(s)")
 
 

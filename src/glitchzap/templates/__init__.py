@@ -1,7 +1,8 @@
 """The template library: store, import, match and search meme templates.
 
 `open_library(settings)` opens the library at `settings.templates_dir`, filled with the
-starter set when empty (`templates.starter_on_empty`); a `Runtime` opens it once and keeps it.
+starter set when empty (`templates.starter_on_empty`), with the CLIP backend of
+`templates.clip_model_path` when one is set; a `Runtime` opens it once and keeps it.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from glitchzap.settings import Settings
+from glitchzap.templates.clip import get_clip
 from glitchzap.templates.library import (
     ImportReport,
     Template,
@@ -37,11 +39,13 @@ def _holds_templates(directory: Path) -> bool:
 
 def open_library(settings: Settings, *, starter: bool = True) -> TemplateLibrary:
     """The library under `settings.templates_dir`, given the starter set first when it is
-    empty, `starter` is true and `templates.starter_on_empty` is on."""
+    empty, `starter` is true and `templates.starter_on_empty` is on. ModelNotAvailable when
+    `templates.clip_model_path` is set but holds no loadable CLIP model."""
     root = settings.templates_dir.resolve()
     library = TemplateLibrary(
-        root, match_threshold=settings.templates.match_threshold, limits=settings.limits
-    )
+        root, match_threshold=settings.templates.match_threshold, limits=settings.limits,
+        clip=get_clip(settings.templates),
+    )  # fmt: skip
     if (
         starter
         and settings.templates.starter_on_empty

@@ -5,13 +5,17 @@ N x 3 x S x S, CLIP-normalised; output: N x D), `text.onnx` (input: int64 N x 77
 output: N x D) and `tokenizer.json` (a Hugging Face `tokenizers` file). Nothing is ever
 downloaded. onnxruntime is imported here only, so the CLI stays fast.
 
-Status: the loading, preprocessing, inference and embedding cache are implemented; wiring the
-embeddings into `TemplateLibrary.match` / `search` (a second shortlist and a text ranking) is
-not done yet.
+What the library does with it (`embeddings.py` keeps the templates' image embeddings):
+`search` blends the text->image cosine with the full-text relevance (`search.py`), and `match`
+shortlists the templates whose image embeddings are closest to the query's as one more set of
+candidates for ORB/dense verification (`matcher.py`); CLIP never decides a match by itself.
+`model_digest` names the model (its three files and the input size), so the stored embeddings
+of one model are never used with another.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -56,6 +60,10 @@ class ClipBackend:
         self.size = options.max_image_size
         self.half = options.enable_half_precision and _takes_half(self.image_session)
         self.cache_size = options.cache_size
+        try:
+            self.model_digest = model_digest(folder, self.size, self.half)
+        except OSError as exc:
+            raise ModelNotAvailable(f"Cannot read the CLIP model in {folder}: {exc}") from exc
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -100,6 +108,17 @@ class ClipBackend:
         ids[0, : len(tokens)] = tokens
         name = self.text_session.get_inputs()[0].name
         return _normalise(np.asarray(self.text_session.run(None, {name: ids})[0], np.float32)[0])
+
+
+def model_digest(folder: Path, size: int, half: bool) -> str:
+    """A short hash of the model files and the input they are fed (stored image embeddings are
+    only reused under the same digest)."""
+    hasher = hashlib.blake2b(f"{size}:{int(half)}".encode(), digest_size=16)
+    for name in FILES:
+        with (folder / name).open("rb") as stream:
+            while chunk := stream.read(1 << 20):
+                hasher.update(chunk)
+    return hasher.hexdigest()
 
 
 def _normalise(vector: np.ndarray) -> np.ndarray:

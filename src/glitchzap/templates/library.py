@@ -4,10 +4,13 @@ searches templates, by handing each job to the module that does it.
 - `store.py`: the SQLite index and the template folders (get, list, write, delete);
 - `importer.py`: memegen's folder layout in, idempotently;
 - `matcher.py`: which stored template a picture was made from (`match.py` does the array work);
-- `search.py`: full-text search, and reindexing after an upgrade;
+- `search.py`: full-text search (blended with CLIP when configured), and reindexing;
+- `embeddings.py`: the templates' CLIP image embeddings, when CLIP is configured;
 - `records.py`: the records all of them share (`Template`, `TemplateMatch`, `ImportReport`).
 
-Matching features are computed once, when a template is written, and kept in SQLite.
+Matching features are computed once, when a template is written, and kept in SQLite; so are
+CLIP image embeddings when the library has a CLIP backend (`clip.get_clip`), for which `search`
+also ranks by what the pictures show and `match` shortlists by picture similarity.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from glitchzap.errors import InvalidParameters
 from glitchzap.io import encode_image, load_animation, load_image
 from glitchzap.settings import LimitsSettings
 from glitchzap.templates import match as m
+from glitchzap.templates.clip import ClipBackend
+from glitchzap.templates.embeddings import ClipIndex
 from glitchzap.templates.importer import import_memegen
 from glitchzap.templates.matcher import Matcher
 from glitchzap.templates.records import (
@@ -50,7 +55,8 @@ __all__ = [
 
 
 class TemplateLibrary:
-    """Templates under `root`: `match(image, k)`, `search(text)`, add/import/list/remove."""
+    """Templates under `root`: `match(image, k)`, `search(text)`, add/import/list/remove.
+    With `clip` (a CLIP backend), search and match also use the pictures' CLIP embeddings."""
 
     def __init__(
         self,
@@ -59,13 +65,16 @@ class TemplateLibrary:
         match_threshold: float = 0.5,
         limits: LimitsSettings | None = None,
         feature_cache_size: int = 256,
+        clip: ClipBackend | None = None,
     ) -> None:
         self.root = Path(root)
-        self.store = Store(self.root)
+        self.store = Store(self.root, clip)
         self.limits = limits or LimitsSettings()
+        self.clip = None if clip is None else ClipIndex(self.store, clip, self.limits)
         self.matcher = Matcher(
-            self.store, match_threshold=match_threshold, feature_cache_size=feature_cache_size
-        )
+            self.store, match_threshold=match_threshold, feature_cache_size=feature_cache_size,
+            clip=self.clip,
+        )  # fmt: skip
 
     @property
     def match_threshold(self) -> float:
@@ -156,7 +165,8 @@ class TemplateLibrary:
         return import_memegen(self.store, directory, limits=self.limits)
 
     def reindex(self, ids: Iterable[str] | None = None) -> int:
-        """Recompute matching features (after an upgrade); returns how many were done."""
+        """Recompute matching features (after an upgrade), and CLIP embeddings under the
+        configured model; returns how many were done."""
         templates = self.list_templates() if ids is None else [self.get(i) for i in ids]
         return reindex_templates(self.store, templates, limits=self.limits)
 
@@ -176,5 +186,6 @@ class TemplateLibrary:
 
     def search(self, text: str, k: int = 10) -> list[tuple[Template, float]]:
         """Templates whose name, keywords or example captions match `text`, best first, with
-        a relevance in (0, 1] (BM25, name weighted most)."""
-        return search_templates(self.store, text, k)
+        a relevance in (0, 1] (BM25, name weighted most); with CLIP, ranked by the blend of
+        that and how close each picture is to `text` (`search.blend_relevance`)."""
+        return search_templates(self.store, text, k, self.clip)

@@ -5,6 +5,8 @@ rebuilt when the store's generation counter says the library changed, also in an
 plus a small LRU cache of templates' ORB keypoints. A match shortlists candidates by the global
 descriptor and by descriptor-chunk votes, verifies them with `match.verify` in the orientation
 that agrees better, and only when nothing matched retries with more expensive query features.
+With a CLIP index, the templates whose CLIP image embeddings are closest to the query's are
+one more shortlist, after the others (`_clip_candidates`); verification still decides.
 The array work itself is in `match.py`; this module decides what to compare, in which order.
 """
 
@@ -12,8 +14,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,8 +27,12 @@ from glitchzap.threads import executor
 from glitchzap.templates.records import TemplateMatch
 from glitchzap.templates.store import FEATURES_VERSION, Store
 
+if TYPE_CHECKING:
+    from glitchzap.templates.embeddings import ClipIndex
+
 GLOBAL_CANDIDATES = 16  # shortlisted by the global descriptor
 VOTE_CANDIDATES = 10  # shortlisted by descriptor-chunk votes
+CLIP_CANDIDATES = 8  # shortlisted by CLIP image embeddings (when CLIP is configured)
 ORIENTATION_RETRIES = 8  # candidates verified in both orientations when the first fails
 DENSE_CANDIDATES = 6  # when ORB matched none, the best-ranked are compared densely
 # When nothing matched, the best-ranked candidates are verified again with keypoints taken
@@ -61,12 +68,15 @@ class _Index:
 
 
 class Matcher:
-    """Ranks the templates in `store` for a picture; a score >= `match_threshold` matches."""
+    """Ranks the templates in `store` for a picture; a score >= `match_threshold` matches.
+    `clip` (the templates' CLIP embeddings, None when CLIP is off) adds a shortlist."""
 
     def __init__(
-        self, store: Store, *, match_threshold: float = 0.5, feature_cache_size: int = 256
-    ) -> None:
+        self, store: Store, *, match_threshold: float = 0.5, feature_cache_size: int = 256,
+        clip: ClipIndex | None = None,
+    ) -> None:  # fmt: skip
         self.store = store
+        self.clip = clip
         self.match_threshold = match_threshold
         self._index: _Index | None = None
         self._index_lock = threading.Lock()
@@ -97,7 +107,18 @@ class Matcher:
 
     def candidates(self, query: m.Query) -> Candidates:
         """Shortlisted (row, mirrored) pairs, most likely first."""
-        return self._shortlist(query.plain, query.mirrored, GLOBAL_CANDIDATES, VOTE_CANDIDATES)
+        clip_rows = self._clip_candidates(query.coarse)
+        return self._shortlist(
+            query.plain, query.mirrored, GLOBAL_CANDIDATES, VOTE_CANDIDATES, clip_rows
+        )
+
+    def _clip_candidates(self, image: np.ndarray) -> list[int]:
+        """Rows of the CLIP_CANDIDATES templates whose CLIP image embeddings are closest to
+        `image`'s, closest first; none without CLIP."""
+        if self.clip is None:
+            return []
+        rows = {template_id: row for row, template_id in enumerate(self._load_index().ids)}
+        return [rows[i] for i in self.clip.nearest(image, CLIP_CANDIDATES) if i in rows]
 
     # ---- the in-memory index -------------------------------------------------------------
 
@@ -149,8 +170,11 @@ class Matcher:
     # ---- shortlist, verify, retry --------------------------------------------------------
 
     def _shortlist(
-        self, plain: m.Features, mirrored: m.Features, global_count: int, vote_count: int
-    ) -> Candidates:
+        self, plain: m.Features, mirrored: m.Features, global_count: int, vote_count: int,
+        extra: Sequence[int] = (),
+    ) -> Candidates:  # fmt: skip
+        """The rows ranked best by the global descriptor and by votes, interleaved, then the
+        `extra` rows not among them; each with the orientation that agrees better."""
         index = self._load_index()
         n = len(index.ids)
         if n == 0:
@@ -167,7 +191,7 @@ class Matcher:
         by_global = _top(np.maximum(*similarity), global_count)
         by_votes = _top(np.maximum(*votes), vote_count)
         order: list[int] = []
-        for row in _interleave(by_global, by_votes):
+        for row in [*_interleave(by_global, by_votes), *(r for r in extra if r < n)]:
             if row not in order:
                 order.append(row)
         # Verify the orientation that agrees better (global similarity, then votes).

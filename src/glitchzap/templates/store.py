@@ -6,7 +6,8 @@ Layout under `<templates_dir>`: `index.sqlite3` plus one memegen-style folder pe
 picture for an animated template), so memegen-compatible readers (the API's `/templates`) see
 the same templates. Arrays are stored as NPY bytes (never pickle). Writing a
 template also computes its matching features (`match.describe`), so a stored template is always
-ready to match.
+ready to match, and, when the store has a CLIP backend, its CLIP image embedding (kept per
+model; `embeddings.py` fills in those a template lacks).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -29,6 +30,9 @@ from glitchzap.cache.codec import encode_array
 from glitchzap.errors import ConfigError, InvalidParameters, NotFound
 from glitchzap.templates import match as m
 from glitchzap.templates.records import Template, memegen_boxes, string_list
+
+if TYPE_CHECKING:
+    from glitchzap.templates.clip import ClipBackend
 
 FEATURES_VERSION = 4  # bump when match.py changes what is stored: old rows are recomputed
 ANIMATION_SUFFIX = ".gif"  # memegen's animated picture is always `default.gif`
@@ -59,6 +63,13 @@ CREATE TABLE IF NOT EXISTS features (
     orb BLOB NOT NULL,           -- NPY uint8 (N, 32)
     dense BLOB                   -- NPY float16 dense thumbnail (NULL in rows before version 4)
 );
+CREATE TABLE IF NOT EXISTS clip_embeddings (
+    id TEXT NOT NULL REFERENCES templates(id) ON DELETE CASCADE,
+    model TEXT NOT NULL,         -- ClipBackend.model_digest
+    digest TEXT NOT NULL,        -- templates.digest it was computed from (else stale)
+    vector BLOB NOT NULL,        -- NPY float32 (D,), L2-normalised
+    PRIMARY KEY (id, model)
+);
 CREATE VIRTUAL TABLE IF NOT EXISTS templates_fts USING fts5(
     id UNINDEXED, name, keywords, example, tokenize = 'porter unicode61'
 );
@@ -82,10 +93,12 @@ def slugify(text: str) -> str:
 
 
 class Store:
-    """Thread-safe access to the index database (one connection, one lock)."""
+    """Thread-safe access to the index database (one connection, one lock). With `clip`,
+    writing a template also stores its CLIP image embedding."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, clip: ClipBackend | None = None) -> None:
         self.root = Path(root)
+        self.clip = clip
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.root / "index.sqlite3", check_same_thread=False)
@@ -175,8 +188,10 @@ class Store:
     ) -> None:  # fmt: skip
         """Store a template (replacing one with the same id): its folder (`default.<ext>` with
         `data` as given, `config.yml`, and `animation`, GIF bytes, as `default.gif` beside a
-        still picture), its row, its matching features (of `pixels`) and its text entry."""
+        still picture), its row, its matching features (of `pixels`), its text entry and,
+        with a CLIP backend, its CLIP image embedding (other models' are dropped)."""
         features = m.describe(pixels)
+        embedding = None if self.clip is None else self.clip.embed_image(pixels)
         image_file = self._write_files(template_id, name, list(keywords), list(example), boxes,
                                        source, data, animation)  # fmt: skip
         height, width = pixels.shape[:2]
@@ -195,6 +210,12 @@ class Store:
                 "INSERT INTO templates_fts VALUES (?,?,?,?)",
                 (template_id, name, " ".join(keywords), " ".join(example)),
             )
+            db.execute("DELETE FROM clip_embeddings WHERE id = ?", (template_id,))
+            if self.clip is not None and embedding is not None:
+                db.execute(
+                    "INSERT INTO clip_embeddings VALUES (?,?,?,?)",
+                    (template_id, self.clip.model_digest, digest(data), encode_array(embedding)),
+                )
 
     def _write_files(
         self, template_id: str, name: str, keywords: list[str], example: list[str],
@@ -223,6 +244,7 @@ class Store:
     def delete(self, template: Template) -> None:
         """Delete a template's row, features, text entry and files (and its folder if empty)."""
         with self.transaction() as db:
+            db.execute("DELETE FROM clip_embeddings WHERE id = ?", (template.id,))
             db.execute("DELETE FROM features WHERE id = ?", (template.id,))
             db.execute("DELETE FROM templates WHERE id = ?", (template.id,))
             db.execute("DELETE FROM templates_fts WHERE id = ?", (template.id,))
@@ -231,6 +253,34 @@ class Store:
             (folder / name).unlink(missing_ok=True)
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
+
+    # ---- CLIP embeddings -----------------------------------------------------------------
+
+    def clip_rows(self, model: str) -> list[sqlite3.Row]:
+        """(id, image_file, digest, vector) of every template, sorted by id; `vector` is the
+        NPY embedding under `model` of the template's current picture, or NULL when none is
+        stored (never computed, computed by another model, or of a picture since replaced)."""
+        return self.query(
+            "SELECT t.id, t.image_file, t.digest, e.vector FROM templates t "
+            "LEFT JOIN clip_embeddings e ON e.id = t.id AND e.model = ? AND e.digest = t.digest "
+            "ORDER BY t.id",
+            (model,),
+        )
+
+    def put_clip(self, model: str, rows: Sequence[tuple[str, str, np.ndarray]]) -> None:
+        """Store (id, image digest, embedding) rows computed under `model`, for templates that
+        still exist. Derived data only: the generation is left alone (nothing to rebuild)."""
+        with self._lock:
+            try:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO clip_embeddings "
+                    "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM templates WHERE id = ?)",
+                    [(i, model, d, encode_array(v), i) for i, d, v in rows],
+                )
+                self._db.commit()
+            except BaseException:
+                self._db.rollback()
+                raise
 
 
 def feature_row(template_id: str, features: m.Features) -> tuple[Any, ...]:

@@ -88,7 +88,8 @@ def search_templates(
     q: str = Query(..., min_length=1, max_length=200, description="Words to look for"),
     limit: int = Query(10, ge=1, le=100),
 ) -> TemplateSearchResponse:
-    """Templates ranked by name, keywords and example captions (BM25)."""
+    """Templates ranked by name, keywords and example captions (BM25), blended with CLIP's
+    text-to-picture similarity when the server has a CLIP model (templates.clip_model_path)."""
     hits = state.runtime.templates.search(q, limit)
     return TemplateSearchResponse(
         results=[TemplateSearchHit(**_describe(t), score=round(score, 4)) for t, score in hits]
