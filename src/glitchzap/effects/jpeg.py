@@ -46,8 +46,8 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from glitchzap.deadline import NO_DEADLINE, Deadline
-from glitchzap.threads import executor
 from glitchzap.io import DECODE_ERRORS
+from glitchzap.threads import executor
 
 _MAX_HITS = 48  # damaged bytes (and block runs) at amount 1, whatever the image size
 _BANDS = 32  # restart intervals the scan is split into: a hit's damage ends with its band

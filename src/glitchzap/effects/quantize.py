@@ -25,8 +25,8 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from glitchzap.deadline import NO_DEADLINE, Deadline
-from glitchzap.threads import executor
 from glitchzap.effects.posterize import PATTERN_MIN_SCALE, bayer_offsets, dither_tile
+from glitchzap.threads import executor
 
 _SAMPLE_PIXELS = 256 * 256  # pixels the palette is chosen from, at most
 SPREAD_FACTOR = 0.75  # ordered dither: share of the palette's spacing (see ordered_spread)

@@ -24,8 +24,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from glitchzap.deadline import NO_DEADLINE, Deadline
-from glitchzap.threads import executor
 from glitchzap.effects.blur import BlurParams, gaussian_blur
+from glitchzap.threads import executor
 
 MAX_TRACKING_BANDS = 6  # tracking 1 = this many bands; drawn always, used up to the amount
 _BAND_NOISE_POINTS = 24  # displacement knots per band, interpolated over its rows

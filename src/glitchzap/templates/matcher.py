@@ -23,9 +23,9 @@ import numpy as np
 from glitchzap.cache.codec import decode_array
 from glitchzap.errors import InvalidParameters
 from glitchzap.templates import match as m
-from glitchzap.threads import executor
 from glitchzap.templates.records import TemplateMatch
 from glitchzap.templates.store import FEATURES_VERSION, Store
+from glitchzap.threads import executor
 
 if TYPE_CHECKING:
     from glitchzap.templates.embeddings import ClipIndex
