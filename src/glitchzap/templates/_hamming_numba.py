@@ -9,7 +9,8 @@ its first call and is cached on disk after that (`cache=True`); it releases the 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import numpy as np
 from numba import njit, types
@@ -25,6 +26,9 @@ def _popcount(typingctx: Any, value: Any) -> Any:
         return builder.ctpop(args[0])
 
     return signature, codegen
+
+
+_popcount_u64 = cast("Callable[[Any], Any]", _popcount)  # the same intrinsic, typed for mypy
 
 
 _INDEX_BITS = 16  # a key is distance << _INDEX_BITS | index: its minimum is the nearest
@@ -48,8 +52,8 @@ def two_nearest(rows: np.ndarray, against: np.ndarray) -> tuple[np.ndarray, np.n
         first = _NONE
         for b in range(m):
             key = (
-                (_popcount(r0 ^ w0[b]) + _popcount(r1 ^ w1[b])
-                 + _popcount(r2 ^ w2[b]) + _popcount(r3 ^ w3[b])) << shift
+                (_popcount_u64(r0 ^ w0[b]) + _popcount_u64(r1 ^ w1[b])
+                 + _popcount_u64(r2 ^ w2[b]) + _popcount_u64(r3 ^ w3[b])) << shift
             ) | np.uint64(b)  # fmt: skip
             keys[b] = key
             first = min(first, key)

@@ -47,14 +47,18 @@ RESAMPLED_RETRIES = 4  # then the best-ranked, with the query resampled (see mat
 # - keypoints without the caption mask differ from the masked ones only when the mask covers
 #   a good share of the picture (the rescued line drawings: 15-29 %; photos of no template:
 #   median 1 %);
-# - the wider shortlists and the resampled query, only when some candidate already agrees in
-#   RETRY_MIN_INLIERS inliers (photos of no template reach 3; the memes these passes rescued
-#   had 6 before them).
+# - the resampled query, only when some candidate already agrees in RETRY_MIN_INLIERS inliers
+#   (photos of no template reach 3; the memes this pass rescued had 6 before it).
 UNMASKED_MIN_SHARE = 0.1
 RETRY_MIN_INLIERS = 4
+# A dense match scoring less than this above the threshold is weak: the retries still run,
+# and a template ORB verifies there outranks it (at 2,000 templates, memes of a cartoon
+# template ORB misses at first were matched densely, just over the threshold, to another one).
+DENSE_SURE_MARGIN = 0.05
 CONFIDENT_SCORE = 0.75  # stop verifying once a candidate scores this (60 inliers)
 
 Candidates = list[tuple[int, bool]]  # (row in the index, verify mirrored), most likely first
+_Scores = tuple[list[np.ndarray], list[np.ndarray]]  # similarity, votes: as is, mirrored
 _Local = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # ORB points, descriptors; dense
 
 
@@ -95,7 +99,8 @@ class Matcher:
         evidence = max((r.score for r in results), default=0.0)  # ORB's alone
         if candidates and not any(r.matched for r in results):
             results = self._dense(index, query, candidates, results)
-        if candidates and not any(r.matched for r in results):
+        sure = self.match_threshold + DENSE_SURE_MARGIN
+        if candidates and not any(r.score >= sure for r in results if r.matched):
             results = self._retry(index, query, candidates, results, k, evidence)
         results.sort(key=lambda r: -r.score)
         return results[:k]
@@ -108,9 +113,8 @@ class Matcher:
     def candidates(self, query: m.Query) -> Candidates:
         """Shortlisted (row, mirrored) pairs, most likely first."""
         clip_rows = self._clip_candidates(query.coarse)
-        return self._shortlist(
-            query.plain, query.mirrored, GLOBAL_CANDIDATES, VOTE_CANDIDATES, clip_rows
-        )
+        return self._shortlist(query.plain, query.mirrored, GLOBAL_CANDIDATES, VOTE_CANDIDATES,
+                               clip_rows, query.scores)  # fmt: skip
 
     def _clip_candidates(self, image: np.ndarray) -> list[int]:
         """Rows of the CLIP_CANDIDATES templates whose CLIP image embeddings are closest to
@@ -171,23 +175,22 @@ class Matcher:
 
     def _shortlist(
         self, plain: m.Features, mirrored: m.Features, global_count: int, vote_count: int,
-        extra: Sequence[int] = (),
+        extra: Sequence[int] = (), memo: dict[tuple[int, ...], _Scores] | None = None,
     ) -> Candidates:  # fmt: skip
         """The rows ranked best by the global descriptor and by votes, interleaved, then the
-        `extra` rows not among them; each with the orientation that agrees better."""
+        `extra` rows not among them; each with the orientation that agrees better. `memo`
+        (a query's) keeps the scores for the next shortlist of the same features."""
         index = self._load_index()
         n = len(index.ids)
         if n == 0:
             return []
-        # Both orientations in one product: (rows, 2 x query trims), then the best trim.
-        # (einsum: single-threaded; waking BLAS threads for so small a product costs more)
-        queries = np.concatenate([plain.descriptors, mirrored.descriptors])
-        product = np.einsum("nd,kd->nk", index.descriptors, queries)
-        similarity = [
-            part.reshape(n, -1).max(axis=1)
-            for part in np.split(product, [len(plain.descriptors)], axis=1)
-        ]
-        votes = [index.votes.votes(m.descriptor_keys(f.orb)) for f in (plain, mirrored)]
+        key = (index.generation, id(plain), id(mirrored))
+        scores = memo.get(key) if memo is not None else None
+        if scores is None:
+            scores = _scores(index, plain, mirrored)
+            if memo is not None:
+                memo[key] = scores
+        similarity, votes = scores
         by_global = _top(np.maximum(*similarity), global_count)
         by_votes = _top(np.maximum(*votes), vote_count)
         order: list[int] = []
@@ -265,32 +268,37 @@ class Matcher:
         results: list[TemplateMatch], k: int, evidence: float,
     ) -> list[TemplateMatch]:  # fmt: skip
         """Verify again after no match, until one matches (costs only no-match queries):
-        keypoints taken everywhere (a line drawing loses its own strokes to the caption mask),
-        wider shortlists, then the best-ranked with the query resampled (zoomed in, denser);
-        each only where it can help (UNMASKED_MIN_SHARE, RETRY_MIN_INLIERS)."""
+        keypoints taken everywhere (a line drawing loses its own strokes to the caption mask;
+        only with UNMASKED_MIN_SHARE), the templates ranked just below the vote shortlist,
+        then the best-ranked with the query resampled (zoomed in, denser; only with
+        RETRY_MIN_INLIERS)."""
         found = {r.id: r for r in results}
 
         def run(features: tuple[m.Features, m.Features], rows: Candidates) -> bool:
+            """Whether ORB verified a match in this pass (a weak dense match does not stop
+            the retries)."""
             nonlocal evidence
-            for r in self._verify(index, rows, *features, k):
+            verified = self._verify(index, rows, *features, k)
+            for r in verified:
                 evidence = max(evidence, r.score)
                 if r.id not in found or r.score > found[r.id].score:
                     found[r.id] = r
-            return any(r.matched for r in found.values())
+            return any(r.matched for r in verified)
 
         if query.caption_share() >= UNMASKED_MIN_SHARE and run(
             query.unmasked(), self._unmasked_candidates(query, candidates)
         ):
             return list(found.values())
-        if evidence < m.score_from_inliers(RETRY_MIN_INLIERS):
-            return list(found.values())
         tried = {row for row, _ in candidates}
         wider = self._shortlist(
-            query.plain, query.mirrored, GLOBAL_CANDIDATES, RETRY_VOTE_CANDIDATES
+            query.plain, query.mirrored, 0, RETRY_VOTE_CANDIDATES, memo=query.scores
         )
+        if run((query.plain, query.mirrored), [p for p in wider if p[0] not in tried]):
+            return list(found.values())
+        if evidence < m.score_from_inliers(RETRY_MIN_INLIERS):
+            return list(found.values())
         best = candidates[:RESAMPLED_RETRIES]
         passes: list[tuple[Callable[[], tuple[m.Features, m.Features]], Candidates]] = [
-            (lambda: (query.plain, query.mirrored), [p for p in wider if p[0] not in tried]),
             (lambda: query.resampled(m.RETRY_ZOOM, m.QUERY_FEATURES), best),
             (lambda: query.resampled(1, m.RETRY_FEATURES), best),
         ]
@@ -304,6 +312,21 @@ class Matcher:
         plain, mirrored = query.unmasked()
         by_votes = self._shortlist(plain, mirrored, 0, VOTE_CANDIDATES)
         return _merge(candidates[:UNMASKED_RETRIES], by_votes)
+
+
+def _scores(index: _Index, plain: m.Features, mirrored: m.Features) -> _Scores:
+    """(global similarity, votes) of every template, as is and mirrored."""
+    n = len(index.ids)
+    # Both orientations in one product: (rows, 2 x query trims), then the best trim.
+    # (einsum: single-threaded; waking BLAS threads for so small a product costs more)
+    queries = np.concatenate([plain.descriptors, mirrored.descriptors])
+    product = np.einsum("nd,kd->nk", index.descriptors, queries)
+    similarity = [
+        part.reshape(n, -1).max(axis=1)
+        for part in np.split(product, [len(plain.descriptors)], axis=1)
+    ]
+    votes = [index.votes.votes(m.descriptor_keys(f.orb)) for f in (plain, mirrored)]
+    return similarity, votes
 
 
 def check_image(image: np.ndarray) -> None:

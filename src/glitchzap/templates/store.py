@@ -34,7 +34,7 @@ from glitchzap.templates.records import Template, memegen_boxes, string_list
 if TYPE_CHECKING:
     from glitchzap.templates.clip import ClipBackend
 
-FEATURES_VERSION = 4  # bump when match.py changes what is stored: old rows are recomputed
+FEATURES_VERSION = 5  # bump when match.py changes what is stored: old rows are recomputed
 ANIMATION_SUFFIX = ".gif"  # memegen's animated picture is always `default.gif`
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 SCHEMA_VERSION = 1
