@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from glitchzap.errors import InvalidParameters, NotFound
 from glitchzap.io import encode_image, load_image
 from glitchzap.runtime import restart
+from glitchzap.settings import Settings
 from glitchzap.templates import TemplateLibrary, text_boxes
 from glitchzap.templates.starter import STARTER_PHOTOS, add_starter_set
 from meme_animations import gif_file, panning, photo
@@ -244,3 +245,25 @@ def test_ids_with_a_trailing_newline_are_refused() -> None:
     for bad in ("ants\n", "ants\r\n", "\nants"):
         with pytest.raises(InvalidParameters):
             check_id(bad)
+
+
+def test_features_of_an_older_version_are_recomputed_when_the_library_opens(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A library written by an older version (features at an old FEATURES_VERSION, which
+    matching skips) matches again after `open_library`, without a manual reindex."""
+    from glitchzap.templates import open_library
+    from glitchzap.templates.store import FEATURES_VERSION
+
+    write_memegen(tmp_path / "memegen", "cat", data.chelsea())
+    library = open_library(settings, starter=False)
+    library.import_memegen(tmp_path / "memegen")
+    with library.store.transaction() as db:
+        db.execute("UPDATE features SET version = ? WHERE id = 'cat'", (FEATURES_VERSION - 1,))
+    library.store.close()
+    assert TemplateLibrary(settings.templates_dir).best_match(data.chelsea()) is None
+
+    reopened = open_library(settings, starter=False)
+    assert reopened.store.stale_ids() == []
+    found = reopened.best_match(data.chelsea())
+    assert found is not None and found.id == "cat"

@@ -2,11 +2,13 @@
 
 `open_library(settings)` opens the library at `settings.templates_dir`, filled with the
 starter set when empty (`templates.starter_on_empty`), with the CLIP backend of
-`templates.clip_model_path` when one is set; a `Runtime` opens it once and keeps it.
+`templates.clip_model_path` when one is set; templates whose matching features an older
+version computed are recomputed first (once). A `Runtime` opens it once and keeps it.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from glitchzap.settings import Settings
@@ -19,6 +21,8 @@ from glitchzap.templates.library import (
     text_boxes,
 )
 from glitchzap.templates.records import Suggestion, suggest_template
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "ImportReport",
@@ -46,6 +50,11 @@ def open_library(settings: Settings, *, starter: bool = True) -> TemplateLibrary
         root, match_threshold=settings.templates.match_threshold, limits=settings.limits,
         clip=get_clip(settings.templates),
     )  # fmt: skip
+    stale = library.store.stale_ids()
+    if stale:  # made by an older version: matching would skip them until recomputed
+        log.info("recomputing the matching features of %d templates (once, after an upgrade)",
+                 len(stale))  # fmt: skip
+        library.reindex(stale)
     if (
         starter
         and settings.templates.starter_on_empty

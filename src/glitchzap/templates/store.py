@@ -144,6 +144,15 @@ class Store:
     def generation(self) -> int:
         return int(self.query("SELECT value FROM meta WHERE key = 'generation'")[0][0])
 
+    def stale_ids(self) -> list[str]:
+        """Templates whose matching features are missing or of an older FEATURES_VERSION."""
+        rows = self.query(
+            "SELECT t.id FROM templates t LEFT JOIN features f ON f.id = t.id "
+            "WHERE f.version IS NULL OR f.version != ? ORDER BY t.id",
+            (FEATURES_VERSION,),
+        )
+        return [row["id"] for row in rows]
+
     def folder(self, template_id: str) -> Path:
         """The folder of a template; the id is validated before it touches a path."""
         return self.root / check_id(template_id)
