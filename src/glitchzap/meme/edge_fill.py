@@ -10,9 +10,16 @@ push-pull fill. Where the border has no edges D is the identity and the fill is 
 membrane-and-plate spline.
 
 Each pass is one sparse symmetric positive definite system (13 points per row), solved by
-conjugate gradients from the previous pass, preconditioned by a two-grid cycle: Gauss-Seidel
-sweeps, then the error at half resolution solved exactly (the Galerkin product of the first
-pass's operator, factored once). A pass needs one or two iterations.
+conjugate gradients from the previous pass, preconditioned by a two-grid cycle: a Gauss-Seidel
+sweep, the error on a grid COARSENING times coarser solved exactly (the Galerkin product of
+the first pass's operator, factored once), a Gauss-Seidel sweep back. A pass needs one or two
+iterations; a sparse factorisation of the full system (as `harmonic` and `spline` do) would
+take longer than all the passes together. The loops are compiled (`_edge_fill_numba`).
+
+Measured (bench/meme.py --erase-quality, 800 px, 2 cores): +2.32 dB over Navier-Stokes on the
+held-out pictures (+3.14 dB on the tuning ones) at 189 ms median, `harmonic` +1.04 dB at
+163 ms and `spline` +1.58 dB at 485 ms in the same run. Iterating each pass further (4, 4
+and 8 iterations, all but exact) adds 0.1 dB on the tuning pictures at twice the time.
 """
 
 from __future__ import annotations
