@@ -25,11 +25,11 @@ scikit-image's photos, every 10th ../shared/gt-davis345 photo, every 3rd memegen
 at 800 px), read by OCR and masked as `erase_text` does (caption_regions, strokes); every
 method then fills the same masks. PSNR, SSIM and the gradient error (mean |Sobel| difference,
 grey levels per px) inside the caption boxes, beside Navier-Stokes on the same masks. Split as
-above: the even half tuned `meme/inpaint.py`'s THIN_PLATE_WEIGHT, the odd half is held out.
-`auto`'s size limits are set by time, not quality. One more row puts `auto` beside the seed's
-way of erasing (Navier-Stokes radius 3 on the whole OCR boxes, same regions). Then the
-first-time meme (OCR + erase + captions) with `auto` beside `pyramid` (the previous default),
-each in a fresh runtime.
+above: the even half tuned `meme/inpaint.py`'s THIN_PLATE_WEIGHT and `meme/edge_fill.py`'s
+EDGE_* constants, the odd half is held out. `auto`'s size limit is set by time, not quality.
+One more row puts `auto` beside the seed's way of erasing (Navier-Stokes radius 3 on the whole
+OCR boxes, same regions). Then the first-time meme (OCR + erase + captions) with `auto` beside
+`pyramid` (the previous default), each in a fresh runtime.
 """
 
 from __future__ import annotations
@@ -480,7 +480,7 @@ def erase_rule_main() -> None:
     scene_text_rows(threshold)
 
 
-ERASE_METHODS = ("ns", "telea", "pyramid", "harmonic", "spline", "auto")
+ERASE_METHODS = ("ns", "telea", "pyramid", "harmonic", "spline", "edges", "auto")
 
 
 def scaled(image: np.ndarray, longest: int = 800) -> np.ndarray:

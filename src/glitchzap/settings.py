@@ -127,7 +127,9 @@ class OcrSettings(Section):
     # machine the spinning thread pool made two threads 2.3x slower than one (bench/meme.py).
     threads: int = Field(1, ge=0)
     # Text removal: how the mask is built and which inpainting method fills it.
-    inpaint_method: Literal["ns", "telea", "pyramid", "harmonic", "spline", "auto"] = "auto"
+    inpaint_method: Literal["ns", "telea", "pyramid", "harmonic", "spline", "edges", "auto"] = (
+        "auto"
+    )
     inpaint_radius: int = Field(3, ge=1, le=50)
     mask_mode: Literal["strokes", "boxes"] = "strokes"
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 # Kept in sync with glitchzap.meme.inpaint.INPAINT_METHODS by tests/test_cli_meme.py; listed here so
 # that `--help` does not import OpenCV.
-METHOD_CHOICES = ("ns", "telea", "pyramid", "harmonic", "spline", "auto")
+METHOD_CHOICES = ("ns", "telea", "pyramid", "harmonic", "spline", "edges", "auto")
 
 
 def _check_method(method: str | None) -> None:
