@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml
 	$(PY) -c "import rembg" 2>/dev/null
 	@# quantize's numba kernels compile on first use (~5 s) and cache on disk: do it once here.
 	$(PY) -c "import numpy as np; from glitchzap.pipeline import apply_effects as a; a(np.zeros((8, 8, 3), np.uint8), {'quantize': 4})"
-	@# ... as does template matching's Hamming kernel (~2 s).
+	@# ... as do template matching's Hamming kernel and the `edges` inpainting loops.
 	$(PY) -c "import numpy as np; from glitchzap.templates._hamming_numba import two_nearest as t; t(np.zeros((2, 4), np.uint64), np.zeros((4, 2), np.uint64))"
+	$(PY) -c "import numpy as np; from glitchzap.meme.inpaint import inpaint; m = np.zeros((32, 32), np.uint8); m[10:20, 10:20] = 255; inpaint(np.zeros((32, 32, 3), np.uint8), m, 'edges')"
 	@touch $(STAMP)
 
 system-deps: ## Debian packages the tests and server use (installed when missing)
