@@ -281,6 +281,29 @@ def test_array_codec_keeps_fortran_ordered_arrays() -> None:
     np.testing.assert_array_equal(decode_array(buffer.getvalue()), array)
 
 
+@pytest.mark.parametrize(
+    "array",
+    [np.zeros((500, 32), np.uint8), np.ones((40, 40, 3), np.float16), np.arange(5, dtype=">i2"),
+     np.zeros((0, 2), np.float32), np.zeros((3, 1, 2), bool),
+     np.asfortranarray(np.arange(12).reshape(3, 4))],
+)  # fmt: skip
+def test_the_fast_header_path_reads_what_numpy_reads(array: np.ndarray) -> None:
+    """Headers numpy writes are parsed by one regular expression (the template matcher reads
+    thousands per query); the array is the one np.load gives, and a header it does not
+    recognise still goes through numpy's own reader."""
+    from glitchzap.cache.codec import _simple_header
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    data = buffer.getvalue()
+    assert _simple_header(data) is not None
+    decoded, expected = decode_array(data), np.load(io.BytesIO(data))
+    assert decoded is not None and decoded.dtype == expected.dtype
+    np.testing.assert_array_equal(decoded, expected)
+    spaced = data.replace(b"'shape': (", b"'shape':  (", 1)[: len(data)]  # other spacing
+    assert _simple_header(spaced) is None
+
+
 def test_decode_array_refuses_pickled_object_arrays() -> None:
     buffer = io.BytesIO()
     np.save(buffer, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)

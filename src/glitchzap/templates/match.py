@@ -20,6 +20,7 @@ dense score (`score_from_correlation`), whichever is higher.
 from __future__ import annotations
 
 import functools
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -46,6 +47,7 @@ TEMPLATE_FEATURES = 500  # ORB keypoints kept per template
 QUERY_FEATURES = 900  # more on a query: captions take some of them
 RATIO = 0.8  # Lowe's ratio test on the two nearest Hamming neighbours
 RANSAC_PX = 6.0  # reprojection tolerance at WORK_SIZE
+RANSAC_SEED = 12345
 MAX_SCALE_CHANGE = 4.0  # a verified transform scales by at most this (either way)
 MAX_ROTATION_DEGREES = 12.0  # memes are upright: a transform rotating more is a false match
 SCORE_HALF_INLIERS = 7.0
@@ -104,15 +106,28 @@ class Query:
     mask: np.ndarray | None = None
     _unmasked: tuple[Features, Features] | None = None
     _resampled: dict[tuple[int, int], tuple[Features, Features]] = field(default_factory=dict)
-    _dense: list[tuple[np.ndarray, np.ndarray]] | None = None
+    _dense_job: Future[list[tuple[np.ndarray, np.ndarray]]] | None = None
     scores: dict[Any, Any] = field(default_factory=dict)  # the matcher's, for this query
 
     def dense(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """(thumbnail, weight) pairs of the dense check, mirrored ones included."""
-        if self._dense is None:
-            mask = self.mask if self.mask is not None else np.zeros(self.coarse.shape[:2], np.uint8)
-            self._dense = dense_queries(self.coarse, mask, self.boxes)
-        return self._dense
+        if self._dense_job is None:
+            self.prefetch_dense(background=False)
+        assert self._dense_job is not None
+        return self._dense_job.result()
+
+    def prefetch_dense(self, background: bool = True) -> None:
+        """Start making the dense check's thumbnails (on a worker thread with `background`):
+        the matcher asks once verification looks like failing, so they are ready by then."""
+        if self._dense_job is not None:
+            return
+        mask = self.mask if self.mask is not None else np.zeros(self.coarse.shape[:2], np.uint8)
+        if background:
+            pool = executor("templates", THREADS)
+            self._dense_job = pool.submit(dense_queries, self.coarse, mask, self.boxes)
+        else:
+            self._dense_job = Future()
+            self._dense_job.set_result(dense_queries(self.coarse, mask, self.boxes))
 
     def caption_share(self) -> float:
         """The share of the picture the caption mask covers."""
@@ -577,6 +592,9 @@ def verify(query: Features, template_points: np.ndarray, template_orb: np.ndarra
         return Verification(0, 1.0, 0.0)
     src = template_points[good]
     dst = query.points[nearest[good, 0]]
+    # RANSAC draws from OpenCV's per-thread generator: seeded here, a verification gives the
+    # same answer whichever worker thread runs it and whatever ran before it.
+    cv2.setRNGSeed(RANSAC_SEED)
     matrix, inlier_flags = cv2.estimateAffinePartial2D(
         src,
         dst,

@@ -16,7 +16,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,10 @@ VOTE_CANDIDATES = 10  # shortlisted by descriptor-chunk votes
 CLIP_CANDIDATES = 8  # shortlisted by CLIP image embeddings (when CLIP is configured)
 ORIENTATION_RETRIES = 8  # candidates verified in both orientations when the first fails
 DENSE_CANDIDATES = 6  # when ORB matched none, the best-ranked are compared densely
+# ... unless their global descriptors correlate less than this with the query's: on the tuning
+# half every dense match (349) had >= 0.46, and half the candidates of photos of no template
+# fall below 0.49 (the dense check costs a no-match query the most after describing it).
+DENSE_MIN_SIMILARITY = 0.4
 # When nothing matched, the best-ranked candidates are verified again with keypoints taken
 # without the caption mask (line drawings: the mask also covers their own black strokes).
 UNMASKED_RETRIES = 8
@@ -56,6 +60,7 @@ RETRY_MIN_INLIERS = 4
 # template ORB misses at first were matched densely, just over the threshold, to another one).
 DENSE_SURE_MARGIN = 0.05
 CONFIDENT_SCORE = 0.75  # stop verifying once a candidate scores this (60 inliers)
+PREFETCH_AFTER = 4  # unconfirmed candidates after which the dense check's inputs are started
 
 Candidates = list[tuple[int, bool]]  # (row in the index, verify mirrored), most likely first
 _Scores = tuple[list[np.ndarray], list[np.ndarray]]  # similarity, votes: as is, mirrored
@@ -85,6 +90,7 @@ class Matcher:
         self._index: _Index | None = None
         self._index_lock = threading.Lock()
         self._orb_cache: OrderedDict[str, _Local] = OrderedDict()
+        self._orb_cache_lock = threading.Lock()  # matches run on many threads at once
         self._orb_cache_size = feature_cache_size
 
     def match(self, image: np.ndarray, k: int = 3) -> list[TemplateMatch]:
@@ -95,7 +101,9 @@ class Matcher:
         query = m.describe_query(image)
         index = self._load_index()
         candidates = self.candidates(query)
-        results = self._verify(index, candidates, query.plain, query.mirrored, k)
+        results = self._verify(
+            index, candidates, query.plain, query.mirrored, k, query.prefetch_dense
+        )
         evidence = max((r.score for r in results), default=0.0)  # ORB's alone
         if candidates and not any(r.matched for r in results):
             results = self._dense(index, query, candidates, results)
@@ -146,30 +154,36 @@ class Matcher:
             matrix = (np.concatenate(descriptors) if descriptors
                       else np.zeros((0, m.descriptor_size()), np.float32))  # fmt: skip
             # Keypoints cached before the change may be of a template since replaced.
-            self._orb_cache.clear()
+            with self._orb_cache_lock:
+                self._orb_cache.clear()
             self._index = _Index(generation, ids, matrix, trims, m.VoteIndex(keys))
             return self._index
 
-    def _local(self, template_id: str) -> _Local:
-        """A template's ORB (points, descriptors) and dense thumbnail, from the LRU cache or
-        the store."""
-        cached = self._orb_cache.get(template_id)
-        if cached is not None:
-            self._orb_cache.move_to_end(template_id)
-            return cached
-        rows = self.store.query(
-            "SELECT points, orb, dense FROM features WHERE id = ?", (template_id,)
-        )
-        points = decode_array(rows[0]["points"]) if rows else None
-        orb = decode_array(rows[0]["orb"]) if rows else None
-        dense = decode_array(rows[0]["dense"]) if rows and rows[0]["dense"] else None
-        if points is None or orb is None:
-            points, orb = np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
-        entry = (points, orb, None if dense is None else dense.astype(np.float32))
-        self._orb_cache[template_id] = entry
-        while len(self._orb_cache) > self._orb_cache_size:
-            self._orb_cache.popitem(last=False)
-        return entry
+    def _locals(self, template_ids: list[str]) -> list[_Local]:
+        """Each template's ORB (points, descriptors) and dense thumbnail, from the LRU cache
+        or, for those it lacks, from the store in one query."""
+        with self._orb_cache_lock:
+            missing = [t for t in dict.fromkeys(template_ids) if t not in self._orb_cache]
+        loaded: dict[str, _Local] = {}
+        if missing:
+            marks = ",".join("?" * len(missing))
+            rows = self.store.query(
+                f"SELECT id, points, orb, dense FROM features WHERE id IN ({marks})",
+                tuple(missing),
+            )
+            loaded = {row["id"]: _decode_local(row) for row in rows}
+        with self._orb_cache_lock:
+            found = []
+            for template_id in template_ids:
+                entry = self._orb_cache.get(template_id) or loaded.get(template_id)
+                if entry is None:
+                    entry = loaded[template_id] = _decode_local(None)
+                self._orb_cache[template_id] = entry
+                self._orb_cache.move_to_end(template_id)
+                found.append(entry)
+            while len(self._orb_cache) > self._orb_cache_size:
+                self._orb_cache.popitem(last=False)
+            return found
 
     # ---- shortlist, verify, retry --------------------------------------------------------
 
@@ -184,13 +198,7 @@ class Matcher:
         n = len(index.ids)
         if n == 0:
             return []
-        key = (index.generation, id(plain), id(mirrored))
-        scores = memo.get(key) if memo is not None else None
-        if scores is None:
-            scores = _scores(index, plain, mirrored)
-            if memo is not None:
-                memo[key] = scores
-        similarity, votes = scores
+        similarity, votes = self._scores(index, plain, mirrored, memo)
         by_global = _top(np.maximum(*similarity), global_count)
         by_votes = _top(np.maximum(*votes), vote_count)
         order: list[int] = []
@@ -203,20 +211,40 @@ class Matcher:
             for row in order
         ]
 
+    def _scores(
+        self, index: _Index, plain: m.Features, mirrored: m.Features,
+        memo: dict[tuple[int, ...], _Scores] | None,
+    ) -> _Scores:  # fmt: skip
+        """_scores of `plain` and `mirrored`, kept in `memo` (a query's) for the next
+        shortlist of the same features."""
+        key = (index.generation, id(plain), id(mirrored))
+        found = memo.get(key) if memo is not None else None
+        if found is None:
+            found = _scores(index, plain, mirrored)
+            if memo is not None:
+                memo[key] = found
+        return found
+
     def _verify(
         self, index: _Index, candidates: Candidates, plain: m.Features,
-        mirrored_side: m.Features, k: int,
+        mirrored_side: m.Features, k: int, prefetch: Callable[[], None] | None = None,
     ) -> list[TemplateMatch]:  # fmt: skip
         """Candidates verified in order, m.THREADS side by side, until one is confident."""
         results: list[TemplateMatch] = []
         best = 0.0
         pool = executor("templates", m.THREADS)
+        ahead = PREFETCH_AFTER  # candidates whose features are loaded (one query each time)
+        self._locals([index.ids[row] for row, _ in candidates[:ahead]])
         for start in range(0, len(candidates), m.THREADS):
             chunk = candidates[start : start + m.THREADS]
+            if start + len(chunk) > ahead:  # no match so far: probably none, load the rest
+                ahead = len(candidates)
+                self._locals([index.ids[row] for row, _ in candidates[start:]])
+            features = self._locals([index.ids[row] for row, _ in chunk])
             jobs = [
-                pool.submit(self._verify_one, self._local(index.ids[row])[:2], plain,
-                            mirrored_side, mirrored, start + i < ORIENTATION_RETRIES)
-                for i, (row, mirrored) in enumerate(chunk)
+                pool.submit(self._verify_one, local[:2], plain, mirrored_side, mirrored,
+                            start + i < ORIENTATION_RETRIES)
+                for i, ((_, mirrored), local) in enumerate(zip(chunk, features, strict=True))
             ]  # fmt: skip
             for (row, _), job in zip(chunk, jobs, strict=True):
                 score, mirrored = job.result()
@@ -225,6 +253,9 @@ class Matcher:
                 best = max(best, score)
             if best >= CONFIDENT_SCORE and len(results) >= k:
                 break  # the rest are ranked lower by both shortlists and cannot matter
+            if prefetch is not None and start + len(chunk) >= PREFETCH_AFTER:
+                prefetch()  # probably no ORB match: start what comes next
+                prefetch = None
         return results
 
     def _verify_one(
@@ -249,11 +280,16 @@ class Matcher:
         """`results` with the best-ranked candidates' scores raised to their dense score where
         that is higher (smooth pictures give ORB too few corners to verify)."""
         found = {r.id: r for r in results}
+        similarity = np.maximum(*self._scores(index, query.plain, query.mirrored, query.scores)[0])
+        rows = [row for row, _ in candidates[:DENSE_CANDIDATES]
+                if similarity[row] >= DENSE_MIN_SIMILARITY]  # fmt: skip
         thumbnails = {}
-        for row, _ in candidates[:DENSE_CANDIDATES]:
-            dense = self._local(index.ids[row])[2]
+        for row, (_, _, dense) in zip(rows, self._locals([index.ids[r] for r in rows]),
+                                      strict=True):  # fmt: skip
             if dense is not None:
                 thumbnails[index.ids[row]] = dense
+        if not thumbnails:
+            return results
         scores = m.dense_correlations(list(thumbnails.values()), query.dense())
         for template_id, (correlation, mirrored) in zip(thumbnails, scores, strict=True):
             score = m.score_from_correlation(correlation)
@@ -325,8 +361,22 @@ def _scores(index: _Index, plain: m.Features, mirrored: m.Features) -> _Scores:
         part.reshape(n, -1).max(axis=1)
         for part in np.split(product, [len(plain.descriptors)], axis=1)
     ]
-    votes = [index.votes.votes(m.descriptor_keys(f.orb)) for f in (plain, mirrored)]
+    # The two orientations' votes side by side (numpy's searches release the GIL).
+    other = executor("templates", m.THREADS).submit(
+        index.votes.votes, m.descriptor_keys(mirrored.orb)
+    )
+    votes = [index.votes.votes(m.descriptor_keys(plain.orb)), other.result()]
     return similarity, votes
+
+
+def _decode_local(row: Any) -> _Local:
+    """(points, ORB descriptors, dense thumbnail) of a features row; empty when damaged."""
+    points = decode_array(row["points"]) if row is not None else None
+    orb = decode_array(row["orb"]) if row is not None else None
+    dense = decode_array(row["dense"]) if row is not None and row["dense"] else None
+    if points is None or orb is None:
+        points, orb = np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
+    return points, orb, None if dense is None else dense.astype(np.float32)
 
 
 def check_image(image: np.ndarray) -> None:
