@@ -276,6 +276,32 @@ def test_memegen_template_change_changes_the_etag(
         assert after.headers["etag"] != before
 
 
+def test_memegen_text_box_change_changes_the_etag(
+    tmp_path: Path, memegen_library_copy: Path
+) -> None:
+    """Moving a template's caption box, even with its picture file untouched (same size and
+    time), names another image."""
+    import os
+
+    settings = load_settings(None, data_dir=tmp_path, templates={"dir": memegen_library_copy})
+    with make_client(settings) as client:
+        library = client.app.state.api.runtime.templates
+        photo = current_photo("coffee")
+        top = [{"anchor_x": 0.0, "anchor_y": 0.0, "scale_x": 1.0, "scale_y": 0.25}]
+        template = library.add(photo, name="Cdn Boxes", text_boxes=top)
+        path = f"/images/{template.id}/hello.png"
+        before = client.get(path)
+        stat = template.image_path.stat()
+        bottom = [{**top[0], "anchor_y": 0.75}]
+        moved = library.add(photo, name="Cdn Boxes", text_boxes=bottom)
+        os.utime(moved.image_path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        assert moved.image_path.stat().st_size == stat.st_size
+        after = client.get(path, headers={"If-None-Match": before.headers["etag"]})
+        assert after.status_code == 200
+        assert after.headers["etag"] != before.headers["etag"]
+        assert after.content != before.content
+
+
 # --- the header helpers ------------------------------------------------------------------------
 
 

@@ -67,6 +67,7 @@ async def meme_image(
         "width": width,
         "height": height,
         "image": [stat.st_size, stat.st_mtime_ns],
+        "boxes": template.text_boxes,  # an edited layout is another image (and ETag)
     }
     if fmt in ANIMATED_FORMATS and template.animation_path is not None:
         gif = template.animation_path.stat()
