@@ -185,6 +185,14 @@ class ServerSettings(Section):
     url_max_redirects: int = Field(5, ge=0, le=20)
     # URL fetches running at once (their own threads); more are refused with 503 + Retry-After.
     max_url_fetches: int = Field(8, ge=1)
+    # Base URL of a CDN (or proxy) in front of the API, e.g. "https://cdn.example.com": the
+    # content-addressed image URLs the API returns are then absolute under it. None = paths.
+    public_base_url: str | None = Field(None, pattern=r"^https?://[^\s?#]+$")
+    # max-age of content-addressed images (GET /api/renders/<key>.<ext>): their bytes never
+    # change, so they are also `immutable`. One year, the longest HTTP caches honour.
+    immutable_max_age_seconds: int = Field(31_536_000, ge=0)
+    # max-age of memegen-style images (GET /images/...): a template can be edited, so a day.
+    memegen_max_age_seconds: int = Field(86_400, ge=0)
 
 
 class Settings(BaseSettings):

@@ -27,6 +27,7 @@ from glitchzap.api.routes import (
     performance,
     remove_background,
     render,
+    renders,
     templates,
 )
 from glitchzap.errors import GlitchzapError
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     topics = (
         images,
         render,
+        renders,
         remove_background,
         ocr,
         erase_text,
@@ -109,7 +111,9 @@ def _add_middleware(app: FastAPI, settings: Settings, monitor: Monitor) -> None:
             CORSMiddleware,
             allow_origins=server.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type", "X-API-Key"],
+            allow_headers=["Content-Type", "X-API-Key", "If-None-Match"],
+            # Readable by the page: where the result lives, its tag, and whether it was cached.
+            expose_headers=["ETag", "Content-Location", "X-Cache"],
         )
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from fastapi import Request
 from fastapi.responses import Response
 
+from glitchzap.api.cdn import content_key, content_url, etag, matches, not_modified
 from glitchzap.api.deps import ApiState
 from glitchzap.api.store import StoredImage
 from glitchzap.cache.keys import make_key
@@ -21,28 +23,41 @@ MEDIA_TYPES = {"webp": "image/webp", "jpeg": "image/jpeg", "png": "image/png", "
 
 
 async def cached_operation(
+    request: Request,
     state: ApiState,
     step: str,
     image_id: str,
     params: dict[str, Any],
+    fmt: str,
     compute: Callable[[], bytes],
     memory_bytes: int = 0,
-) -> tuple[bytes, bool]:
-    """(bytes, was it a cache hit) of `compute()`, cached in "renders" by step+image+params."""
-    key = make_key(step, image_id, params)
+) -> Response:
+    """The `fmt` image `compute()` makes, cached in "renders" by step+image+params (`params`
+    must name the format), with its ETag and content-addressed URL; 304 with no body, and
+    nothing computed, when the request's If-None-Match already names it."""
+    cache_key = make_key(step, image_id, params)
+    headers = content_headers(state, content_key(cache_key), fmt)
+    if matches(request.headers.get("if-none-match"), content_key(cache_key)):
+        return not_modified(headers)
     renders = state.runtime.cache("renders")
-    data = renders.get(key)
+    data = renders.get(cache_key)
     if data is not None:
-        return data, True
+        return image_response(data, fmt, True, **headers)
 
     async def run() -> bytes:
         with state.monitor.track(step):
             timeout = state.settings.server.render_timeout_seconds
             result = await state.pool.run(timeout, compute, memory_bytes=memory_bytes)
-        renders.set(key, result)
+        renders.set(cache_key, result)
         return result
 
-    return await state.single_flight.run(key, run), False
+    data = await state.single_flight.run(cache_key, run)
+    return image_response(data, fmt, False, **headers)
+
+
+def content_headers(state: ApiState, key: str, fmt: str) -> dict[str, str]:
+    """The strong ETag of the image named `key` and its content-addressed URL (see api.cdn)."""
+    return {"ETag": etag(key), "Content-Location": content_url(state.settings.server, key, fmt)}
 
 
 def answer_format(info: StoredImage, requested: str) -> str:

@@ -12,7 +12,6 @@ from glitchzap.api.routes._image_output import (
     answer_format,
     cached_operation,
     frames_memory,
-    image_response,
 )
 from glitchzap.api.routes.render import IMAGE_RESPONSES
 from glitchzap.api.schemas import EraseTextRequest
@@ -43,10 +42,9 @@ async def erase_text_route(request: Request, state: State) -> Response:
     def compute() -> bytes:
         return erased_bytes(state, stored, body, fmt)
 
-    data, hit = await cached_operation(
-        state, "erase-text", stored.image_id, params, compute, memory_bytes=memory
+    return await cached_operation(
+        request, state, "erase-text", stored.image_id, params, fmt, compute, memory_bytes=memory
     )
-    return image_response(data, fmt, hit)
 
 
 def erased_bytes(state: ApiState, stored: StoredImage, body: EraseTextRequest, fmt: str) -> bytes:

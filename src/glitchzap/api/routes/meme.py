@@ -12,7 +12,6 @@ from glitchzap.api.routes._image_output import (
     answer_format,
     cached_operation,
     frames_memory,
-    image_response,
 )
 from glitchzap.api.routes.render import IMAGE_RESPONSES
 from glitchzap.api.schemas import MemeRequest
@@ -58,7 +57,6 @@ async def meme_route(request: Request, state: State) -> Response:
             return encode_animation(out, body.format)
         return encode_image(out.frames[0], body.format)
 
-    data, hit = await cached_operation(
-        state, "meme", stored.image_id, params, compute, memory_bytes=memory
+    return await cached_operation(
+        request, state, "meme", stored.image_id, params, fmt, compute, memory_bytes=memory
     )
-    return image_response(data, fmt, hit)

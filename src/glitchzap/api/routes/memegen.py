@@ -13,9 +13,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from glitchzap.animation import Animation
+from glitchzap.api.cdn import content_key, matches, not_modified
 from glitchzap.api.deps import ApiState, State
 from glitchzap.api.memegen import ANIMATED_FORMATS, decode_text, split_extension, template_json
-from glitchzap.api.routes.render import IMAGE_RESPONSES, MEDIA_TYPES
+from glitchzap.api.routes._image_output import content_headers
+from glitchzap.api.routes.render import IMAGE_RESPONSES, MEDIA_TYPES, IfNoneMatch
 from glitchzap.api.schemas import ERROR_RESPONSES, is_template_id
 from glitchzap.cache.keys import make_key
 from glitchzap.errors import InvalidParameters, NotFound, UnsupportedFormat
@@ -42,9 +44,17 @@ def get_template(template_id: str, request: Request, state: State) -> dict[str, 
 
 @router.get("/images/{path:path}", response_class=Response, responses=IMAGE_RESPONSES)
 async def meme_image(
-    path: str, state: State, width: Dimension = None, height: Dimension = None
+    path: str,
+    state: State,
+    width: Dimension = None,
+    height: Dimension = None,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
-    """The template with one caption per path segment, memegen escapes decoded."""
+    """The template with one caption per path segment, memegen escapes decoded.
+
+    Its ETag digests the template (its files' size and time), the captions, size and format;
+    `Cache-Control: public, max-age=<server.memegen_max_age_seconds>`; an `If-None-Match`
+    naming the ETag is 304 without drawing."""
     template_id, lines, fmt = parse_meme_path(path)
     template = _template(state, template_id)
     _check_lines(lines, state.settings.limits)
@@ -57,11 +67,16 @@ async def meme_image(
         "width": width,
         "height": height,
         "image": [stat.st_size, stat.st_mtime_ns],
+        "boxes": template.text_boxes,  # an edited layout is another image (and ETag)
     }
     if fmt in ANIMATED_FORMATS and template.animation_path is not None:
         gif = template.animation_path.stat()
         params["animation"] = [gif.st_size, gif.st_mtime_ns]
     key = make_key("memegen", template_id, params, fmt)
+    headers = content_headers(state, content_key(key), fmt)
+    headers["Cache-Control"] = f"public, max-age={state.settings.server.memegen_max_age_seconds}"
+    if matches(if_none_match, content_key(key)):
+        return not_modified(headers)
     memes = state.runtime.cache("memes")
     data = memes.get(key)
     if data is None:
@@ -77,7 +92,7 @@ async def meme_image(
                 fmt,
             )
         memes.set(key, data)
-    return Response(data, media_type=MEDIA_TYPES[fmt])
+    return Response(data, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
 def parse_meme_path(path: str) -> tuple[str, list[str], str]:

@@ -13,7 +13,6 @@ from glitchzap.api.routes._image_input import openapi_body, read_image_request
 from glitchzap.api.routes._image_output import (
     answer_format,
     cached_operation,
-    image_response,
     request_memory,
 )
 from glitchzap.api.routes.render import IMAGE_RESPONSES
@@ -64,10 +63,9 @@ async def remove_background_route(request: Request, state: State) -> Response:
     def compute() -> bytes:
         return cut_out_bytes(state, stored, recipe, fmt, deadline)
 
-    data, hit = await cached_operation(
-        state, "remove-background", stored.image_id, params, compute, memory
+    return await cached_operation(
+        request, state, "remove-background", stored.image_id, params, fmt, compute, memory
     )
-    return image_response(data, fmt, hit)
 
 
 def cut_out_bytes(

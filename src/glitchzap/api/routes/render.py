@@ -11,17 +11,18 @@ costs one cache read.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 from fastapi.responses import Response
 
+from glitchzap.api.cdn import content_key, matches, not_modified
 from glitchzap.api.deps import ApiState, State
-from glitchzap.api.routes._image_output import MEDIA_TYPES, request_memory
+from glitchzap.api.routes._image_output import MEDIA_TYPES, content_headers, request_memory
 from glitchzap.api.routes.images import store_url
 from glitchzap.api.schemas import ERROR_RESPONSES, RenderRequest
 from glitchzap.api.store import StoredImage
-from glitchzap.cache.keys import make_key
+from glitchzap.cache.keys import bytes_digest, make_key
 from glitchzap.deadline import NO_DEADLINE, Deadline
 from glitchzap.rendering import (
     LazyImage,
@@ -35,6 +36,10 @@ from glitchzap.rendering import (
 
 router = APIRouter(prefix="/api", tags=["render"])
 
+IfNoneMatch = Annotated[
+    str | None, Header(description="ETags the client holds: 304 when one names the result")
+]
+
 IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
     200: {"content": {t: {} for t in MEDIA_TYPES.values()}, "description": "The rendered image"},
@@ -42,8 +47,13 @@ IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/render", response_class=Response, responses=IMAGE_RESPONSES)
-async def render(body: RenderRequest, state: State) -> Response:
-    """Apply `recipe` to the image named by `image_id` (or fetched from `url`)."""
+async def render(body: RenderRequest, state: State, if_none_match: IfNoneMatch = None) -> Response:
+    """Apply `recipe` to the image named by `image_id` (or fetched from `url`).
+
+    The answer's strong `ETag` names the result and `Content-Location` is where it can be
+    fetched again (`GET /api/renders/<key>.<ext>`). With a seed, the same image, recipe,
+    quality and format always have the same key, so `If-None-Match` naming it answers 304
+    without rendering; without one every render is new and keyed by its bytes too."""
     if body.image_id:
         info = state.store.info(body.image_id)
     else:
@@ -52,6 +62,8 @@ async def render(body: RenderRequest, state: State) -> Response:
     params = {"recipe": body.recipe.model_dump(mode="json"), "format": fmt}
     key = make_key("render", info.image_id, params, body.quality)
     cacheable = body.recipe.seed is not None  # no seed: a new random result every time
+    if cacheable and matches(if_none_match, content_key(key)):
+        return not_modified(content_headers(state, content_key(key), fmt))
     renders = state.runtime.cache("renders")
     data = renders.get(key) if cacheable else None
     hit = data is not None
@@ -76,7 +88,13 @@ async def render(body: RenderRequest, state: State) -> Response:
             return result
 
         data = await state.single_flight.run(key, compute) if cacheable else await compute()
+    if not cacheable:
+        # Named by its own bytes as well, and kept, so that this one result has an address.
+        made = {**params, "result": bytes_digest(data)}
+        key = make_key("render", info.image_id, made, body.quality)
+        renders.set(key, data)
     headers = {"X-Cache": "hit" if hit else "miss"}
+    headers |= content_headers(state, content_key(key), fmt)
     return Response(data, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
