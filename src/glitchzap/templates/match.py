@@ -19,7 +19,7 @@ dense score (`score_from_correlation`), whichever is higher.
 
 from __future__ import annotations
 
-import functools
+import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -443,13 +443,16 @@ def score_from_correlation(correlation: float) -> float:
     return max(0.0, 0.5 * correlation / c)
 
 
-_orb_cache: dict[int, cv2.ORB] = {}
+# OpenCV's ORB and CLAHE objects keep working buffers: one per thread (a query's two
+# orientations, and concurrent requests, describe pictures at the same time).
+_per_thread = threading.local()
 
 
 def _orb(nfeatures: int) -> cv2.ORB:
-    orb = _orb_cache.get(nfeatures)
+    detectors: dict[int, cv2.ORB] = _per_thread.__dict__.setdefault("orb", {})
+    orb = detectors.get(nfeatures)
     if orb is None:
-        orb = _orb_cache[nfeatures] = cv2.ORB_create(
+        orb = detectors[nfeatures] = cv2.ORB_create(
             nfeatures=nfeatures,
             scaleFactor=1.2,
             nlevels=8,
@@ -460,9 +463,11 @@ def _orb(nfeatures: int) -> cv2.ORB:
     return orb
 
 
-@functools.cache
 def _clahe() -> cv2.CLAHE:
-    return cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8))
+    clahe: cv2.CLAHE | None = getattr(_per_thread, "clahe", None)
+    if clahe is None:
+        clahe = _per_thread.clahe = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8))
+    return clahe
 
 
 def local_features(
