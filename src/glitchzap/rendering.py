@@ -83,8 +83,8 @@ def render_recipe(
     digest = digest or image_digest(pixels_of(image))
     source, source_id, mask = prepare_source(image, recipe, runtime=runtime, digest=digest)
     deadline.check()
-    if recipe.background.only_mask:
-        return pixels_of(source)
+    if recipe.background.only_mask or recipe.background.channels == "alpha":
+        return pixels_of(source)  # a mask or an alpha is the answer: no effects on it
     return render_effects(
         source,
         recipe,
@@ -111,6 +111,8 @@ def estimate_render_bytes(
     options = recipe.background
     if options.remove or options.only_mask or recipe.needs_mask:
         total += full * (4 + 1 + 4)  # float mask + uint8 alpha + the RGBA cut-out
+    if options.remove and (options.shadow or options.bg_blur):
+        total += full * 4 * 12  # float32 planes: photo, premultiplied layers, blurs
     work_w, work_h = preview_size(shape, quality, preview_sizes)
     total += effects_memory_bytes((work_h, work_w, channels), recipe.effects)
     if (work_w, work_h) != (width, height):
@@ -123,8 +125,9 @@ def prepare_source(
 ) -> tuple[ImageLike, str, np.ndarray | None]:
     """(pixels the effects run on, their content id, full-size subject mask or None).
 
-    The pixels are the original, the cut-out when `background.remove`, or the grey mask when
-    `background.only_mask`. The mask comes from the original pixels, whatever the cut-out."""
+    The pixels are the original, the cut-out when `background.remove` (with its backdrop,
+    shadow, crop and channels), or the grey mask when `background.only_mask`. The mask
+    comes from the original pixels, whatever the cut-out."""
     options = recipe.background
     if not (options.remove or options.only_mask or recipe.needs_mask):
         return image, digest, None
@@ -167,6 +170,7 @@ def prepare_source(
             alpha_matting_erode_size=options.alpha_matting_erode_size,
             post_process=options.post_process,
             background=options.color,
+            **options.finishing,
             runtime=runtime,
             digest=digest,
         ),
