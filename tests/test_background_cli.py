@@ -175,7 +175,7 @@ def test_remove_bg_without_the_model_names_the_fix(env, monkeypatch, capsys):
 @pytest.mark.slow
 def test_remove_bg_crop_alpha_shadow_and_blur(with_model, monkeypatch, capsys):
     astro = _write_photos(with_model)[0]
-    names = ("cut", "crop", "alpha", "shadow", "blur")
+    names = ("cut", "crop", "alpha", "shadow", "blur", "scenery")
     paths = {name: with_model / f"{name}.png" for name in names}
     finishing = {
         "cut": [],
@@ -184,6 +184,7 @@ def test_remove_bg_crop_alpha_shadow_and_blur(with_model, monkeypatch, capsys):
         "shadow": ["--bgcolor", "255,255,255", "--shadow", "--shadow-offset", "15,15",
                    "--shadow-blur", "4", "--shadow-opacity", "0.6"],
         "blur": ["--bg-blur", "8"],
+        "scenery": ["--bg-image", str(with_model / "chelsea.png")],
     }  # fmt: skip
     coffee = with_model / "coffee.png"  # a cup with room around it, to crop to
     cv2.imwrite(str(coffee), cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR))
@@ -206,6 +207,10 @@ def test_remove_bg_crop_alpha_shadow_and_blur(with_model, monkeypatch, capsys):
     moved = np.zeros_like(cut[..., 3])
     moved[15:, 15:] = cut[:-15, :-15, 3]
     assert np.median(shadow[clear & (moved == 255)]) < 200  # darker than the white backdrop
+    scenery = load_image(paths["scenery"])
+    cat = cv2.resize(data.chelsea(), (512, 512), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(scenery[solid], cut[solid][:, :3])
+    assert np.abs(scenery[clear].astype(int) - cat[clear]).max() <= 2  # a PNG of the cat
     blur = load_image(paths["blur"])
     np.testing.assert_array_equal(blur[solid], cut[solid][:, :3])
     assert (
@@ -215,13 +220,15 @@ def test_remove_bg_crop_alpha_shadow_and_blur(with_model, monkeypatch, capsys):
 
 
 def test_remove_bg_bad_finishing_is_one_line(env, monkeypatch, capsys):
-    astro = _write_photos(env)[0]
+    astro, photos_cat = _write_photos(env)
     for args in (
         ["--crop", "--crop-margin", "lots"],
         ["--channels", "rgb"],
         ["--bg-blur", "4", "--bgcolor", "1,2,3"],
         ["--shadow", "--shadow-offset", "1"],
         ["--shadow", "--shadow-opacity", "3"],
+        ["--bg-image", "missing.png"],
+        ["--bg-image", str(photos_cat), "--bgcolor", "1,2,3"],
     ):
         code, _, err = run(monkeypatch, capsys, "remove-bg", str(astro), "-o", "x.png", *args)
         assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1

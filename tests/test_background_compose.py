@@ -269,3 +269,21 @@ def test_recipe_refuses_crop_with_a_target():
               "effects": {"noise": {"amount": 0.3}}}  # fmt: skip
     with pytest.raises(InvalidParameters, match="crop"):
         parse_recipe(recipe)
+
+
+@pytest.mark.slow
+def test_recipe_render_on_a_backdrop_image(models_dir):
+    photo, scenery = data.chelsea(), data.coffee()
+    recipe = parse_recipe({"background": {"remove": True, "shadow": True, "crop": True}})
+    rendered = render_recipe(photo, recipe, runtime=current(), backdrop=scenery)
+    direct = remove_background(photo, background=scenery, shadow=True, crop=True, runtime=current())
+    np.testing.assert_array_equal(rendered, direct)
+    assert rendered.ndim == 3 and rendered.shape[2] == 3
+    plain = render_recipe(photo, recipe, runtime=current())
+    assert plain.shape[2] == 4  # the backdrop is part of the cut-out's key, not a stale hit
+    for options in ({"color": [1, 2, 3, 255]}, {"bg_blur": 3}, {"channels": "alpha"}):
+        bad = parse_recipe({"background": {"remove": True, **options}})
+        with pytest.raises(InvalidParameters, match=r"backdrop|alpha"):
+            render_recipe(photo, bad, runtime=current(), backdrop=scenery)
+    with pytest.raises(InvalidParameters, match="remove"):
+        render_recipe(photo, parse_recipe({}), runtime=current(), backdrop=scenery)

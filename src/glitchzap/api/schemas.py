@@ -120,6 +120,12 @@ class RemoveBackgroundRequest(ImageSourceRequest):
     background: Color | None = Field(None, description="R,G,B[,A] to fill the background with")
     only_mask: bool = Field(False, description="Answer the mask (grey PNG) instead of the cut-out")
     # remove.bg-style finishing; order: backdrop + shadow, then crop, then channels.
+    bg_image_id: str | None = Field(
+        None,
+        pattern=IMAGE_ID_PATTERN,
+        description="Backdrop: an uploaded image (its image_id from POST /api/images), "
+        "resized to fit",
+    )
     bg_blur: float = Field(
         0, ge=0, le=500, description="Backdrop: the photo's own background blurred, px (sigma)"
     )

@@ -66,6 +66,9 @@ def remove_bg(
     channels: Annotated[
         str, typer.Option("--channels", help="rgba (the image) or alpha (its alpha, grey PNG)")
     ] = "rgba",
+    bg_image: Annotated[
+        Path | None, typer.Option("--bg-image", help="Backdrop: this image (resized to fit)")
+    ] = None,
     bg_blur: Annotated[
         float, typer.Option("--bg-blur", help="Backdrop: the photo's background blurred, px")
     ] = 0,
@@ -81,11 +84,11 @@ def remove_bg(
     """Cut the subject out of each image (transparent PNG), or of every frame of an
     animation (APNG, or GIF/WebP by the -o suffix), with one model session for all.
 
-    Finishing, in this order: backdrop (--bgcolor or --bg-blur) and --shadow, then --crop,
-    then --channels alpha (the result's alpha alone)."""
+    Finishing, in this order: backdrop (--bgcolor, --bg-image or --bg-blur) and --shadow,
+    then --crop, then --channels alpha (the result's alpha alone)."""
     from glitchzap.background.models import get_spec
     from glitchzap.cli.common import check_container, describe, output_paths, run_each
-    from glitchzap.io import format_for_path, load_animation, save_animation
+    from glitchzap.io import format_for_path, load_animation, load_image, save_animation
     from glitchzap.recipes import opaque, parse_recipe
     from glitchzap.rendering import render_animation
     from glitchzap.runtime import current
@@ -114,6 +117,11 @@ def remove_bg(
             }
         }
     )  # bad options fail here, before the model is loaded (or fetched)
+    backdrop = None
+    if bg_image is not None:
+        if bgcolor:
+            raise InvalidParameters("give one backdrop: --bgcolor or --bg-image")
+        backdrop = load_image(bg_image, limits=runtime.settings.limits)
     runtime.models.session(name)  # load once up front: a missing model fails before any file
 
     def cut_out(source: Path, target: Path) -> str:
@@ -122,7 +130,7 @@ def remove_bg(
         fmt = format_for_path(target)
         if animation.animated:
             check_container(target, fmt, f"{source.name} has {len(animation)} frames")
-        result = render_animation(animation, recipe, runtime=runtime)
+        result = render_animation(animation, recipe, runtime=runtime, backdrop=backdrop)
         save_animation(result, target, fmt=fmt)
         return f"{source} -> {target}" + (f" ({describe(result)})" if result.animated else "")
 

@@ -20,6 +20,7 @@ from glitchzap.api.routes.render import IMAGE_RESPONSES
 from glitchzap.api.schemas import RemoveBackgroundRequest
 from glitchzap.api.store import StoredImage
 from glitchzap.deadline import Deadline
+from glitchzap.errors import InvalidParameters
 from glitchzap.io import encode_animation, encode_image
 from glitchzap.recipes import Recipe, opaque, parse_recipe
 from glitchzap.rendering import render_animation, render_recipe
@@ -68,11 +69,17 @@ async def remove_background_route(request: Request, state: State) -> Response:
         }
     )  # InvalidParameters (422) for options that do not go together
 
+    backdrop_id = body.bg_image_id
+    if backdrop_id is not None:
+        if body.background is not None:
+            raise InvalidParameters("Give one backdrop: background (a colour) or bg_image_id")
+        state.store.info(backdrop_id)  # 404 now for an unknown id; decoded in compute()
     memory = request_memory(state, stored, recipe, "full")  # every frame of an animation
     deadline = Deadline(state.settings.server.render_timeout_seconds)
 
     def compute() -> bytes:
-        return cut_out_bytes(state, stored, recipe, fmt, deadline)
+        backdrop = None if backdrop_id is None else state.store.get(backdrop_id)
+        return cut_out_bytes(state, stored, recipe, fmt, deadline, backdrop)
 
     data, hit = await cached_operation(
         state, "remove-background", stored.image_id, params, compute, memory
@@ -81,14 +88,24 @@ async def remove_background_route(request: Request, state: State) -> Response:
 
 
 def cut_out_bytes(
-    state: ApiState, stored: StoredImage, recipe: Recipe, fmt: str, deadline: Deadline
+    state: ApiState,
+    stored: StoredImage,
+    recipe: Recipe,
+    fmt: str,
+    deadline: Deadline,
+    backdrop: np.ndarray | None = None,
 ) -> bytes:
     """The encoded cut-out (or mask) of a stored image: a still, or every frame of an
     animation with its timing (stops at `deadline`, between frames)."""
     if not stored.animated:
         image = state.store.get(stored.image_id)
         out = render_recipe(
-            image, recipe, runtime=state.runtime, digest=stored.image_id, deadline=deadline
+            image,
+            recipe,
+            runtime=state.runtime,
+            digest=stored.image_id,
+            deadline=deadline,
+            backdrop=backdrop,
         )
         return encode_image(out if _single(recipe) else _grey_as_rgb(out), fmt)
     animation = render_animation(
@@ -97,6 +114,7 @@ def cut_out_bytes(
         runtime=state.runtime,
         use_cache=False,  # the encoded bytes are cached instead
         deadline=deadline,
+        backdrop=backdrop,
     )
     frames = [f if _single(recipe) else _grey_as_rgb(f) for f in animation.frames]
     return encode_animation(Animation(frames, animation.durations, animation.loop), fmt)
