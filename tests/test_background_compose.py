@@ -287,3 +287,15 @@ def test_recipe_render_on_a_backdrop_image(models_dir):
             render_recipe(photo, bad, runtime=current(), backdrop=scenery)
     with pytest.raises(InvalidParameters, match="remove"):
         render_recipe(photo, parse_recipe({}), runtime=current(), backdrop=scenery)
+
+
+def test_crop_refuses_an_animation(runtime):
+    from glitchzap.animation import Animation
+    from glitchzap.rendering import render_animation
+
+    frame = np.ascontiguousarray(data.astronaut()[::4, ::4])
+    animation = Animation([frame, frame[:, ::-1].copy()], (100, 100), 0)
+    recipe = parse_recipe({"background": {"remove": True, "crop": True}})
+    with pytest.raises(InvalidParameters, match="crop takes a still"):
+        render_animation(animation, recipe, runtime=runtime)
+    assert runtime.models.model_runs == 0

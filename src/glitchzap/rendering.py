@@ -370,6 +370,12 @@ def render_animation(
     through `render_recipe`: each frame's mask, cut-out, preview and effects are reused by
     content, so an unchanged frame (a repeated still, a slider that moved nothing in it)
     costs a lookup. A still without an `animation` block gives a one-frame result."""
+    if animation.animated and recipe.background.remove and recipe.background.crop:
+        # Each frame's subject has its own box; an animation's frames share one size.
+        raise InvalidParameters(
+            "background.crop takes a still: an animation's frames would crop to different "
+            "sizes (cut it out uncropped, or crop one frame)"
+        )
     frames = source_frames(animation, recipe)
     if not animation.animated:
         # A looped still is held to the budgets at the size its frames are made (a decoded
