@@ -6,6 +6,7 @@ import io
 import json
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -65,6 +66,69 @@ def test_mask_and_background_colour(model_client: Any, api_astronaut_png: bytes)
     assert pixels.shape == (512, 512, 3)
     background = mask[..., 0] == 0
     assert (pixels[background] == [255, 0, 0]).all()
+
+
+@pytest.mark.slow
+def test_crop_alpha_only_shadow_and_blur(model_client: Any) -> None:
+    from skimage import data
+
+    from glitchzap.io import encode_image
+
+    image_id = upload(model_client, encode_image(data.coffee(), "png"))["image_id"]
+
+    def post(**options: Any) -> np.ndarray:
+        response = model_client.post(
+            "/api/remove-background", json={"image_id": image_id, **options}
+        )
+        assert response.status_code == 200, response.text
+        return rgba(response)
+
+    cut = post()
+    crop = post(crop=True, crop_margin="10%")
+    alpha = post(crop=True, crop_margin="10%", channels="alpha")
+    assert crop.shape[2] == 4 and crop.shape[1] < 600
+    assert alpha.ndim == 2  # a single-channel (L) PNG
+    np.testing.assert_array_equal(alpha, crop[..., 3])
+    solid, clear = cut[..., 3] == 255, cut[..., 3] == 0
+    white = {"background": [255, 255, 255]}
+    shadow = post(**white, shadow=True, shadow_offset=[15, 15], shadow_blur=4, shadow_opacity=0.6)
+    plain = post(**white)
+    np.testing.assert_array_equal(shadow[solid], plain[solid])
+    moved = np.zeros_like(cut[..., 3])
+    moved[15:, 15:] = cut[:-15, :-15, 3]
+    cast = clear & (moved == 255)
+    assert (plain[cast] == 255).all() and np.median(shadow[cast]) < 200
+    scenery = upload(model_client, encode_image(data.astronaut(), "png"))["image_id"]
+    on_photo = post(bg_image_id=scenery)
+    assert on_photo.shape == (400, 600, 3)
+    np.testing.assert_array_equal(on_photo[solid], cut[solid][:, :3])
+    stretched = cv2.resize(data.astronaut(), (600, 400), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(on_photo[clear], stretched[clear])
+    blur = post(bg_blur=8)
+    np.testing.assert_array_equal(blur[solid], cut[solid][:, :3])
+    step = lambda a: np.abs(np.diff(a.astype(int), axis=1))[clear[:, 1:]].mean()  # noqa: E731
+    assert step(blur) < 0.5 * step(cut[..., :3])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"crop_margin": "lots"}, {"channels": "rgb"}, {"bg_blur": -2},
+     {"bg_blur": 3, "background": [1, 2, 3]}, {"channels": "alpha", "background": [1, 2, 3]},
+     {"shadow_offset": [1]}, {"shadow_opacity": 2}, {"bg_image_id": "nope"},
+     {"bg_image_id": "0" * 40, "background": [1, 2, 3]}],
+)  # fmt: skip
+def test_bad_finishing_is_422(api_client: Any, api_astronaut_png: bytes, options: Any) -> None:
+    image_id = upload(api_client, api_astronaut_png)["image_id"]
+    response = api_client.post("/api/remove-background", json={"image_id": image_id, **options})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "invalid_parameters"
+
+
+def test_unknown_backdrop_image_is_404(api_client: Any, api_astronaut_png: bytes) -> None:
+    image_id = upload(api_client, api_astronaut_png)["image_id"]
+    body = {"image_id": image_id, "bg_image_id": "0" * 40}
+    response = api_client.post("/api/remove-background", json=body)
+    assert response.status_code == 404 and response.json()["error"] == "not_found"
 
 
 @pytest.mark.parametrize(

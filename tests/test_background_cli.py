@@ -170,3 +170,66 @@ def test_remove_bg_without_the_model_names_the_fix(env, monkeypatch, capsys):
     assert code == 2
     assert "glitchzap models fetch u2netp" in err and len(err.strip().splitlines()) == 1
     assert not (env / "out.png").exists()
+
+
+@pytest.mark.slow
+def test_remove_bg_crop_alpha_shadow_and_blur(with_model, monkeypatch, capsys):
+    astro = _write_photos(with_model)[0]
+    names = ("cut", "crop", "alpha", "shadow", "blur", "scenery")
+    paths = {name: with_model / f"{name}.png" for name in names}
+    finishing = {
+        "cut": [],
+        "crop": ["--crop", "--crop-margin", "10%"],
+        "alpha": ["--crop", "--crop-margin", "10%", "--channels", "alpha"],
+        "shadow": ["--bgcolor", "255,255,255", "--shadow", "--shadow-offset", "15,15",
+                   "--shadow-blur", "4", "--shadow-opacity", "0.6"],
+        "blur": ["--bg-blur", "8"],
+        "scenery": ["--bg-image", str(with_model / "chelsea.png")],
+    }  # fmt: skip
+    coffee = with_model / "coffee.png"  # a cup with room around it, to crop to
+    cv2.imwrite(str(coffee), cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR))
+    for name, args in finishing.items():
+        source = coffee if name in ("crop", "alpha") else astro
+        code, _, err = run(
+            monkeypatch, capsys, "remove-bg", str(source), "-o", str(paths[name]), *args
+        )
+        assert code == 0, err
+    cut = load_image(paths["cut"])
+    crop = load_image(paths["crop"])
+    alpha = cv2.imread(str(paths["alpha"]), cv2.IMREAD_UNCHANGED)
+    assert crop.shape[2] == 4 and crop.shape[0] <= 400 and crop.shape[1] < 600
+    assert alpha.ndim == 2 and alpha.dtype == np.uint8  # a single-channel (L) PNG
+    np.testing.assert_array_equal(alpha, crop[..., 3])
+    solid, clear = cut[..., 3] == 255, cut[..., 3] == 0
+    shadow = load_image(paths["shadow"])
+    assert shadow.shape == (512, 512, 3)
+    np.testing.assert_array_equal(shadow[solid], cut[solid][:, :3])
+    moved = np.zeros_like(cut[..., 3])
+    moved[15:, 15:] = cut[:-15, :-15, 3]
+    assert np.median(shadow[clear & (moved == 255)]) < 200  # darker than the white backdrop
+    scenery = load_image(paths["scenery"])
+    cat = cv2.resize(data.chelsea(), (512, 512), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(scenery[solid], cut[solid][:, :3])
+    assert np.abs(scenery[clear].astype(int) - cat[clear]).max() <= 2  # a PNG of the cat
+    blur = load_image(paths["blur"])
+    np.testing.assert_array_equal(blur[solid], cut[solid][:, :3])
+    assert (
+        np.abs(np.diff(blur[clear].astype(int), axis=0)).mean()
+        < np.abs(np.diff(cut[clear][:, :3].astype(int), axis=0)).mean()
+    )
+
+
+def test_remove_bg_bad_finishing_is_one_line(env, monkeypatch, capsys):
+    astro, photos_cat = _write_photos(env)
+    for args in (
+        ["--crop", "--crop-margin", "lots"],
+        ["--channels", "rgb"],
+        ["--bg-blur", "4", "--bgcolor", "1,2,3"],
+        ["--shadow", "--shadow-offset", "1"],
+        ["--shadow", "--shadow-opacity", "3"],
+        ["--bg-image", "missing.png"],
+        ["--bg-image", str(photos_cat), "--bgcolor", "1,2,3"],
+    ):
+        code, _, err = run(monkeypatch, capsys, "remove-bg", str(astro), "-o", "x.png", *args)
+        assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
+        assert not (env / "x.png").exists()

@@ -46,6 +46,57 @@ class BackgroundOptions(BaseModel):
     alpha_matting_foreground_threshold: int = Field(240, ge=0, le=255)
     alpha_matting_background_threshold: int = Field(10, ge=0, le=255)
     alpha_matting_erode_size: int = Field(10, ge=0, le=100)
+    # remove.bg-style finishing (order: mask -> backdrop + shadow -> crop -> channels).
+    bg_blur: float = Field(
+        0, ge=0, le=500, description="Backdrop: the photo's own background blurred by this "
+        "many px (Gaussian sigma), the subject sharp; 0 = off. Not with `color`"
+    )  # fmt: skip
+    shadow: bool = Field(False, description="A soft drop shadow of the subject on the backdrop")
+    shadow_blur: float = Field(10, ge=0, le=500, description="Shadow softness, px (sigma)")
+    shadow_offset: tuple[int, int] = Field(
+        (12, 12), description="Shadow offset dx, dy px (+x right, +y down)"
+    )
+    shadow_opacity: float = Field(0.5, ge=0, le=1, description="Shadow darkness 0..1")
+    crop: bool = Field(False, description="Crop to the subject's box (plus crop_margin)")
+    crop_margin: int | str = Field(
+        0, description='Margin around the crop: px (12, "12px") or % of the subject box ("10%")'
+    )
+    channels: Literal["rgba", "alpha"] = Field(
+        "rgba", description="rgba: the image; alpha: the result's alpha alone (grey PNG)"
+    )
+
+    @model_validator(mode="after")
+    def _finishing_fits(self) -> BackgroundOptions:
+        from glitchzap.background.compose import check_shadow, parse_margin
+
+        try:
+            parse_margin(self.crop_margin)
+            check_shadow(self.shadow_offset, self.shadow_blur, self.shadow_opacity)
+        except InvalidParameters as exc:
+            raise ValueError(str(exc)) from None
+        if self.color is not None and self.bg_blur:
+            raise ValueError("give one backdrop: color or bg_blur")
+        if self.channels == "alpha" and (self.color is not None or self.bg_blur):
+            raise ValueError("channels=alpha answers the cut-out's alpha: give no backdrop")
+        return self
+
+    @property
+    def finishing(self) -> dict[str, Any]:
+        """The finishing keyword arguments of `remove_background` these options ask for."""
+        from glitchzap.background.compose import Shadow
+
+        shadow = (
+            Shadow(self.shadow_offset, self.shadow_blur, self.shadow_opacity)
+            if self.shadow
+            else False
+        )
+        return {
+            "bg_blur": self.bg_blur,
+            "shadow": shadow,
+            "crop": self.crop,
+            "crop_margin": self.crop_margin,
+            "channels": self.channels,
+        }
 
 
 def opaque(color: tuple[int, ...] | None) -> tuple[int, ...] | None:
@@ -156,6 +207,15 @@ class Recipe(BaseModel):
         eased = {key.split(".")[0] for key in animation.ease} if animation else set()
         chosen = parse_effects(value, keep=eased)
         return {effect.name: params.model_dump() for effect, params in chosen}
+
+    @model_validator(mode="after")
+    def _crop_keeps_targets_whole(self) -> Recipe:
+        if self.background.remove and self.background.crop and self.needs_mask:
+            raise ValueError(
+                "background.crop changes the image's size: use it with target 'all' "
+                "(effects on a foreground/background target need the uncropped mask)"
+            )
+        return self
 
     @property
     def needs_mask(self) -> bool:

@@ -1,7 +1,8 @@
 """The render use case: what a recipe asks of an image, for every door.
 
 `render_recipe` is the one place a recipe becomes pixels: the subject mask when a target or
-the cut-out needs it, background removal (transparent, a colour, or the grey mask alone),
+the cut-out needs it, background removal (transparent, a colour, an image or the blurred
+photo; a drop shadow, the crop to the subject, the alpha alone; or the grey mask alone),
 the preview resize, then the effects. The CLI (`glitch`, `remove-bg`), the API
 (`/api/render`, `/api/remove-background`, the studio's download) and the batch engines
 (local and Ray) all call it, so the same recipe gives the same pixels whichever way it came.
@@ -73,18 +74,22 @@ def render_recipe(
     digest: str | None = None,
     use_cache: bool = True,
     deadline: Deadline = NO_DEADLINE,
+    backdrop: np.ndarray | None = None,
 ) -> np.ndarray:
     """`image` rendered as `recipe` asks, at `quality` (full, or a preview mode): uint8.
 
     `digest` names the pixels when the caller already knows it (an upload's id); `use_cache`
     False skips storing the final array (callers that cache the encoded bytes instead). Past
-    `deadline` the work stops between steps with `OperationTimeout`.
+    `deadline` the work stops between steps with `OperationTimeout`. `backdrop` is an image
+    the cut-out is composited on (resized to fit), for a recipe with `background.remove`.
     """
     digest = digest or image_digest(pixels_of(image))
-    source, source_id, mask = prepare_source(image, recipe, runtime=runtime, digest=digest)
+    source, source_id, mask = prepare_source(
+        image, recipe, runtime=runtime, digest=digest, backdrop=backdrop
+    )
     deadline.check()
-    if recipe.background.only_mask:
-        return pixels_of(source)
+    if recipe.background.only_mask or recipe.background.channels == "alpha":
+        return pixels_of(source)  # a mask or an alpha is the answer: no effects on it
     return render_effects(
         source,
         recipe,
@@ -111,6 +116,8 @@ def estimate_render_bytes(
     options = recipe.background
     if options.remove or options.only_mask or recipe.needs_mask:
         total += full * (4 + 1 + 4)  # float mask + uint8 alpha + the RGBA cut-out
+    if options.remove and (options.shadow or options.bg_blur):
+        total += full * 4 * 12  # float32 planes: photo, premultiplied layers, blurs
     work_w, work_h = preview_size(shape, quality, preview_sizes)
     total += effects_memory_bytes((work_h, work_w, channels), recipe.effects)
     if (work_w, work_h) != (width, height):
@@ -119,13 +126,23 @@ def estimate_render_bytes(
 
 
 def prepare_source(
-    image: ImageLike, recipe: Recipe, *, runtime: Runtime, digest: str
+    image: ImageLike,
+    recipe: Recipe,
+    *,
+    runtime: Runtime,
+    digest: str,
+    backdrop: np.ndarray | None = None,
 ) -> tuple[ImageLike, str, np.ndarray | None]:
     """(pixels the effects run on, their content id, full-size subject mask or None).
 
-    The pixels are the original, the cut-out when `background.remove`, or the grey mask when
-    `background.only_mask`. The mask comes from the original pixels, whatever the cut-out."""
+    The pixels are the original, the cut-out when `background.remove` (with its backdrop,
+    shadow, crop and channels), or the grey mask when `background.only_mask`. The mask
+    comes from the original pixels, whatever the cut-out."""
     options = recipe.background
+    if backdrop is not None and (not options.remove or options.only_mask):
+        raise InvalidParameters("A backdrop image needs background.remove (and no only_mask)")
+    if backdrop is not None and options.color is not None:
+        raise InvalidParameters("Give one backdrop: a background colour or an image")
     if not (options.remove or options.only_mask or recipe.needs_mask):
         return image, digest, None
     from glitchzap.background import foreground_alpha, foreground_mask, remove_background
@@ -155,7 +172,8 @@ def prepare_source(
     if not options.remove:
         return image, digest, mask
     cut_options = options.model_dump(exclude={"remove", "only_mask"}, mode="json")
-    key = make_key("cutout", digest, {**cut_options, "model": model})
+    backdrop_id = None if backdrop is None else image_digest(backdrop)
+    key = make_key("cutout", digest, {**cut_options, "model": model, "backdrop": backdrop_id})
     cutout = memo.get_or_make(
         key,
         lambda: remove_background(
@@ -166,7 +184,8 @@ def prepare_source(
             alpha_matting_background_threshold=options.alpha_matting_background_threshold,
             alpha_matting_erode_size=options.alpha_matting_erode_size,
             post_process=options.post_process,
-            background=options.color,
+            background=options.color if backdrop is None else backdrop,
+            **options.finishing,
             runtime=runtime,
             digest=digest,
         ),
@@ -345,11 +364,18 @@ def render_animation(
     quality: str = "full",
     use_cache: bool = True,
     deadline: Deadline = NO_DEADLINE,
+    backdrop: np.ndarray | None = None,
 ) -> Animation:
     """`animation` (or a still, looped as `recipe.animation` says) rendered frame by frame
     through `render_recipe`: each frame's mask, cut-out, preview and effects are reused by
     content, so an unchanged frame (a repeated still, a slider that moved nothing in it)
     costs a lookup. A still without an `animation` block gives a one-frame result."""
+    if animation.animated and recipe.background.remove and recipe.background.crop:
+        # Each frame's subject has its own box; an animation's frames share one size.
+        raise InvalidParameters(
+            "background.crop takes a still: an animation's frames would crop to different "
+            "sizes (cut it out uncropped, or crop one frame)"
+        )
     frames = source_frames(animation, recipe)
     if not animation.animated:
         # A looped still is held to the budgets at the size its frames are made (a decoded
@@ -371,6 +397,7 @@ def render_animation(
                 digest=digest,
                 use_cache=use_cache,
                 deadline=deadline,
+                backdrop=backdrop,
             )
         )
     return Animation(out, frames.durations, frames.loop)

@@ -119,6 +119,25 @@ class RemoveBackgroundRequest(ImageSourceRequest):
     post_process: bool = False
     background: Color | None = Field(None, description="R,G,B[,A] to fill the background with")
     only_mask: bool = Field(False, description="Answer the mask (grey PNG) instead of the cut-out")
+    # remove.bg-style finishing; order: backdrop + shadow, then crop, then channels.
+    bg_image_id: str | None = Field(
+        None,
+        pattern=IMAGE_ID_PATTERN,
+        description="Backdrop: an uploaded image (its image_id from POST /api/images), "
+        "resized to fit",
+    )
+    bg_blur: float = Field(
+        0, ge=0, le=500, description="Backdrop: the photo's own background blurred, px (sigma)"
+    )
+    shadow: bool = Field(False, description="A soft drop shadow of the subject")
+    shadow_blur: float = Field(10, ge=0, le=500, description="Shadow softness, px")
+    shadow_offset: tuple[int, int] = Field((12, 12), description="Shadow offset dx, dy px")
+    shadow_opacity: float = Field(0.5, ge=0, le=1, description="Shadow darkness 0..1")
+    crop: bool = Field(False, description="Crop to the subject's box plus crop_margin")
+    crop_margin: int | str = Field(0, description='px (12, "12px") or % of the subject ("10%")')
+    channels: Literal["rgba", "alpha"] = Field(
+        "rgba", description="rgba: the image; alpha: its alpha alone (single-channel PNG)"
+    )
     format: RenderFormat = Field("png", description=ANIMATED_INPUT_FORMAT_HELP)
 
 

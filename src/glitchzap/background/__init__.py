@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from glitchzap.background import compose
+from glitchzap.background.compose import Shadow
 from glitchzap.background.manager import ModelManager
 from glitchzap.background.models import DEFAULT_MODEL, MODELS, get_spec
 from glitchzap.background.refine import resize_mask, working_size
@@ -23,9 +25,11 @@ if TYPE_CHECKING:
     from glitchzap.runtime import Runtime
 
 __all__ = [
+    "CHANNELS",
     "DEFAULT_MODEL",
     "MODELS",
     "ModelManager",
+    "Shadow",
     "foreground_alpha",
     "foreground_mask",
     "remove_background",
@@ -35,6 +39,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Background = tuple[int, ...] | np.ndarray | None
+CHANNELS = ("rgba", "alpha")
 ALPHA_MATTING_PIXELS = 1_000_000  # closed-form matting is O(pixels); it runs at most this big
 
 
@@ -225,14 +230,25 @@ def remove_background(
     alpha_matting_erode_size: int = 10,
     post_process: bool = False,
     background: Background = None,
+    bg_blur: float = 0,
+    shadow: bool | Shadow = False,
+    crop: bool = False,
+    crop_margin: int | float | str = 0,
+    channels: str = "rgba",
     use_cache: bool = True,
     digest: str | None = None,
     manager: ModelManager | None = None,
 ) -> np.ndarray:
-    """The subject cut out: RGBA uint8 (alpha = mask), or composited on `background`.
+    """The subject cut out: RGBA uint8 (alpha = mask), or composited on a backdrop.
 
-    `background` is an (R, G, B) or (R, G, B, A) colour or an image (resized to fit); the
-    result is then RGB, or RGBA when the colour is translucent.
+    Backdrops (at most one): `background`, an (R, G, B) or (R, G, B, A) colour or an image
+    (resized to fit), or `bg_blur` > 0, the photo's own background blurred by that many px
+    (Gaussian sigma; the subject stays sharp). The result is then RGB, or RGBA when the
+    colour is translucent. `shadow` (True for the default `Shadow()`, or a `Shadow`) casts a
+    soft drop shadow of the subject onto the backdrop, or onto transparency, where it shows
+    in the alpha. `crop` cuts the result to the subject's box grown by `crop_margin` (px, or
+    "10%" of the box). `channels="alpha"` answers the result's alpha alone (H×W uint8).
+    Order: mask -> backdrop and shadow -> crop -> channels (see compose.py).
     """
     _check_image(image)
     _check_thresholds(
@@ -240,6 +256,10 @@ def remove_background(
         alpha_matting_background_threshold,
         alpha_matting_erode_size,
     )
+    check_finish(background, bg_blur, crop_margin, channels)
+    shadow_spec = Shadow() if shadow is True else (shadow or None)
+    if shadow_spec is not None and not isinstance(shadow_spec, Shadow):
+        raise InvalidParameters("shadow must be True/False or a Shadow(offset, blur, opacity)")
     alpha = foreground_alpha(
         image,
         runtime=runtime,
@@ -259,9 +279,47 @@ def remove_background(
         )
     if image.shape[2] == 4:  # an already transparent pixel stays transparent
         alpha = cv2.multiply(alpha, image[..., 3], scale=1 / 255)
-    if background is not None:
-        return composite(image, alpha, background)
-    return _with_alpha(image, alpha)
+    result = _finish(image, alpha, background, bg_blur, shadow_spec)
+    if crop:
+        result = compose.crop(result, compose.crop_box(alpha, crop_margin))
+    return compose.alpha_channel(result) if channels == "alpha" else result
+
+
+def check_finish(
+    background: Any, bg_blur: float, crop_margin: int | float | str, channels: str
+) -> None:
+    """InvalidParameters for finishing options that are out of range or do not go together."""
+    compose.check_blur(bg_blur)
+    compose.parse_margin(crop_margin)
+    if channels not in CHANNELS:
+        raise InvalidParameters(f"channels must be one of {', '.join(CHANNELS)}: {channels!r}")
+    if background is not None and bg_blur:
+        raise InvalidParameters("Give one backdrop: a background colour/image or bg_blur")
+    if channels == "alpha" and (background is not None or bg_blur):
+        raise InvalidParameters("channels=alpha answers the cut-out's alpha: give no backdrop")
+
+
+def _finish(
+    image: np.ndarray,
+    alpha: np.ndarray,
+    background: Any,
+    bg_blur: float,
+    shadow: Shadow | None,
+) -> np.ndarray:
+    """Step 2 of compose.py's order: the backdrop (colour, image or blur) and the shadow."""
+    if bg_blur:
+        background = compose.blurred_backdrop(image, alpha, bg_blur)
+    if shadow is None:
+        if background is not None:
+            return composite(image, alpha, background)
+        return _with_alpha(image, alpha)
+    height, width = alpha.shape
+    layer, opacity = (
+        (None, 0) if background is None else _background_layer(background, height, width)
+    )
+    return compose.over_with_shadow(
+        image, alpha, compose.shadow_alpha(alpha, shadow), layer, opacity
+    )
 
 
 def _with_alpha(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:

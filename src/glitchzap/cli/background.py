@@ -25,6 +25,17 @@ def parse_colour(text: str) -> tuple[int, ...]:
     return values
 
 
+def parse_offset(text: str) -> tuple[int, int]:
+    """'DX,DY' (whole pixels, may be negative) as a pair."""
+    try:
+        dx, dy = (int(part) for part in text.split(","))
+    except ValueError:
+        raise InvalidParameters(
+            f"--shadow-offset must be DX,DY in whole px, got {text!r}"
+        ) from None
+    return dx, dy
+
+
 def remove_bg(
     inputs: Annotated[list[Path], typer.Argument(help="Input images", show_default=False)],
     output: Annotated[
@@ -46,12 +57,38 @@ def remove_bg(
     post_process: Annotated[
         bool, typer.Option("--post-process", help="Smooth the mask (rembg)")
     ] = False,
+    crop: Annotated[
+        bool, typer.Option("--crop", help="Crop to the subject (plus --crop-margin)")
+    ] = False,
+    crop_margin: Annotated[
+        str, typer.Option("--crop-margin", help='Margin: px ("12") or % of the subject ("10%")')
+    ] = "0",
+    channels: Annotated[
+        str, typer.Option("--channels", help="rgba (the image) or alpha (its alpha, grey PNG)")
+    ] = "rgba",
+    bg_image: Annotated[
+        Path | None, typer.Option("--bg-image", help="Backdrop: this image (resized to fit)")
+    ] = None,
+    bg_blur: Annotated[
+        float, typer.Option("--bg-blur", help="Backdrop: the photo's background blurred, px")
+    ] = 0,
+    shadow: Annotated[bool, typer.Option("--shadow", help="A soft drop shadow")] = False,
+    shadow_blur: Annotated[float, typer.Option("--shadow-blur", help="Its softness, px")] = 10,
+    shadow_offset: Annotated[
+        str, typer.Option("--shadow-offset", help="Its offset dx,dy px (+ = right, down)")
+    ] = "12,12",
+    shadow_opacity: Annotated[
+        float, typer.Option("--shadow-opacity", help="Its darkness 0..1")
+    ] = 0.5,
 ) -> None:
     """Cut the subject out of each image (transparent PNG), or of every frame of an
-    animation (APNG, or GIF/WebP by the -o suffix), with one model session for all."""
+    animation (APNG, or GIF/WebP by the -o suffix), with one model session for all.
+
+    Finishing, in this order: backdrop (--bgcolor, --bg-image or --bg-blur) and --shadow,
+    then --crop, then --channels alpha (the result's alpha alone)."""
     from glitchzap.background.models import get_spec
     from glitchzap.cli.common import check_container, describe, output_paths, run_each
-    from glitchzap.io import format_for_path, load_animation, save_animation
+    from glitchzap.io import format_for_path, load_animation, load_image, save_animation
     from glitchzap.recipes import opaque, parse_recipe
     from glitchzap.rendering import render_animation
     from glitchzap.runtime import current
@@ -61,7 +98,6 @@ def remove_bg(
     targets = output_paths(inputs, output, out_dir, suffix=".png")
     name = model or runtime.settings.models.default
     get_spec(name)
-    runtime.models.session(name)  # load once up front: a missing model fails before any file
     options = {"model": name, "color": opaque(background), "alpha_matting": alpha_matting}
     recipe = parse_recipe(
         {
@@ -70,9 +106,23 @@ def remove_bg(
                 "remove": True,
                 "only_mask": mask_only,
                 "post_process": post_process,
+                "crop": crop,
+                "crop_margin": crop_margin,
+                "channels": channels,
+                "bg_blur": bg_blur,
+                "shadow": shadow,
+                "shadow_blur": shadow_blur,
+                "shadow_offset": parse_offset(shadow_offset),
+                "shadow_opacity": shadow_opacity,
             }
         }
-    )
+    )  # bad options fail here, before the model is loaded (or fetched)
+    backdrop = None
+    if bg_image is not None:
+        if bgcolor:
+            raise InvalidParameters("give one backdrop: --bgcolor or --bg-image")
+        backdrop = load_image(bg_image, limits=runtime.settings.limits)
+    runtime.models.session(name)  # load once up front: a missing model fails before any file
 
     def cut_out(source: Path, target: Path) -> str:
         # An animation is cut out frame by frame (the model runs once per distinct frame).
@@ -80,7 +130,7 @@ def remove_bg(
         fmt = format_for_path(target)
         if animation.animated:
             check_container(target, fmt, f"{source.name} has {len(animation)} frames")
-        result = render_animation(animation, recipe, runtime=runtime)
+        result = render_animation(animation, recipe, runtime=runtime, backdrop=backdrop)
         save_animation(result, target, fmt=fmt)
         return f"{source} -> {target}" + (f" ({describe(result)})" if result.animated else "")
 
