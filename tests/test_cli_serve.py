@@ -55,3 +55,18 @@ def test_serve_rejects_a_bad_port() -> None:
     )
     assert result.returncode == 2
     assert "--port" in result.stderr
+
+
+def test_serve_refuses_workers_that_cannot_share_uploads(tmp_path: Path) -> None:
+    """With the memory cache each worker process would hold only its own uploads (an
+    `image_id` answering 404 on the others): refused before anything starts."""
+    env = {**os.environ, "GLITCHZAP_DATA_DIR": str(tmp_path), "GLITCHZAP_CACHE__BACKEND": "memory"}
+    result = subprocess.run(
+        [sys.executable, "-c", LAUNCH, "serve", "--port", str(free_port()), "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 2
+    assert "--workers" in result.stderr and "redis" in result.stderr

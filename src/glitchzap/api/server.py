@@ -23,7 +23,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 from uvicorn.supervisors import Multiprocess
 
-from glitchzap.settings import ServerSettings
+from glitchzap.settings import ServerSettings, Settings
 
 APP = "glitchzap.api.main:create_app"
 DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0  # the setting's default, for a plain uvicorn Config
@@ -124,6 +124,21 @@ def build_server_config(
         header_timeout_seconds=server.header_timeout_seconds,
         log_level="info",
     )
+
+
+def replicas_problem(settings: Settings, workers: int) -> str | None:
+    """Why `workers` processes cannot serve under `settings`, or None when they can.
+
+    Uploads are kept by id in the "images" cache, and a client's next request may reach any
+    worker: with `cache.backend: memory` each process holds only its own uploads, so an
+    `image_id` answers 404 on every other worker. Disk (one data dir) and Redis are shared.
+    """
+    if workers > 1 and settings.cache.backend == "memory":
+        return (
+            f"{workers} worker processes cannot share uploads held in memory: set "
+            "cache.backend to disk (GLITCHZAP_CACHE__BACKEND=disk, the default) or redis"
+        )
+    return None
 
 
 def run_server(config: ServerConfig) -> None:

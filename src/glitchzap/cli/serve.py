@@ -18,13 +18,16 @@ def serve(
     ),
 ) -> None:
     """Start the HTTP API (OpenAPI docs at /docs)."""
-    from glitchzap.api.server import build_server_config, run_server
+    from glitchzap.api.server import build_server_config, replicas_problem, run_server
 
     config = ctx.find_root().params.get("config")
     if config:  # worker processes load the settings again, from the same file
         os.environ["GLITCHZAP_CONFIG"] = str(config)
-    server = current().settings.server
-    run_server(build_server_config(server, host=host, port=port, workers=workers))
+    settings = current().settings
+    problem = replicas_problem(settings, workers or settings.server.workers)
+    if problem:
+        raise typer.BadParameter(problem, param_hint="--workers")
+    run_server(build_server_config(settings.server, host=host, port=port, workers=workers))
 
 
 def register(app: typer.Typer) -> None:
