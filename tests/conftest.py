@@ -34,6 +34,20 @@ def copy_installed_model(target_dir: Path, as_name: str = "u2netp") -> Path:
     return target_dir / f"{as_name}.onnx"
 
 
+@pytest.fixture
+def copied_models(tmp_path: Path) -> Iterator[Path]:
+    """A tmp models dir holding a copy of the fetched u2netp; settings and caches point at it."""
+    target = tmp_path / "models"
+    copy_installed_model(target)
+    configure(None, data_dir=tmp_path, models={"dir": target}, cache={"backend": "memory"})
+    runtime_module.restart()
+    runtime_module.restart()
+    yield target
+    runtime_module.restart()
+    runtime_module.restart()
+    configure(None)
+
+
 @pytest.fixture(autouse=True)
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     """A fresh process runtime (temporary data dir and caches) for each test; its settings."""

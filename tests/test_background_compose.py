@@ -6,14 +6,11 @@ on scikit-image's astronaut, chelsea and coffee photos, and a recipe through ren
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
 from skimage import data
 
-from conftest import copy_installed_model
 from glitchzap.background import Shadow, remove_background
 from glitchzap.background.compose import (
     SUBJECT_THRESHOLD,
@@ -25,22 +22,9 @@ from glitchzap.background.compose import (
 from glitchzap.errors import InvalidParameters
 from glitchzap.recipes import parse_recipe
 from glitchzap.rendering import render_recipe
-from glitchzap.runtime import configure, current, restart
+from glitchzap.runtime import current
 
 PHOTOS = {"astronaut": data.astronaut, "chelsea": data.chelsea, "coffee": data.coffee}
-
-
-@pytest.fixture
-def models_dir(tmp_path: Path):
-    target = tmp_path / "models"
-    copy_installed_model(target)
-    configure(None, data_dir=tmp_path, models={"dir": target}, cache={"backend": "memory"})
-    restart()
-    restart()
-    yield target
-    restart()
-    restart()
-    configure(None)
 
 
 def gradient_energy(rgb: np.ndarray, where: np.ndarray) -> float:
@@ -108,7 +92,7 @@ def test_shadow_refuses_bad_settings(kwargs):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(PHOTOS))
 @pytest.mark.parametrize("margin", [0, 20, "10%"])
-def test_crop_holds_the_subject_box_grown_by_the_margin(models_dir, name, margin):
+def test_crop_holds_the_subject_box_grown_by_the_margin(copied_models, name, margin):
     photo = PHOTOS[name]()
     alpha = remove_background(photo, runtime=current())[..., 3]
     cropped = remove_background(photo, crop=True, crop_margin=margin, runtime=current())
@@ -134,7 +118,7 @@ def test_crop_holds_the_subject_box_grown_by_the_margin(models_dir, name, margin
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(PHOTOS))
-def test_alpha_only_is_the_rgba_outputs_alpha(models_dir, name):
+def test_alpha_only_is_the_rgba_outputs_alpha(copied_models, name):
     photo = PHOTOS[name]()
     for options in ({}, {"crop": True, "crop_margin": "5%"}, {"shadow": True},
                     {"alpha_matting": True}):  # fmt: skip
@@ -146,7 +130,7 @@ def test_alpha_only_is_the_rgba_outputs_alpha(models_dir, name):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(PHOTOS))
-def test_shadow_darkens_beside_the_subject_on_white(models_dir, name):
+def test_shadow_darkens_beside_the_subject_on_white(copied_models, name):
     photo = PHOTOS[name]()
     alpha = remove_background(photo, runtime=current())[..., 3]
     plain = remove_background(photo, background=(255, 255, 255), runtime=current())
@@ -170,7 +154,7 @@ def test_shadow_darkens_beside_the_subject_on_white(models_dir, name):
 
 
 @pytest.mark.slow
-def test_shadow_on_transparency_lives_in_the_alpha(models_dir):
+def test_shadow_on_transparency_lives_in_the_alpha(copied_models):
     photo = data.astronaut()
     plain = remove_background(photo, runtime=current())
     shaded = remove_background(photo, shadow=True, runtime=current())
@@ -184,7 +168,7 @@ def test_shadow_on_transparency_lives_in_the_alpha(models_dir):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(PHOTOS))
-def test_bg_blur_keeps_the_subject_and_blurs_the_background(models_dir, name):
+def test_bg_blur_keeps_the_subject_and_blurs_the_background(copied_models, name):
     photo = PHOTOS[name]()
     alpha = remove_background(photo, runtime=current())[..., 3]
     blurred = remove_background(photo, bg_blur=8, runtime=current())
@@ -200,7 +184,7 @@ def test_bg_blur_keeps_the_subject_and_blurs_the_background(models_dir, name):
 
 
 @pytest.mark.slow
-def test_all_together_in_the_stated_order(models_dir):
+def test_all_together_in_the_stated_order(copied_models):
     """mask -> backdrop + shadow -> crop: the crop of the full finished image."""
     photo = data.chelsea()
     alpha = remove_background(photo, runtime=current())[..., 3]
@@ -220,14 +204,14 @@ def test_all_together_in_the_stated_order(models_dir):
      ({"channels": "rgb"}, "channels"), ({"channels": "alpha", "background": (1, 2, 3)}, "alpha"),
      ({"bg_blur": 3, "background": (1, 2, 3)}, "one backdrop"), ({"shadow": 0.5}, "shadow")],
 )  # fmt: skip
-def test_bad_finishing_is_a_typed_error(models_dir, kwargs, match):
+def test_bad_finishing_is_a_typed_error(copied_models, kwargs, match):
     with pytest.raises(InvalidParameters, match=match):
         remove_background(data.astronaut(), runtime=current(), **kwargs)
     assert current().models.model_runs == 0  # refused before the model runs
 
 
 @pytest.mark.slow
-def test_recipe_through_render(models_dir):
+def test_recipe_through_render(copied_models):
     photo = data.coffee()
     options = {"remove": True, "shadow": True, "shadow_offset": [8, 8], "shadow_blur": 4,
                "bg_blur": 5, "crop": True, "crop_margin": "10%"}  # fmt: skip
@@ -272,7 +256,7 @@ def test_recipe_refuses_crop_with_a_target():
 
 
 @pytest.mark.slow
-def test_recipe_render_on_a_backdrop_image(models_dir):
+def test_recipe_render_on_a_backdrop_image(copied_models):
     photo, scenery = data.chelsea(), data.coffee()
     recipe = parse_recipe({"background": {"remove": True, "shadow": True, "crop": True}})
     rendered = render_recipe(photo, recipe, runtime=current(), backdrop=scenery)

@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
 from skimage import data
 
-from conftest import copy_installed_model
 from glitchzap.background import foreground_mask, remove_background, resize_mask
 from glitchzap.background.refine import refine_mask
 from glitchzap.errors import InvalidParameters, ModelNotAvailable
-from glitchzap.runtime import configure, current, restart
+from glitchzap.runtime import configure, current
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def models_dir(tmp_path: Path):
-    """A tmp models dir holding a copy of the fetched u2netp; settings and caches point at it."""
-    target = tmp_path / "models"
-    copy_installed_model(target)
-    configure(None, data_dir=tmp_path, models={"dir": target}, cache={"backend": "memory"})
-    restart()
-    restart()
-    yield target
-    restart()
-    restart()
-    configure(None)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +20,7 @@ def astronaut() -> np.ndarray:
     return data.astronaut()
 
 
-def test_subject_opaque_background_transparent(models_dir, astronaut):
+def test_subject_opaque_background_transparent(copied_models, astronaut):
     cutout = remove_background(astronaut, runtime=current())
     assert cutout.shape == (512, 512, 4) and cutout.dtype == np.uint8
     assert np.array_equal(cutout[..., :3], astronaut)
@@ -48,7 +31,7 @@ def test_subject_opaque_background_transparent(models_dir, astronaut):
     assert alpha[40, 420] < 0.1
 
 
-def test_other_options_never_rerun_the_model(models_dir, astronaut):
+def test_other_options_never_rerun_the_model(copied_models, astronaut):
     manager = current().models
     first = remove_background(astronaut, runtime=current())
     assert manager.model_runs == 1
@@ -65,7 +48,7 @@ def test_other_options_never_rerun_the_model(models_dir, astronaut):
     assert manager.model_runs == 2
 
 
-def test_changed_pixels_run_the_model_again(models_dir, astronaut):
+def test_changed_pixels_run_the_model_again(copied_models, astronaut):
     remove_background(astronaut, runtime=current())
     edited = astronaut.copy()
     edited[0, 0] ^= 1
@@ -73,13 +56,13 @@ def test_changed_pixels_run_the_model_again(models_dir, astronaut):
     assert current().models.model_runs == 2
 
 
-def test_mask_is_float_in_unit_range(models_dir):
+def test_mask_is_float_in_unit_range(copied_models):
     mask = foreground_mask(data.chelsea(), runtime=current())
     assert mask.dtype == np.float32 and mask.shape == data.chelsea().shape[:2]
     assert 0 <= mask.min() < 0.1 and 0.9 < mask.max() <= 1
 
 
-def test_composite_on_colour_and_image(models_dir, astronaut):
+def test_composite_on_colour_and_image(copied_models, astronaut):
     cutout = remove_background(astronaut, runtime=current())
     alpha = cutout[..., 3]
     blue = remove_background(astronaut, background=(0, 0, 255), runtime=current())
@@ -94,7 +77,7 @@ def test_composite_on_colour_and_image(models_dir, astronaut):
     assert (half[clear][:, 3] == 128).all() and (half[opaque][:, 3] == 255).all()
 
 
-def test_existing_transparency_is_kept(models_dir, astronaut):
+def test_existing_transparency_is_kept(copied_models, astronaut):
     rgba = np.dstack([astronaut, np.full(astronaut.shape[:2], 255, np.uint8)])
     rgba[150:160, 215:225, 3] = 0  # a hole punched in her face
     alpha = remove_background(rgba, runtime=current())[..., 3]
@@ -102,7 +85,7 @@ def test_existing_transparency_is_kept(models_dir, astronaut):
     assert alpha[140, 220] > 230
 
 
-def test_bad_inputs_are_typed_errors(models_dir, astronaut):
+def test_bad_inputs_are_typed_errors(copied_models, astronaut):
     with pytest.raises(InvalidParameters):
         remove_background(astronaut.astype(np.float32), runtime=current())
     with pytest.raises(InvalidParameters):
@@ -117,18 +100,20 @@ def test_bad_inputs_are_typed_errors(models_dir, astronaut):
         remove_background(astronaut, model="nope", runtime=current())
 
 
-def test_missing_and_corrupt_models_name_the_fix(models_dir, astronaut):
+def test_missing_and_corrupt_models_name_the_fix(copied_models, astronaut):
     settings = current().settings  # an air-gapped deployment: no fetch on first use
-    configure(None, **{**settings.model_dump(), "models": {"dir": models_dir, "auto_fetch": False}})
+    configure(
+        None, **{**settings.model_dump(), "models": {"dir": copied_models, "auto_fetch": False}}
+    )
     with pytest.raises(ModelNotAvailable, match=r"glitchzap models fetch u2net\b"):
         remove_background(astronaut, model="u2net", runtime=current())
-    (models_dir / "u2netp.onnx").write_bytes(np.random.default_rng(1).bytes(50_000))
+    (copied_models / "u2netp.onnx").write_bytes(np.random.default_rng(1).bytes(50_000))
     with pytest.raises(ModelNotAvailable, match=r"corrupt.*glitchzap models fetch u2netp"):
         remove_background(astronaut, runtime=current())
     assert current().models.model_runs == 0
 
 
-def test_large_image_mask_has_sharp_edges(models_dir, astronaut):
+def test_large_image_mask_has_sharp_edges(copied_models, astronaut):
     """At 4x the model still sees 320 px, yet the edge band is much narrower than an upscale."""
     big = cv2.resize(astronaut, (2048, 2048), interpolation=cv2.INTER_CUBIC)
     mask = foreground_mask(big, runtime=current())
@@ -140,7 +125,7 @@ def test_large_image_mask_has_sharp_edges(models_dir, astronaut):
     assert np.abs(mask - refine_mask(big, low)).max() <= 1 / 255 + 1e-6
 
 
-def test_alpha_matting_changes_only_the_edges(models_dir, astronaut):
+def test_alpha_matting_changes_only_the_edges(copied_models, astronaut):
     small = cv2.resize(astronaut, (256, 256), interpolation=cv2.INTER_AREA)
     plain = remove_background(small, runtime=current())[..., 3].astype(int)
     matted = remove_background(small, alpha_matting=True, runtime=current())[..., 3].astype(int)
@@ -161,7 +146,7 @@ def test_alpha_matting_changes_only_the_edges(models_dir, astronaut):
     assert (matted[band] != plain[band]).any()
 
 
-def test_status_reports_the_provider_in_use(models_dir, astronaut):
+def test_status_reports_the_provider_in_use(copied_models, astronaut):
     assert current().models.status()["model"] is None
     remove_background(astronaut, runtime=current())
     status = current().models.status()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path
+from fastapi import APIRouter, Path
 from fastapi.responses import Response
 
 from glitchzap.api.cdn import (
@@ -23,7 +23,7 @@ from glitchzap.api.cdn import (
 )
 from glitchzap.api.deps import ApiState, State
 from glitchzap.api.routes._image_output import MEDIA_TYPES, content_headers
-from glitchzap.api.routes.render import IMAGE_RESPONSES
+from glitchzap.api.routes.render import IMAGE_RESPONSES, IfNoneMatch
 from glitchzap.errors import NotFound
 
 router = APIRouter(prefix="/api", tags=["render"])
@@ -41,7 +41,7 @@ def get_render(
     key: ContentKey,
     ext: Extension,
     state: State,
-    if_none_match: Annotated[str | None, Header()] = None,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
     """The image a render, meme, erase-text, remove-background or memegen call answered,
     by the key in its ETag: the same bytes for ever (`Cache-Control: immutable`), so 304 to
