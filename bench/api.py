@@ -1,18 +1,36 @@
-"""Load test of the HTTP API on loopback: slider previews by image_id vs re-uploading each time.
+"""Load benchmark of the HTTP API: cache misses, cache hits, a mix, the engine limit, latency.
 
-Starts a real uvicorn server (one worker) on a free port with a throw-away data dir, uploads
-one photo-sized image, then runs CLIENTS concurrent closed-loop clients for SECONDS each:
+Starts a real uvicorn server (one worker) on a free port with a throw-away data dir and
+uploads one photo-sized JPEG once. Every request is then POST /api/render with that
+image_id, quality "balanced" (a JPEG preview), recipe blur 4 px + noise 0.1 and a seed:
 
-* studio: the image is uploaded once; every request is POST /api/render with only the
-  image_id and a recipe whose slider values change (blur, noise, shake, motion, 11 positions
-  each, as when dragging sliders back and forth), quality "balanced".
-* naive (the anchor): the same previews, but every request first re-uploads the image
-  (POST /api/images, multipart) and then renders it.
+* all-miss: every request has a seed never sent before, so every request renders (distinct
+  results, no result-cache hit; checked on each answer's `X-Cache` header);
+* all-hit: four fixed seeds, rendered once before the phase, then repeated (~100 % hits);
+* mix: 70 % of requests from those four seeds, 30 % new seeds;
+* single: one client, one request at a time, all-miss: the single-request latency;
+* open-loop 50 % / 90 %: all-miss requests sent at fixed intervals at 50 % and 90 % of the
+  all-miss throughput measured above, without waiting for answers (latency is counted from
+  the planned send time, so a server that falls behind is not hidden).
 
-Prints throughput, p50/p99 latency, errors and the server's RSS before/after each phase, with
-the ratio studio/naive, and the targets (p99 <= 60 ms, zero errors, RSS growth <= 50 MB).
+The closed-loop phases run CLIENTS concurrent clients. The load generator is its own process
+(`api.py --client SPEC`: asyncio + httpx) and reports its own CPU time, so the table says how
+much of the machine the client took from the server. The first WARM_SECONDS of each phase
+are dropped (a warm-up: requests started then count in neither throughput nor percentiles).
 
-    .venv/bin/python bench/api.py [--seconds 30] [--clients 20]
+The engine limit is measured in the same run: the same all-miss renders and the same
+encode the API does for a "balanced" preview (`render_recipe` + `encode_result`, as in
+api/routes/render.py), in this process on os.cpu_count() threads, no HTTP, after the server
+has stopped (so the two never compete): renders/s, after one warm-up render.
+API throughput is reported as a share of it (target >= 80 % for all-miss), percentiles
+beside the single-request latency (target: p99 at 50 % load <= 3x single-request p50),
+errors (target 0, warm-up included; a request unanswered REQUEST_TIMEOUT_S after it was
+sent is one) and server RSS growth over the run (target <= the in-memory cache budget + 64
+MB: the result cache legitimately fills up to its budget). The machine's load average is
+printed: on a shared machine the capacity measured by all-miss can fall before the
+open-loop phases run, which then queue.
+
+    cd bench && PYTHONPATH=../src:../tests python api.py [--seconds 12] [--clients 8]
 """
 
 from __future__ import annotations
@@ -22,63 +40,140 @@ import asyncio
 import io
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import numpy as np
 import psutil
-from PIL import Image
-from skimage import data as skdata
 
-from _report import row
+from _report import header, row
 
-SLIDERS = {
-    "blur": [{"radius": r} for r in np.linspace(0, 20, 11).round(1).tolist()],
-    "noise": [{"amount": a} for a in np.linspace(0, 0.5, 11).round(2).tolist()],
-    "shake": [{"offset": o} for o in np.linspace(0, 30, 11).round(1).tolist()],
-    "motion": [{"length": n} for n in np.linspace(0, 60, 11).round(1).tolist()],
-}
-TARGET_P99_MS = 60.0
-WARM_SECONDS = 2.0  # the first pass over the 44 slider positions renders; later ones hit
-TARGET_RSS_GROWTH_MB = 50.0
+WARM_SECONDS = 1.0
+HIT_SEEDS = (1, 2, 3, 4)
+MIX_HIT_SHARE = 0.7
+EFFECTS = {"blur": {"radius": 4.0}, "noise": {"amount": 0.1}}
+TARGET_SHARE = 0.8
+TARGET_P99_FACTOR = 3.0
+RSS_MARGIN_MB = 64.0
+REQUEST_TIMEOUT_S = 20.0
+
+
+def recipe(seed: int) -> dict[str, Any]:
+    return {"effects": EFFECTS, "seed": seed}
+
+
+# --- the load generator (runs in its own process) -----------------------------------------
+
+
+def choose_seed(kind: str, n: int, base: int, rng: np.random.Generator) -> int:
+    """The seed of request `n`: a fresh one (miss) or one of the warmed HIT_SEEDS (hit)."""
+    if kind == "hit" or (kind == "mix" and rng.random() < MIX_HIT_SHARE):
+        return HIT_SEEDS[n % len(HIT_SEEDS)]
+    return base + n  # `base` differs per phase: no two miss requests share a seed
+
+
+async def generate(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one phase as `spec` asks and return every request's (start, latency, status, hit)."""
+    url = f"http://127.0.0.1:{spec['port']}/api/render"
+    image_id, kind, seconds = spec["image_id"], spec["kind"], spec["seconds"]
+    rng = np.random.default_rng(spec["base"])
+    counter = iter(range(10**9))
+    records: list[tuple[float, float, int, int]] = []
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    # A request not answered within REQUEST_TIMEOUT_S of being sent counts as an error (status
+    # -1): this also bounds how long an overloaded open-loop phase can drain its backlog.
+    async with httpx.AsyncClient(limits=limits, timeout=REQUEST_TIMEOUT_S) as client:
+
+        async def one(planned: float, began: float) -> None:
+            seed = choose_seed(kind, next(counter), spec["base"], rng)
+            body = {"image_id": image_id, "recipe": recipe(seed), "quality": "balanced"}
+            try:
+                response = await asyncio.wait_for(client.post(url, json=body), REQUEST_TIMEOUT_S)
+                status = response.status_code
+                hit = int(response.headers.get("x-cache") == "hit")
+            except (httpx.HTTPError, TimeoutError):
+                status, hit = -1, 0
+            records.append((planned - began, time.perf_counter() - planned, status, hit))
+
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        began = time.perf_counter()
+        stop = began + seconds
+        if spec["mode"] == "open":
+            interval = 1.0 / spec["rate"]
+            tasks = []
+            k = 0
+            while (planned := began + k * interval) < stop:
+                delay = planned - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(one(planned, began)))
+                k += 1
+            await asyncio.gather(*tasks)
+        else:
+
+            async def loop() -> None:
+                while time.perf_counter() < stop:
+                    await one(time.perf_counter(), began)
+
+            await asyncio.gather(*(loop() for _ in range(spec["clients"])))
+        wall = time.perf_counter() - began
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    return {"records": records, "wall": wall, "client_cpu": cpu}
+
+
+def client_main(spec_json: str) -> None:
+    print(json.dumps(asyncio.run(generate(json.loads(spec_json)))))
+
+
+# --- the server and the phases ------------------------------------------------------------
 
 
 @dataclass
 class Phase:
     name: str
-    latencies: list[float] = field(default_factory=list)
-    started: list[float] = field(default_factory=list)  # seconds into the phase
-    errors: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-    rss_before: int = 0
-    rss_after: int = 0
-    server_cpu_seconds: float = 0.0
-    client_cpu_seconds: float = 0.0
+    what: str
+    spec: dict[str, Any]
+    records: list[tuple[float, float, int, int]] = field(default_factory=list)
+    wall: float = 0.0
+    client_cpu: float = 0.0
+    server_cpu: float = 0.0
+    rss_before: float = 0.0
+    rss_after: float = 0.0
 
-    def error(self, what: str) -> None:
-        self.errors[what] = self.errors.get(what, 0) + 1
+    def kept(self) -> list[tuple[float, float, int, int]]:
+        return [r for r in self.records if r[0] >= WARM_SECONDS]
+
+    @property
+    def ok(self) -> list[tuple[float, float, int, int]]:
+        return [r for r in self.kept() if r[2] == 200]
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for r in self.records if r[2] != 200)
 
     @property
     def throughput(self) -> float:
-        return len(self.latencies) / self.seconds if self.seconds else 0.0
+        return len(self.ok) / max(self.spec["seconds"] - WARM_SECONDS, 1e-9)
 
-    def percentile_ms(self, q: float, after_seconds: float = 0.0) -> float:
-        chosen = [
-            lat for lat, t in zip(self.latencies, self.started, strict=True) if t >= after_seconds
-        ]
-        return float(np.percentile(chosen, q) * 1000) if chosen else float("nan")
-
-    def cpu_ms_per_request(self, seconds: float) -> float:
-        return seconds / len(self.latencies) * 1000 if self.latencies else float("nan")
+    def percentile_ms(self, q: float) -> float:
+        lat = [r[1] for r in self.ok]
+        return float(np.percentile(lat, q) * 1000) if lat else float("nan")
 
     @property
-    def rss_growth_mb(self) -> float:
-        return (self.rss_after - self.rss_before) / 1e6
+    def hit_share(self) -> float:
+        ok = self.ok
+        return sum(r[3] for r in ok) / len(ok) if ok else float("nan")
 
 
 def free_port() -> int:
@@ -89,41 +184,20 @@ def free_port() -> int:
 
 def photo_jpeg(side: int) -> bytes:
     """The astronaut photo scaled to side x side (a phone-photo-sized upload), as JPEG."""
+    from PIL import Image
+    from skimage import data as skdata
+
     image = Image.fromarray(skdata.astronaut()).resize((side, side), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=90)
     return buffer.getvalue()
 
 
-def recipe(client: int, step: int) -> dict[str, object]:
-    """The slider position client `client` sends at `step`: one effect, moving back and forth."""
-    names = list(SLIDERS)
-    name = names[(client + step // 21) % len(names)]
-    positions = SLIDERS[name]
-    k = step % 20
-    index = k if k <= 10 else 20 - k
-    return {"effects": {name: positions[index]}, "seed": 1}
-
-
 def start_server(port: int, data_dir: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "GLITCHZAP_DATA_DIR": data_dir, "GLITCHZAP_MONITORING__LOG_TIMING": "true"}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "glitchzap.api.main:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env=env,
-    )
+    env = {**os.environ, "GLITCHZAP_DATA_DIR": data_dir}
+    command = [sys.executable, "-m", "uvicorn", "glitchzap.api.main:create_app", "--factory"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    return subprocess.Popen([*command, "--no-access-log"], env=env)
 
 
 def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
@@ -139,229 +213,215 @@ def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the server did not start within 60 s")
 
 
-class Connection:
-    """A minimal HTTP/1.1 keep-alive client: httpx costs ~4 ms of CPU per request, which on
-    2 cores shared with the server would measure the client rather than the server."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def request(self, path: str, body: bytes, content_type: str) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        assert self.reader is not None
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        ).encode()
-        self.writer.write(head + body)
-        status_line = await self.reader.readline()
-        length = 0
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.decode("latin-1").partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-        payload = await self.reader.readexactly(length)
-        return int(status_line.split()[1]), payload
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            await self.writer.wait_closed()
+def run_phase(phase: Phase, server: psutil.Process) -> Phase:
+    """Run the load generator for `phase` in a child process; server CPU/RSS around it."""
+    phase.rss_before = server.memory_info().rss / 1e6
+    cpu0 = sum(server.cpu_times()[:2])
+    done = subprocess.run(
+        [sys.executable, __file__, "--client", json.dumps(phase.spec)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"load generator failed in {phase.name}:\n{done.stderr[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    phase.server_cpu = sum(server.cpu_times()[:2]) - cpu0
+    phase.rss_after = server.memory_info().rss / 1e6
+    phase.records = [tuple(r) for r in result["records"]]  # type: ignore[misc]
+    phase.wall, phase.client_cpu = result["wall"], result["client_cpu"]
+    return phase
 
 
-def multipart(image: bytes) -> tuple[bytes, str]:
-    boundary = "glitchzapbenchboundary"
-    body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-        f'filename="photo.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
-    ).encode()
-    body += image + f"\r\n--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
+def engine_limit(image: bytes, seconds: float, base: int) -> float:
+    """All-miss renders/s in-process on os.cpu_count() threads: the API's render + encode."""
+    from glitchzap.cache.keys import bytes_digest
+    from glitchzap.io import load_image
+    from glitchzap.recipes import Recipe
+    from glitchzap.rendering import encode_result, output_format, render_recipe
+    from glitchzap.runtime import Runtime
+    from glitchzap.settings import load_settings
+
+    with tempfile.TemporaryDirectory(prefix="glitchzap-engine-") as data_dir:
+        os.environ["GLITCHZAP_DATA_DIR"] = data_dir
+        runtime = Runtime(load_settings())
+        pixels = load_image(image, limits=runtime.settings.limits)
+        digest = bytes_digest(image)
+        counter = iter(range(base, base + 10**9))
+        lock = threading.Lock()
+
+        def render_one() -> None:
+            with lock:
+                seed = next(counter)
+            rec = Recipe.model_validate(recipe(seed))
+            out = render_recipe(
+                pixels,
+                rec,
+                runtime=runtime,
+                quality="balanced",
+                digest=digest,
+                use_cache=False,
+            )
+            encode_result(out, rec, quality="balanced", fmt=output_format(rec, "balanced", False))
+
+        render_one()  # warm-up: the preview-sized source is made once, as in the server
+        workers = os.cpu_count() or 1
+        stop = time.perf_counter() + seconds
+        counts = [0] * workers
+
+        def worker(i: int) -> None:
+            while time.perf_counter() < stop:
+                render_one()
+                counts[i] += 1
+
+        began = time.perf_counter()
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(worker, range(workers)))
+        return sum(counts) / (time.perf_counter() - began)
 
 
-async def upload(conn: Connection, form: tuple[bytes, str]) -> str:
-    status, payload = await conn.request("/api/images", *form)
-    if status != 200:
-        raise RuntimeError(f"upload answered {status}: {payload[:200]!r}")
-    return str(json.loads(payload)["image_id"])
-
-
-async def render(conn: Connection, body: dict[str, object]) -> tuple[int, bytes]:
-    return await conn.request("/api/render", json.dumps(body).encode(), "application/json")
-
-
-async def run_phase(
-    port: int,
-    phase: Phase,
-    image: bytes,
-    clients: int,
-    seconds: float,
-    naive: bool,
-    server: psutil.Process,
-) -> None:
-    form = multipart(image)
-    first = Connection(port)
-    image_id = await upload(first, form)
-    # Warm-up: one render off the slider grid loads the effect modules and OpenCV, so the RSS
-    # growth below is what the load adds, not the first imports.
-    status, _ = await render(first, {"image_id": image_id, "recipe": {"effects": {"blur": 0.5}}})
-    if status != 200:
-        raise SystemExit(f"warm-up render answered {status}")
-    await first.close()
-    phase.rss_before = server.memory_info().rss
-    server_cpu, client_cpu = sum(server.cpu_times()[:2]), time.process_time()
-    stop = time.monotonic() + seconds
-    began_perf = time.perf_counter()
-
-    async def client(index: int) -> None:
-        conn = Connection(port)
-        step = 0
-        while time.monotonic() < stop:
-            start = time.perf_counter()
-            try:
-                current = await upload(conn, form) if naive else image_id
-                status, _ = await render(
-                    conn,
-                    {"image_id": current, "recipe": recipe(index, step), "quality": "balanced"},
-                )
-            except (OSError, RuntimeError, asyncio.IncompleteReadError) as exc:
-                phase.error(type(exc).__name__)
-                await conn.close()
-                conn = Connection(port)
-            else:
-                if status == 200:
-                    phase.latencies.append(time.perf_counter() - start)
-                    phase.started.append(start - began_perf)
-                else:
-                    phase.error(f"http_{status}")
-            step += 1
-        await conn.close()
-
-    began = time.monotonic()
-    await asyncio.gather(*(client(i) for i in range(clients)))
-    phase.seconds = time.monotonic() - began
-    phase.rss_after = server.memory_info().rss
-    phase.server_cpu_seconds = sum(server.cpu_times()[:2]) - server_cpu
-    phase.client_cpu_seconds = time.process_time() - client_cpu
-
-
-def report(studio: Phase, naive: Phase, clients: int, image_bytes: int) -> None:
-    load = os.getloadavg()[0]
+def report_table(phases: list[Phase], engine: float) -> None:
     print(
-        f"\nAPI load test: {clients} concurrent clients, balanced previews, "
-        f"{image_bytes / 1e6:.2f} MB JPEG upload, {os.cpu_count()} cores, "
-        f"load average {load:.1f} at the end (others' work on the machine skews latency)"
+        f"\nAPI load benchmark: {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.2f} at the end; warm-up {WARM_SECONDS:.0f} s dropped per phase"
     )
-    header = f"{'':24}{'studio (image_id)':>20}{'naive (re-upload)':>20}{'ratio':>10}"
-    print(header)
-    print("-" * len(header))
-    rows = [
-        ("throughput req/s", studio.throughput, naive.throughput),
-        ("p50 latency ms", studio.percentile_ms(50), naive.percentile_ms(50)),
-        ("p99 latency ms", studio.percentile_ms(99), naive.percentile_ms(99)),
-        (
-            f"p99 after {WARM_SECONDS:.0f} s ms",
-            studio.percentile_ms(99, WARM_SECONDS),
-            naive.percentile_ms(99, WARM_SECONDS),
-        ),
-        ("requests ok", len(studio.latencies), len(naive.latencies)),
-        (
-            "server CPU ms/request",
-            studio.cpu_ms_per_request(studio.server_cpu_seconds),
-            naive.cpu_ms_per_request(naive.server_cpu_seconds),
-        ),
-        (
-            "client CPU ms/request",
-            studio.cpu_ms_per_request(studio.client_cpu_seconds),
-            naive.cpu_ms_per_request(naive.client_cpu_seconds),
-        ),
-        ("errors", sum(studio.errors.values()), sum(naive.errors.values())),
-        ("RSS before MB", studio.rss_before / 1e6, naive.rss_before / 1e6),
-        ("RSS after MB", studio.rss_after / 1e6, naive.rss_after / 1e6),
-        ("RSS growth MB", studio.rss_growth_mb, naive.rss_growth_mb),
-    ]
-    for label, ours, anchor in rows:
-        ratio = f"{ours / anchor:.2f}" if anchor else "-"
-        print(f"{label:24}{ours:>20.1f}{anchor:>20.1f}{ratio:>10}")
-    if studio.errors or naive.errors:
-        print(f"error kinds: studio {studio.errors}, naive {naive.errors}")
-    p99 = studio.percentile_ms(99)
-    print(
-        f"\ntargets (studio): p99 {p99:.1f} ms <= {TARGET_P99_MS:.0f} ms: "
-        f"{'PASS' if p99 <= TARGET_P99_MS else 'FAIL'}; errors {sum(studio.errors.values())} "
-        f"== 0: {'PASS' if not studio.errors else 'FAIL'}; RSS growth {studio.rss_growth_mb:.1f} "
-        f"MB <= {TARGET_RSS_GROWTH_MB:.0f} MB: "
-        f"{'PASS' if studio.rss_growth_mb <= TARGET_RSS_GROWTH_MB else 'FAIL'}"
-    )
-    # The same figures as rows for docs/BENCHMARKS.md (anchor: the naive re-uploading client).
-    naive_p99 = naive.percentile_ms(99)
+    cols = f"{'req/s':>8}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'hits':>7}{'err':>5}"
+    cols += f"{'RSS MB':>15}{'client CPU':>12}{'server CPU':>12}"
+    print(f"{'phase':<62}{cols}")
+    for p in phases:
+        rss = f"{p.rss_before:.0f}->{p.rss_after:.0f}"
+        client = f"{p.client_cpu / p.wall * 100:.0f} %" if p.wall else "-"
+        server = f"{p.server_cpu / p.wall * 100:.0f} %" if p.wall else "-"
+        print(
+            f"{p.name + ' (' + p.what + ')':<62}{p.throughput:>8.1f}{p.percentile_ms(50):>8.1f}"
+            f"{p.percentile_ms(90):>8.1f}{p.percentile_ms(99):>8.1f}{p.hit_share * 100:>6.0f}%"
+            f"{p.errors:>5}{rss:>15}{client:>12}{server:>12}"
+        )
+    for p in phases:
+        if p.errors:
+            kinds = Counter("timeout/refused" if r[2] < 0 else f"http {r[2]}" for r in p.records)
+            kinds.pop("http 200", None)
+            print(f"errors in {p.name}: {dict(kinds)}")
+    print(f"{'engine limit (in-process, no HTTP, all-miss, renders/s)':<62}{engine:>8.1f}")
+    print("(client/server CPU: % of one core over the phase; 100 % = one whole core)\n")
+
+
+def report_rows(phases: dict[str, Phase], engine: float, rss_start: float, budget: float) -> None:
+    header("API load: balanced previews of one uploaded photo, one uvicorn worker")
+    engine_ms = 1000 / engine
+    for name in ("all-miss", "all-hit", "mix"):
+        p = phases[name]
+        share = p.throughput / engine
+        is_miss = name == "all-miss"
+        row(
+            f"API {name} ms/request (1/throughput; {p.what}, {p.hit_share * 100:.0f} % hits)",
+            1000 / p.throughput if p.throughput else float("nan"),
+            engine_ms,
+            f"engine limit, all-miss, {os.cpu_count()} threads, no HTTP",
+            target=f"ratio (share of engine) >= {TARGET_SHARE:.2f}" if is_miss else "",
+            ok=share >= TARGET_SHARE if is_miss else None,
+        )
+    single = phases["single"].percentile_ms(50)
+    for name in ("single", "all-miss", "all-hit", "mix", "open-50", "open-90"):
+        p = phases[name]
+        for q in (50, 99):
+            target, ok = "", None
+            if name == "open-50" and q == 99:
+                target = f"<= {TARGET_P99_FACTOR:.0f}x single p50"
+                ok = p.percentile_ms(99) <= TARGET_P99_FACTOR * single
+            row(
+                f"API p{q} latency, {name} ({p.what})",
+                p.percentile_ms(q),
+                single,
+                "single-request p50, all-miss",
+                target=target,
+                ok=ok,
+            )
+    errors = sum(p.errors for p in phases.values())
+    requests = sum(len(p.records) for p in phases.values())
     row(
-        "API p99 latency, balanced previews",
-        p99,
-        naive_p99,
-        "naive client, re-uploads",
-        target=f"<= {TARGET_P99_MS:.0f} ms",
-        ok=p99 <= TARGET_P99_MS,
-    )
-    row(
-        "API p50 latency, balanced previews",
-        studio.percentile_ms(50),
-        naive.percentile_ms(50),
-        "naive client, re-uploads",
-    )
-    row(
-        "API errors",
-        float(sum(studio.errors.values())),
-        float(sum(naive.errors.values())),
-        "naive client",
+        f"API errors, all phases ({requests} requests)",
+        float(errors),
+        None,
+        "no anchor",
         unit="",
         target="== 0",
-        ok=not studio.errors,
+        ok=errors == 0,
     )
+    rss_end = max(p.rss_after for p in phases.values())
     row(
-        "API server RSS growth",
-        studio.rss_growth_mb,
-        naive.rss_growth_mb,
-        "naive client",
+        "API server RSS growth over the run (peak after a phase - start)",
+        rss_end - rss_start,
+        budget,
+        "bound: in-memory cache budget + 64 MB",
         unit="MB",
-        target=f"<= {TARGET_RSS_GROWTH_MB:.0f} MB",
-        ok=studio.rss_growth_mb <= TARGET_RSS_GROWTH_MB,
+        target=f"<= {budget:.0f} MB",
+        ok=rss_end - rss_start <= budget,
     )
+    miss = phases["all-miss"]
     row(
-        "API throughput (1 / req/s, ms per request)",
-        1000 / studio.throughput,
-        1000 / naive.throughput,
-        "naive client",
+        "load generator CPU, all-miss phase (% of one core)",
+        miss.client_cpu / miss.wall * 100,
+        miss.server_cpu / miss.wall * 100,
+        "server CPU, same phase",
+        unit="%",
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=30.0, help="duration of each phase")
-    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=12.0, help="duration of each phase")
+    parser.add_argument("--clients", type=int, default=8, help="closed-loop clients")
     parser.add_argument("--side", type=int, default=2048, help="uploaded image size, px")
+    parser.add_argument("--client", help=argparse.SUPPRESS)  # internal: run a load generator
     args = parser.parse_args()
+    if args.client:
+        client_main(args.client)
+        return
+    from glitchzap.settings import load_settings
+
     image = photo_jpeg(args.side)
-    studio, naive = Phase("studio"), Phase("naive")
-    for phase, is_naive in ((studio, False), (naive, True)):
-        # A fresh server and data dir per phase: neither inherits the other's caches.
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        with tempfile.TemporaryDirectory(prefix="glitchzap-bench-") as data_dir:
-            process = start_server(port, data_dir)
-            try:
-                wait_ready(base, process)
-                server = psutil.Process(process.pid)
-                asyncio.run(
-                    run_phase(port, phase, image, args.clients, args.seconds, is_naive, server)
-                )
-            finally:
-                process.terminate()
-                process.wait(timeout=30)
-    report(studio, naive, args.clients, len(image))
+    seconds = args.seconds
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    phases: dict[str, Phase] = {}
+    with tempfile.TemporaryDirectory(prefix="glitchzap-bench-") as data_dir:
+        budget = load_settings().cache.memory_max_bytes / 1e6 + RSS_MARGIN_MB
+        process = start_server(port, data_dir)
+        try:
+            wait_ready(base, process)
+            server = psutil.Process(process.pid)
+            files = {"file": ("photo.jpg", image, "image/jpeg")}
+            uploaded = httpx.post(f"{base}/api/images", files=files, timeout=60)
+            image_id = uploaded.raise_for_status().json()["image_id"]
+            for seed in (*HIT_SEEDS, 0):  # warm the hit set and the preview-sized source
+                body = {"image_id": image_id, "recipe": recipe(seed), "quality": "balanced"}
+                httpx.post(f"{base}/api/render", json=body, timeout=60).raise_for_status()
+            rss_start = server.memory_info().rss / 1e6
+            common = {"port": port, "image_id": image_id, "seconds": seconds}
+
+            def phase(name: str, what: str, n: int, **spec: Any) -> Phase:
+                spec = {**common, "base": 10**6 * n, **spec}
+                phases[name] = run_phase(Phase(name, what, spec), server)
+                return phases[name]
+
+            closed = {"mode": "closed", "clients": args.clients}
+            miss = phase("all-miss", "distinct renders", 1, kind="miss", **closed)
+            phase("all-hit", "4 warmed renders repeated", 2, kind="hit", **closed)
+            phase("mix", "70 % warmed / 30 % distinct", 3, kind="mix", **closed)
+            one = {"mode": "closed", "clients": 1}
+            phase("single", "1 client, sequential, distinct", 4, kind="miss", **one)
+            capacity = miss.throughput
+            for n, share in ((5, 0.5), (6, 0.9)):
+                rate = share * capacity
+                what = f"open loop {rate:.1f} req/s = {share:.0%} of all-miss, distinct"
+                phase(f"open-{share * 100:.0f}", what, n, kind="miss", mode="open", rate=rate)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    engine = engine_limit(image, seconds, 10**7)
+    report_table(list(phases.values()), engine)
+    report_rows(phases, engine, rss_start, budget)
 
 
 if __name__ == "__main__":
