@@ -64,7 +64,7 @@ format: $(STAMP) ## ruff format + autofix
 
 bench: install ## Benchmarks: each figure beside its anchor; regenerates docs/BENCHMARKS.md
 	rm -rf bench/out/rows
-	cd bench && for script in effects.py glitch.py animation.py $(notdir $(wildcard bench/background.py bench/cutout.py bench/meme.py bench/templates.py bench/api.py bench/web.py bench/soak.py bench/batch.py bench/replicas.py)); do \
+	cd bench && for script in effects.py glitch.py animation.py $(notdir $(wildcard bench/background.py bench/cutout.py bench/int8_heldout.py bench/meme.py bench/templates.py bench/api.py bench/web.py bench/soak.py bench/batch.py bench/replicas.py)); do \
 	  ../$(PY) _benchmarks_md.py run $$script || exit 1; done
 	cd bench && ../$(PY) _benchmarks_md.py write
 

@@ -51,7 +51,7 @@ def test_int8_masks_stay_close_to_float32(name: str, installed: Path):
 
 def test_auto_runs_the_int8_variant_on_the_cpu(tmp_path: Path):
     copy_installed_model(tmp_path)
-    manager = ModelManager(tmp_path, device="cpu")
+    manager = ModelManager(tmp_path, device="cpu", precision="auto")
     assert manager.precision_for("u2netp") == "int8"
     session = manager.session("u2netp")
     assert session.precision == "int8" and session.path == int8_path(U2NETP, tmp_path)
@@ -90,7 +90,7 @@ def test_auto_falls_back_to_float32_when_the_variant_cannot_be_made(tmp_path: Pa
         leftover.unlink()
     int8_path(U2NETP, tmp_path).mkdir()  # the variant's path is taken: it cannot be written
     image = np.ascontiguousarray(data.astronaut())
-    auto = ModelManager(tmp_path, device="cpu")
+    auto = ModelManager(tmp_path, device="cpu", precision="auto")
     with caplog.at_level("WARNING"):
         alpha = foreground_mask(image, manager=auto, use_cache=False, runtime=current())
     assert "running u2netp in float32" in caplog.text
@@ -107,7 +107,7 @@ def test_int8_for_a_model_without_a_recipe_is_refused(tmp_path: Path):
     manager = ModelManager(tmp_path, precision="int8")
     with pytest.raises(InvalidParameters, match="u2net has no int8 variant"):
         manager.precision_for("u2net")
-    assert ModelManager(tmp_path).precision_for("u2net") == "fp32"  # auto: float32
+    assert ModelManager(tmp_path, precision="auto").precision_for("u2net") == "fp32"
 
 
 def test_precision_is_part_of_the_mask_cache_key(tmp_path: Path):

@@ -2,8 +2,9 @@
 
 Loading another model unloads the previous one first (and runs the garbage collector, so a
 server swapping models does not hold two sessions' memory). `precision` picks the model's
-float32 file or its int8 variant (quantize.py): `auto` runs int8 on the CPU where the model has
-an int8 recipe and falls back to float32, saying so, when the variant cannot be derived.
+float32 file (`fp32`, the default) or its int8 variant (quantize.py): `auto` runs int8 on the CPU
+where the model has an int8 recipe and falls back to float32, saying so, when the variant cannot
+be derived.
 A lock serialises loads, runs and unloads; an optional timer unloads the session after
 `idle_unload_seconds` without use. A model missing from `models_dir` is fetched on first use
 unless `auto_fetch` is off (files.ensure_model_file).
@@ -41,7 +42,7 @@ class ModelManager:
         warmup: bool = False,
         cpu_mem_arena: bool = True,
         threads: int = 0,
-        precision: Precision = "auto",
+        precision: Precision = "fp32",
         auto_fetch: bool = True,
     ) -> None:
         self.models_dir = Path(models_dir)
