@@ -215,12 +215,12 @@ class Matcher:
         self, index: _Index, plain: m.Features, mirrored: m.Features,
         memo: dict[tuple[int, ...], _Scores] | None,
     ) -> _Scores:  # fmt: skip
-        """_scores of `plain` and `mirrored`, kept in `memo` (a query's) for the next
+        """_score_templates of `plain` and `mirrored`, kept in `memo` (a query's) for the next
         shortlist of the same features."""
         key = (index.generation, id(plain), id(mirrored))
         found = memo.get(key) if memo is not None else None
         if found is None:
-            found = _scores(index, plain, mirrored)
+            found = _score_templates(index, plain, mirrored)
             if memo is not None:
                 memo[key] = found
         return found
@@ -350,7 +350,7 @@ class Matcher:
         return _merge(candidates[:UNMASKED_RETRIES], by_votes)
 
 
-def _scores(index: _Index, plain: m.Features, mirrored: m.Features) -> _Scores:
+def _score_templates(index: _Index, plain: m.Features, mirrored: m.Features) -> _Scores:
     """(global similarity, votes) of every template, as is and mirrored."""
     n = len(index.ids)
     # Both orientations in one product: (rows, 2 x query trims), then the best trim.
