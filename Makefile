@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml
 	@# ... as do template matching's Hamming kernel and the `edges` inpainting loops.
 	$(PY) -c "import numpy as np; from glitchzap.templates._hamming_numba import two_nearest as t; t(np.zeros((2, 4), np.uint64), np.zeros((4, 2), np.uint64))"
 	$(PY) -c "import numpy as np; from glitchzap.meme.inpaint import inpaint; m = np.zeros((32, 32), np.uint8); m[10:20, 10:20] = 255; inpaint(np.zeros((32, 32, 3), np.uint8), m, 'edges')"
+	$(PY) -c "import numpy as np; from glitchzap.background.refine import refine_alpha as r; r(np.zeros((8, 8, 3), np.uint8), np.zeros((4, 4), np.float32))"
 	@touch $(STAMP)
 
 system-deps: ## Debian packages the tests and server use (installed when missing)
@@ -64,7 +65,7 @@ format: $(STAMP) ## ruff format + autofix
 
 bench: install ## Benchmarks: each figure beside its anchor; regenerates docs/BENCHMARKS.md
 	rm -rf bench/out/rows
-	cd bench && for script in effects.py glitch.py animation.py $(notdir $(wildcard bench/background.py bench/cutout.py bench/int8_heldout.py bench/meme.py bench/templates.py bench/api.py bench/web.py bench/soak.py bench/batch.py bench/replicas.py)); do \
+	cd bench && for script in effects.py glitch.py animation.py $(notdir $(wildcard bench/background.py bench/cutout.py bench/precision_heldout.py bench/meme.py bench/templates.py bench/api.py bench/web.py bench/soak.py bench/batch.py bench/replicas.py)); do \
 	  ../$(PY) _benchmarks_md.py run $$script || exit 1; done
 	cd bench && ../$(PY) _benchmarks_md.py write
 

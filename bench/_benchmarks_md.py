@@ -28,6 +28,10 @@ printed; do not edit by hand. Every figure sits beside an anchor measured in the
 same machine. **ratio** = anchor / ours: above 1 means ours is faster (or smaller) than the
 anchor. Where a row has a target, the verdict follows it. The load average is the machine's
 one-minute load when the script finished: figures taken on a busy machine are noisy.
+Times are medians; the untimed warm-up runs before them are dropped (two per figure unless the
+script's docstring says otherwise: the first call pays for imports, compilation and arena
+growth). "Published" anchors are the seed's published numbers, not measured here. A figure that
+mostly measures a cache says so in its name, beside the uncached one.
 """
 
 

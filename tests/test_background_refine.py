@@ -66,3 +66,23 @@ def test_refine_alpha_is_the_rounded_mask():
     mask = refine_mask(photo, low)
     assert alpha.dtype == np.uint8 and alpha.shape == mask.shape
     assert np.abs(alpha.astype(np.float32) - mask * 255).max() <= 0.5 + 1e-3
+
+
+@pytest.mark.parametrize("shape", [(3000, 4000), (480, 854), (101, 61), (1, 1)])
+def test_the_fused_kernel_matches_the_opencv_path(shape):
+    """refine_alpha's one-pass numba kernel against refine_mask's OpenCV resizes and products,
+    on a real photo at sizes that do and do not need the working-size step."""
+    photo = cv2.resize(data.astronaut(), shape[::-1], interpolation=cv2.INTER_CUBIC)
+    rng = np.random.default_rng(3)
+    low = cv2.GaussianBlur(rng.random((320, 320), dtype=np.float32), (0, 0), 5)
+    alpha = refine_alpha(photo, low)
+    reference = np.clip(refine_mask(photo, low) * 255 + 0.5, 0, 255).astype(np.uint8)
+    difference = np.abs(alpha.astype(int) - reference)
+    assert difference.max() <= 1 and (difference > 0).mean() < 1e-3
+
+
+def test_the_kernel_reads_only_the_colour_channels_of_rgba():
+    photo = np.ascontiguousarray(data.astronaut()[::2, ::2])
+    rgba = np.dstack([photo, np.full(photo.shape[:2], 7, np.uint8)])
+    low = np.linspace(0, 1, 64 * 64, dtype=np.float32).reshape(64, 64)
+    np.testing.assert_array_equal(refine_alpha(rgba, low), refine_alpha(photo, low))

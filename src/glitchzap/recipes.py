@@ -36,7 +36,14 @@ class OutputOptions(BaseModel):
 class BackgroundOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     remove: bool = Field(False, description="Cut the subject out (transparent background)")
-    model: str | None = Field(None, description="Background model; default from config")
+    model: str | None = Field(
+        None, description="One background model alone (overrides quality); default from config"
+    )
+    quality: Literal["fast", "balanced", "best"] | None = Field(
+        None,
+        description="Cut-out quality mode: fast (u2netp), balanced (isnet-imgly), best "
+        "(both, mirrored too); default models.quality",
+    )
     color: tuple[Channel, Channel, Channel, Channel] | None = Field(
         None, description="R, G, B, A (0-255) to fill the removed background"
     )
@@ -63,6 +70,11 @@ class BackgroundOptions(BaseModel):
     )
     channels: Literal["rgba", "alpha"] = Field(
         "rgba", description="rgba: the image; alpha: the result's alpha alone (grey PNG)"
+    )
+    decontaminate: bool | None = Field(
+        None,
+        description="Estimate the subject's own colours on soft edges (no halo of the old "
+        "background); default: as the quality mode says (on for best)",
     )
 
     @model_validator(mode="after")
@@ -96,6 +108,7 @@ class BackgroundOptions(BaseModel):
             "crop": self.crop,
             "crop_margin": self.crop_margin,
             "channels": self.channels,
+            "decontaminate": self.decontaminate,
         }
 
 

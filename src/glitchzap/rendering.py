@@ -145,24 +145,36 @@ def prepare_source(
         raise InvalidParameters("Give one backdrop: a background colour or an image")
     if not (options.remove or options.only_mask or recipe.needs_mask):
         return image, digest, None
-    from glitchzap.background import foreground_alpha, foreground_mask, remove_background
+    from glitchzap.background import (
+        foreground_alpha,
+        foreground_mask,
+        remove_background,
+        resolve_mode,
+    )
 
     pixels = pixels_of(image)
-    model = options.model or runtime.settings.models.default
+    model, quality = options.model, options.quality
+    # The mode's name keys the in-memory arrays: a named model, or fast/balanced/best.
+    mode = resolve_mode(model, quality, runtime).name
+    if not model and mode == "fast":
+        mode = f"fast:{runtime.settings.models.default}"
     memo = runtime.arrays
     mask = None
     if recipe.needs_mask:
         mask = memo.get_or_make(
-            make_key("mask-array", digest, {"model": model}),
-            lambda: foreground_mask(pixels, model=model, runtime=runtime, digest=digest),
+            make_key("mask-array", digest, {"mode": mode}),
+            lambda: foreground_mask(
+                pixels, model=model, quality=quality, runtime=runtime, digest=digest
+            ),
         )
     if options.only_mask:
-        key = make_key("mask-only", digest, {"model": model, "post": options.post_process})
+        key = make_key("mask-only", digest, {"mode": mode, "post": options.post_process})
         alpha = memo.get_or_make(
             key,
             lambda: foreground_alpha(
                 pixels,
                 model=model,
+                quality=quality,
                 post_process=options.post_process,
                 runtime=runtime,
                 digest=digest,
@@ -173,12 +185,13 @@ def prepare_source(
         return image, digest, mask
     cut_options = options.model_dump(exclude={"remove", "only_mask"}, mode="json")
     backdrop_id = None if backdrop is None else image_digest(backdrop)
-    key = make_key("cutout", digest, {**cut_options, "model": model, "backdrop": backdrop_id})
+    key = make_key("cutout", digest, {**cut_options, "mode": mode, "backdrop": backdrop_id})
     cutout = memo.get_or_make(
         key,
         lambda: remove_background(
             pixels,
             model=model,
+            quality=quality,
             alpha_matting=options.alpha_matting,
             alpha_matting_foreground_threshold=options.alpha_matting_foreground_threshold,
             alpha_matting_background_threshold=options.alpha_matting_background_threshold,

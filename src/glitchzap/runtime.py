@@ -67,7 +67,7 @@ class Runtime:
 
     @property
     def models(self) -> ModelManager:
-        """The one background model manager (one resident ONNX session at a time)."""
+        """The one background model manager (a quality mode's sessions resident at a time)."""
         return self._part("models", self._build_models)
 
     def _build_models(self) -> ModelManager:
@@ -83,6 +83,7 @@ class Runtime:
             threads=conf.threads,
             precision=conf.precision,
             auto_fetch=conf.auto_fetch,
+            backend=conf.backend,
         )
 
     @property

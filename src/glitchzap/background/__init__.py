@@ -1,9 +1,9 @@
 """Background removal: the subject's soft mask, cut-outs and composites.
 
-`foreground_mask` is a cached step (key: pixel digest + model + its precision + mask
-options), so changing
-anything downstream (effects, background colour, alpha matting) never runs the model again.
-The model itself is held by the one `ModelManager` (see manager.py).
+`foreground_mask` is a cached step (its low-resolution mask, key: pixel digest + the quality
+mode's models, weights, mirroring and arithmetic + mask options), so changing anything
+downstream (effects, background colour, alpha matting) never runs a model again. The models
+are held by the one `ModelManager` (see manager.py); quality modes are in modes.py.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from glitchzap.background import compose
 from glitchzap.background.compose import Shadow
 from glitchzap.background.manager import ModelManager
 from glitchzap.background.models import DEFAULT_MODEL, MODELS, get_spec
+from glitchzap.background.modes import MODES, QualityMode, get_mode, low_res_mask, single_model
 from glitchzap.background.refine import resize_mask, working_size
 from glitchzap.errors import InvalidParameters
 
@@ -28,6 +29,7 @@ __all__ = [
     "CHANNELS",
     "DEFAULT_MODEL",
     "MODELS",
+    "MODES",
     "ModelManager",
     "Shadow",
     "foreground_alpha",
@@ -57,6 +59,15 @@ def _default_model(model: str | None, runtime: Runtime) -> str:
     return runtime.settings.models.default or DEFAULT_MODEL
 
 
+def resolve_mode(model: str | None, quality: str | None, runtime: Runtime) -> QualityMode:
+    """The quality mode a call runs: `model` alone when given, else `quality` (or
+    `models.quality`); InvalidParameters for an unknown model or quality."""
+    if model:
+        get_spec(model)
+        return single_model(model)
+    return get_mode(quality or runtime.settings.models.quality)
+
+
 def _encode_mask(alpha: np.ndarray) -> bytes:
     ok, png = cv2.imencode(".png", alpha, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:  # pragma: no cover - cv2 encodes any uint8 2-D array
@@ -64,25 +75,28 @@ def _encode_mask(alpha: np.ndarray) -> bytes:
     return bytes(png.tobytes())
 
 
-def _decode_mask(data: bytes, shape: tuple[int, int]) -> np.ndarray | None:
-    alpha = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if alpha is None or alpha.ndim != 2 or alpha.shape != shape:
+def _decode_mask(data: bytes) -> np.ndarray | None:
+    mask = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if mask is None or mask.ndim != 2 or mask.shape[0] != mask.shape[1]:
         return None  # a damaged or foreign entry is a miss, recomputed and overwritten
-    return alpha
+    return mask
 
 
-def _compute_alpha(
-    image: np.ndarray, model: str, post_process: bool, manager: ModelManager
+def _low_res(
+    image: np.ndarray, mode: QualityMode, default: str, post_process: bool, manager: ModelManager
 ) -> np.ndarray:
-    from glitchzap.background.refine import refine_alpha
-
-    low_res = manager.predict(model, image)
+    """The mode's combined mask at the model grid, rounded to uint8: what the cache keeps (a
+    few hundred KB at most, whatever the photo's size; the refinement to full size is cheap
+    and deterministic, so it is redone rather than stored: a 12 MP alpha PNG costs ~90 ms to
+    encode)."""
+    low_res = low_res_mask(image, mode, default, manager)
+    low_u8 = (np.clip(low_res, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
     if post_process:
         from rembg.bg import post_process as rembg_post_process
 
         # rembg's morphological clean-up, at the model's resolution where it is cheap.
-        low_res = rembg_post_process((low_res * 255).astype(np.uint8)).astype(np.float32) / 255
-    return refine_alpha(image, low_res)
+        low_u8 = np.ascontiguousarray(rembg_post_process(low_u8), dtype=np.uint8)
+    return low_u8
 
 
 def foreground_alpha(
@@ -90,35 +104,46 @@ def foreground_alpha(
     *,
     runtime: Runtime,
     model: str | None = None,
+    quality: str | None = None,
     post_process: bool = False,
     use_cache: bool = True,
     digest: str | None = None,
     manager: ModelManager | None = None,
 ) -> np.ndarray:
-    """The subject's mask at full size as uint8 (255 = subject), from the cache when possible.
+    """The subject's mask at full size as uint8 (255 = subject); the models' part comes from
+    the cache when possible (it keeps the low-resolution mask, see _low_res).
 
-    `digest` names the pixels when the caller knows it already (it keys the mask cache)."""
+    `model` runs that model alone; otherwise `quality` (fast, balanced, best; default
+    `models.quality`) picks the models (modes.py). `digest` names the pixels when the caller
+    knows it already (it keys the mask cache)."""
     from glitchzap.cache.keys import image_digest, make_key
 
     _check_image(image)
-    model = _default_model(model, runtime)
+    mode = resolve_mode(model, quality, runtime)
+    default = _default_model(None, runtime)
     manager = manager or runtime.models  # a test or bench may bring its own
     digest = digest or image_digest(image)
 
     def key() -> str:
-        # The weights (float32 or the int8 variant) are part of what made the mask.
-        options = {"model": model, "post_process": post_process}
-        return make_key("mask", digest, {**options, "precision": manager.precision_for(model)})
+        # Each member's model, weight, mirroring and arithmetic (float32, bfloat16 or the int8
+        # variant) is part of what made the mask.
+        members = [
+            [name, member.weight, member.flip, manager.precision_for(name)]
+            for name, member in zip(mode.models(default), mode.members, strict=True)
+        ]
+        return make_key("mask-low", digest, {"members": members, "post_process": post_process})
+
+    from glitchzap.background.refine import refine_alpha
 
     cache = runtime.cache("masks") if use_cache else None
+    low = None
     if cache is not None and (data := cache.get(key())) is not None:
-        alpha = _decode_mask(data, image.shape[:2])
-        if alpha is not None:
-            return alpha
-    alpha = _compute_alpha(image, model, post_process, manager)
-    if cache is not None:
-        cache.set(key(), _encode_mask(alpha))  # again: loading may have fallen back to fp32
-    return alpha
+        low = _decode_mask(data)
+    if low is None:
+        low = _low_res(image, mode, default, post_process, manager)
+        if cache is not None:
+            cache.set(key(), _encode_mask(low))
+    return refine_alpha(image, low.astype(np.float32) * np.float32(1 / 255))
 
 
 def foreground_mask(
@@ -126,6 +151,7 @@ def foreground_mask(
     *,
     runtime: Runtime,
     model: str | None = None,
+    quality: str | None = None,
     post_process: bool = False,
     use_cache: bool = True,
     digest: str | None = None,
@@ -136,6 +162,7 @@ def foreground_mask(
         image,
         runtime=runtime,
         model=model,
+        quality=quality,
         post_process=post_process,
         use_cache=use_cache,
         digest=digest,
@@ -224,6 +251,7 @@ def remove_background(
     *,
     runtime: Runtime,
     model: str | None = None,
+    quality: str | None = None,
     alpha_matting: bool = False,
     alpha_matting_foreground_threshold: int = 240,
     alpha_matting_background_threshold: int = 10,
@@ -235,6 +263,7 @@ def remove_background(
     crop: bool = False,
     crop_margin: int | float | str = 0,
     channels: str = "rgba",
+    decontaminate: bool | None = None,
     use_cache: bool = True,
     digest: str | None = None,
     manager: ModelManager | None = None,
@@ -248,7 +277,9 @@ def remove_background(
     soft drop shadow of the subject onto the backdrop, or onto transparency, where it shows
     in the alpha. `crop` cuts the result to the subject's box grown by `crop_margin` (px, or
     "10%" of the box). `channels="alpha"` answers the result's alpha alone (H×W uint8).
-    Order: mask -> backdrop and shadow -> crop -> channels (see compose.py).
+    `decontaminate` replaces the soft edges' colours by the subject's own estimated colours
+    (no halo of the old background; None: as the quality mode says, on for `best`).
+    Order: mask -> decontamination -> backdrop and shadow -> crop -> channels (compose.py).
     """
     _check_image(image)
     _check_thresholds(
@@ -264,6 +295,7 @@ def remove_background(
         image,
         runtime=runtime,
         model=model,
+        quality=quality,
         post_process=post_process,
         use_cache=use_cache,
         digest=digest,
@@ -279,6 +311,10 @@ def remove_background(
         )
     if image.shape[2] == 4:  # an already transparent pixel stays transparent
         alpha = cv2.multiply(alpha, image[..., 3], scale=1 / 255)
+    if decontaminate is None:
+        decontaminate = resolve_mode(model, quality, runtime).decontaminate
+    if decontaminate and channels != "alpha":
+        image = compose.decontaminate(image, alpha)
     result = _finish(image, alpha, background, bg_blur, shadow_spec)
     if crop:
         result = compose.crop(result, compose.crop_box(alpha, crop_margin))

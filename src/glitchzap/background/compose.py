@@ -194,3 +194,55 @@ def alpha_channel(result: np.ndarray) -> np.ndarray:
     if result.shape[2] == 4:
         return np.ascontiguousarray(result[..., 3])
     return np.full(result.shape[:2], 255, np.uint8)
+
+
+DECONTAMINATE_RADII = (90, 6)  # px at 1 MP: a wide pass, then a narrow one (Forte & Pitié)
+
+
+def _blur(planes: np.ndarray, radius: int) -> np.ndarray:
+    side = max(1, radius)
+    return cv2.blur(planes, (side, side), borderType=cv2.BORDER_REFLECT)
+
+
+def _blur_fusion(
+    image: np.ndarray, fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, radius: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One pass of blur-fusion foreground estimation (float32 planes in [0, 1])."""
+    a3 = alpha[..., None]
+    blurred_alpha = _blur(alpha, radius)[..., None]
+    blurred_fg = _blur(fg * a3, radius) / (blurred_alpha + np.float32(1e-5))
+    blurred_bg = _blur(bg * (1 - a3), radius) / ((1 - blurred_alpha) + np.float32(1e-5))
+    fg = blurred_fg + a3 * (image - a3 * blurred_fg - (1 - a3) * blurred_bg)
+    return np.clip(fg, 0.0, 1.0, out=fg), blurred_bg
+
+
+def decontaminate(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """`image` (uint8 RGB/RGBA) with the colours of its partly transparent pixels replaced by
+    an estimate of the subject's own colour, so that a cut-out's soft edges stop carrying the
+    old background (the halo when it is put on another backdrop).
+
+    Blur-fusion foreground estimation (Forte & Pitié, "Approximate Fast Foreground Colour
+    Estimation", ICIP 2021): I = αF + (1-α)B is solved for F with F and B taken locally smooth,
+    from box blurs weighted by α and 1-α, twice (a wide then a narrow radius, scaled with the
+    image). Only pixels with 0 < α < 255 change; opaque and fully transparent ones keep their
+    values. Measured in tests/test_background_compose.py on a real photo composited on a known
+    background."""
+    edge = (alpha > 0) & (alpha < 255)
+    if not edge.any():
+        return image
+    ys, xs = np.nonzero(edge)
+    height, width = alpha.shape
+    scale = (height * width / 1e6) ** 0.5
+    wide, narrow = (max(1, round(r * scale)) for r in DECONTAMINATE_RADII)
+    # Only the box around the soft edge (plus the wide radius) takes part.
+    y0, y1 = max(0, ys.min() - wide), min(height, ys.max() + wide + 1)
+    x0, x1 = max(0, xs.min() - wide), min(width, xs.max() + wide + 1)
+    rgb = image[y0:y1, x0:x1, :3].astype(np.float32) * np.float32(1 / 255)
+    a = alpha[y0:y1, x0:x1].astype(np.float32) * np.float32(1 / 255)
+    fg, bg = _blur_fusion(rgb, rgb, rgb, a, wide)
+    fg, _ = _blur_fusion(rgb, fg, bg, a, narrow)
+    out = image.copy()
+    window = out[y0:y1, x0:x1]
+    soft = edge[y0:y1, x0:x1]
+    window[..., :3][soft] = (fg[soft] * 255 + 0.5).astype(np.uint8)
+    return out

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from blake3 import blake3
 
 
 @functools.cache
@@ -30,15 +31,18 @@ def code_version() -> str:
 
 
 def image_digest(image: np.ndarray) -> str:
-    """Hex digest of an array's shape, dtype and pixels (not of the encoded file)."""
-    h = hashlib.blake2b(digest_size=20)
-    h.update(f"{image.shape}|{image.dtype.str}|".encode())
-    h.update(np.ascontiguousarray(image).data)
-    return h.hexdigest()
+    """Hex digest of an array's shape, dtype and pixels (not of the encoded file).
+
+    BLAKE3 (a cryptographic hash, so a content id cannot be forged by a crafted image) at
+    20 bytes: ~5x faster than BLAKE2b on a 12 MP photo, where the digest was a fifth of a
+    cut-out's time."""
+    h = blake3(f"{image.shape}|{image.dtype.str}|".encode(), max_threads=blake3.AUTO)
+    h.update(np.ascontiguousarray(image).reshape(-1).view(np.uint8).data)  # any dtype's bytes
+    return h.hexdigest(length=20)
 
 
 def bytes_digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=20).hexdigest()
+    return blake3(data, max_threads=blake3.AUTO).hexdigest(length=20)
 
 
 def _canonical(value: Any) -> Any:

@@ -45,7 +45,13 @@ def remove_bg(
         Path | None, typer.Option("--out-dir", help="Folder for <name>.png outputs")
     ] = None,
     model: Annotated[
-        str | None, typer.Option("--model", help="Model name (default: models.default)")
+        str | None, typer.Option("--model", help="One model alone (overrides --quality)")
+    ] = None,
+    quality: Annotated[
+        str | None,
+        typer.Option(
+            "--quality", help="fast, balanced or best (default: models.quality); see `models list`"
+        ),
     ] = None,
     mask_only: Annotated[
         bool, typer.Option("--mask-only", help="Write the grey mask instead")
@@ -80,13 +86,21 @@ def remove_bg(
     shadow_opacity: Annotated[
         float, typer.Option("--shadow-opacity", help="Its darkness 0..1")
     ] = 0.5,
+    decontaminate: Annotated[
+        bool | None,
+        typer.Option(
+            "--decontaminate/--no-decontaminate",
+            help="Soft edges in the subject's own colours (default: on for --quality best)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Cut the subject out of each image (transparent PNG), or of every frame of an
     animation (APNG, or GIF/WebP by the -o suffix), with one model session for all.
 
     Finishing, in this order: backdrop (--bgcolor, --bg-image or --bg-blur) and --shadow,
     then --crop, then --channels alpha (the result's alpha alone)."""
-    from glitchzap.background.models import get_spec
+    from glitchzap.background import resolve_mode
     from glitchzap.cli.common import check_container, describe, output_paths, run_each
     from glitchzap.io import format_for_path, load_animation, load_image, save_animation
     from glitchzap.recipes import opaque, parse_recipe
@@ -96,9 +110,13 @@ def remove_bg(
     runtime = current()
     background = parse_colour(bgcolor) if bgcolor else None
     targets = output_paths(inputs, output, out_dir, suffix=".png")
-    name = model or runtime.settings.models.default
-    get_spec(name)
-    options = {"model": name, "color": opaque(background), "alpha_matting": alpha_matting}
+    mode = resolve_mode(model, quality, runtime)
+    options = {
+        "model": model,
+        "quality": quality,
+        "color": opaque(background),
+        "alpha_matting": alpha_matting,
+    }
     recipe = parse_recipe(
         {
             "background": {
@@ -114,6 +132,7 @@ def remove_bg(
                 "shadow_blur": shadow_blur,
                 "shadow_offset": parse_offset(shadow_offset),
                 "shadow_opacity": shadow_opacity,
+                "decontaminate": decontaminate,
             }
         }
     )  # bad options fail here, before the model is loaded (or fetched)
@@ -122,7 +141,8 @@ def remove_bg(
         if bgcolor:
             raise InvalidParameters("give one backdrop: --bgcolor or --bg-image")
         backdrop = load_image(bg_image, limits=runtime.settings.limits)
-    runtime.models.session(name)  # load once up front: a missing model fails before any file
+    for name in mode.models(runtime.settings.models.default):
+        runtime.models.session(name)  # loaded up front: a missing model fails before any file
 
     def cut_out(source: Path, target: Path) -> str:
         # An animation is cut out frame by frame (the model runs once per distinct frame).
@@ -139,15 +159,20 @@ def remove_bg(
 
 @models_app.command("list")
 def list_models() -> None:
-    """Every supported model: present, size, checksum ok, input size, int8 variant."""
+    """Every supported model (present, size, checksum ok, input size, int8 variant, the
+    arithmetic it runs here), then the cut-out quality modes."""
     from glitchzap.background.files import describe_model_file
     from glitchzap.background.models import MODELS
+    from glitchzap.background.modes import MODES
     from glitchzap.background.quantize import is_current
     from glitchzap.runtime import current
 
-    models_dir = current().settings.models_dir
+    runtime = current()
+    models_dir = runtime.settings.models_dir
     typer.echo(f"models dir: {models_dir}")
-    typer.echo(f"{'name':<22} {'present':<8} {'size':>9} {'checksum':<9} {'input':<6} int8")
+    typer.echo(
+        f"{'name':<22} {'present':<8} {'size':>9} {'checksum':<9} {'input':<6} {'int8':<13} runs"
+    )
     for name, spec in MODELS.items():
         info = describe_model_file(name, models_dir)
         size = f"{info.size_bytes / 1e6:.1f} MB" if info.present else "-"
@@ -158,7 +183,17 @@ def list_models() -> None:
             if spec.int8_keep_fp32 is None
             else ("ready" if is_current(spec, models_dir) else "on first use")
         )
-        typer.echo(f"{name:<22} {present:<8} {size:>9} {checksum:<9} {info.input_size:<6} {int8}")
+        manager = runtime.models
+        try:
+            runs = f"{manager.precision_for(name)} on {manager.backend_for(name)}"
+        except InvalidParameters:  # models.precision int8 and no int8 recipe
+            runs = "-"
+        columns = f"{name:<22} {present:<8} {size:>9} {checksum:<9} {info.input_size:<6}"
+        typer.echo(f"{columns} {int8:<13} {runs}")
+    default = runtime.settings.models.quality
+    typer.echo(f"\ncut-out quality modes (--quality; default models.quality: {default}):")
+    for mode in MODES.values():
+        typer.echo(f"  {mode.name:<9} {mode.summary}")
 
 
 @models_app.command("fetch")

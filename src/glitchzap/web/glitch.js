@@ -220,6 +220,8 @@ export async function setupGlitch(studio) {
   function recipe() {
     const effects = controls ? controls.effects : {};
     const out = { effects, target: checked("target"), seed: Number($("seed").value) || 0 };
+    // The subject mask's quality mode: the same for the preview and the download.
+    if (out.target !== "all") out.background = { quality: $("mask-quality").value };
     const options = animation(effects);
     if (options) out.animation = options;
     return out;
@@ -273,7 +275,8 @@ export async function setupGlitch(studio) {
     const changeAt = lastChangeAt;
     const image = studio.image;
     const body = { image_id: image.image_id, recipe: recipe(), quality: previewQuality() };
-    const needsMask = body.recipe.target !== "all" && !masksSeen.has(image.image_id);
+    const maskKey = `${image.image_id}:${$("mask-quality").value}`;
+    const needsMask = body.recipe.target !== "all" && !masksSeen.has(maskKey);
     const started = performance.now();
     const progress = needsMask
       ? (showProgress("Finding the subject… the first time also loads the background model"), null)
@@ -281,7 +284,7 @@ export async function setupGlitch(studio) {
     try {
       const blob = await renderImage(body, mine.signal);
       if (id !== sequence) return;
-      if (body.recipe.target !== "all") masksSeen.add(image.image_id);
+      if (body.recipe.target !== "all") masksSeen.add(maskKey);
       $("stage-empty").hidden = true;
       box.hidden = false;
       const paintedAt = await paintBlob(preview, blob);
@@ -374,6 +377,15 @@ export async function setupGlitch(studio) {
       refreshBefore();
     });
   }
+  /** The subject finder matters only when the effects go to the subject or the background. */
+  const syncMaskQuality = () => {
+    $("mask-quality-field").hidden = checked("target") === "all";
+  };
+  syncMaskQuality();
+  for (const input of document.querySelectorAll('input[name="target"]')) {
+    input.addEventListener("change", syncMaskQuality);
+  }
+  $("mask-quality").addEventListener("change", (event) => schedule(event.timeStamp));
   $("seed").addEventListener("input", (event) => schedule(event.timeStamp));
   $("reroll").addEventListener("click", (event) => {
     $("seed").value = String(crypto.getRandomValues(new Uint32Array(1))[0]);

@@ -28,6 +28,7 @@ router = APIRouter(prefix="/api", tags=["background"])
 
 CUTOUT_OPTIONS = {
     "model",
+    "quality",
     "only_mask",
     "post_process",
     "alpha_matting",
@@ -42,6 +43,7 @@ CUTOUT_OPTIONS = {
     "crop",
     "crop_margin",
     "channels",
+    "decontaminate",
 }
 
 
