@@ -360,3 +360,23 @@ def test_processes_opening_a_new_disk_cache_together_all_keep_it(tmp_path: Path)
             results = list(pool.map(_open_together, [directory] * processes,
                                     [start] * processes, range(processes)))  # fmt: skip
             assert all(results), f"round {round_}: {results}"
+
+
+def test_disk_cache_running_total_matches_the_database(tmp_path: Path) -> None:
+    """The size total kept in memory (no SUM over the blobs on each write) stays equal to what
+    is stored through replaces, deletes and evictions, and the budget holds."""
+    cache = disk_cache(tmp_path, max_bytes=20_000)
+    rng = np.random.default_rng(5)
+    for i in range(300):
+        key = f"k{rng.integers(0, 40)}"
+        if i % 17 == 0:
+            cache.delete(key)
+        else:
+            cache.set(key, bytes(int(rng.integers(1, 3000))))
+    with sqlite3.connect(cache.path) as db:
+        (stored,) = db.execute("SELECT COALESCE(SUM(length(value)), 0) FROM entries").fetchone()
+    assert 0 < stored <= 20_000
+    cache.set("last", b"x" * 10)  # re-reads the total when a delete made it unknown
+    with sqlite3.connect(cache.path) as db:
+        (now,) = db.execute("SELECT COALESCE(SUM(length(value)), 0) FROM entries").fetchone()
+    assert cache._total == now <= 20_000
