@@ -526,7 +526,7 @@ def report_hostile(hostile: Hostile) -> dict[str, object]:
         ("hostile: unexpected attack answers", unexpected, "", "== 0", unexpected == 0),
     ]  # fmt: skip
     for label, value, unit, target, ok in hostile_rows:
-        row(label, value, None, "-", unit=unit, target=target, ok=ok)
+        row(label, value, None, "no anchor", unit=unit, target=target, ok=ok)
     print(f"attack answers: {dict(sorted(hostile.attacks.items()))}")
     if hostile.unexpected:
         print(f"unexpected: {dict(hostile.unexpected)}")
@@ -611,13 +611,13 @@ def report(args: argparse.Namespace, results: Results, anchor: Results, rss_star
     single = "1 client, good requests only, same run"
     growth_target = TARGET_RSS_GROWTH_MB
     mixed_rows: list[tuple[str, float, float | None, str, str, str, bool | None]] = [
-        ("soak: requests", results.count, None, "-", "", "", None),
-        ("soak: throughput", results.count / max(results.seconds, 1e-9), None, "-", "req/s", "",
-         None),
-        ("soak: answered 4xx (hostile, as expected)", hostile, None, "-", "", "", None),
-        ("soak: 5xx answers", results.server_errors, None, "-", "", "== 0",
+        ("soak: requests", results.count, None, "no anchor", "", "", None),
+        ("soak: throughput", results.count / max(results.seconds, 1e-9), None, "no anchor",
+         "req/s", "", None),
+        ("soak: answered 4xx (hostile, as expected)", hostile, None, "no anchor", "", "", None),
+        ("soak: 5xx answers", results.server_errors, None, "no anchor", "", "== 0",
          results.server_errors == 0),
-        ("soak: unexpected answers", unexpected, None, "-", "", "== 0", unexpected == 0),
+        ("soak: unexpected answers", unexpected, None, "no anchor", "", "== 0", unexpected == 0),
         ("soak: p50 latency", results.p(50), anchor.p(50), single, "ms", "", None),
         ("soak: p99 latency", p99, anchor_p99, single, "ms", "", None),
         ("soak: RSS growth over the run", growth_mb, None,
