@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from glitchzap.animation import CURVES, DEFAULT_FPS
+from glitchzap.background.modes import Quality
 from glitchzap.effects import EFFECTS, parse_effects
 from glitchzap.errors import InvalidParameters, describe_validation_error
 
@@ -33,17 +34,32 @@ class OutputOptions(BaseModel):
     quality: int = Field(90, ge=1, le=100, description="JPEG/WebP quality")
 
 
+# The cut-out's model choice, shared by the recipe and the API's remove-background body.
+CutoutModel = Annotated[
+    str | None,
+    Field(description="One background model alone (overrides quality); default: the mode's"),
+]
+CutoutQuality = Annotated[
+    Quality | None,
+    Field(
+        description="Cut-out quality mode: fast (u2netp), balanced (isnet-imgly), best (both, "
+        "mirrored too); default models.quality"
+    ),
+]
+Decontaminate = Annotated[
+    bool | None,
+    Field(
+        description="Estimate the subject's own colours on soft edges (no halo of the old "
+        "background); default: as the quality mode says (on for best)"
+    ),
+]
+
+
 class BackgroundOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     remove: bool = Field(False, description="Cut the subject out (transparent background)")
-    model: str | None = Field(
-        None, description="One background model alone (overrides quality); default from config"
-    )
-    quality: Literal["fast", "balanced", "best"] | None = Field(
-        None,
-        description="Cut-out quality mode: fast (u2netp), balanced (isnet-imgly), best "
-        "(both, mirrored too); default models.quality",
-    )
+    model: CutoutModel = None
+    quality: CutoutQuality = None
     color: tuple[Channel, Channel, Channel, Channel] | None = Field(
         None, description="R, G, B, A (0-255) to fill the removed background"
     )
@@ -71,11 +87,7 @@ class BackgroundOptions(BaseModel):
     channels: Literal["rgba", "alpha"] = Field(
         "rgba", description="rgba: the image; alpha: the result's alpha alone (grey PNG)"
     )
-    decontaminate: bool | None = Field(
-        None,
-        description="Estimate the subject's own colours on soft edges (no halo of the old "
-        "background); default: as the quality mode says (on for best)",
-    )
+    decontaminate: Decontaminate = None
 
     @model_validator(mode="after")
     def _finishing_fits(self) -> BackgroundOptions:

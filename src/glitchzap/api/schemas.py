@@ -9,7 +9,7 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from glitchzap.meme.captions import TextBox
-from glitchzap.recipes import Recipe
+from glitchzap.recipes import CutoutModel, CutoutQuality, Decontaminate, Recipe
 from glitchzap.settings import Quality
 from glitchzap.templates.store import ID_PATTERN
 
@@ -111,14 +111,8 @@ Color = tuple[int, int, int] | tuple[int, int, int, int]
 
 
 class RemoveBackgroundRequest(ImageSourceRequest):
-    model: str | None = Field(
-        None, description="One background model alone (overrides quality); default: the mode's"
-    )
-    quality: Literal["fast", "balanced", "best"] | None = Field(
-        None,
-        description="Cut-out quality: fast (u2netp), balanced (isnet-imgly), best (both, "
-        "mirrored too); default models.quality",
-    )
+    model: CutoutModel = None
+    quality: CutoutQuality = None
     alpha_matting: bool = False
     alpha_matting_foreground_threshold: int = Field(240, ge=0, le=255)
     alpha_matting_background_threshold: int = Field(10, ge=0, le=255)
@@ -140,11 +134,7 @@ class RemoveBackgroundRequest(ImageSourceRequest):
     shadow_blur: float = Field(10, ge=0, le=500, description="Shadow softness, px")
     shadow_offset: tuple[int, int] = Field((12, 12), description="Shadow offset dx, dy px")
     shadow_opacity: float = Field(0.5, ge=0, le=1, description="Shadow darkness 0..1")
-    decontaminate: bool | None = Field(
-        None,
-        description="Estimate the subject's own colours on soft edges (no halo); default: "
-        "as the quality mode says (on for best)",
-    )
+    decontaminate: Decontaminate = None
     crop: bool = Field(False, description="Crop to the subject's box plus crop_margin")
     crop_margin: int | str = Field(0, description='px (12, "12px") or % of the subject ("10%")')
     channels: Literal["rgba", "alpha"] = Field(
