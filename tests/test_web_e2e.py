@@ -310,6 +310,51 @@ def test_background_target_shows_progress_and_keeps_the_subject(
     assert_no_page_errors(studio)
 
 
+@pytest.mark.slow
+def test_the_subject_finder_mode_is_the_same_for_preview_and_download(
+    studio: StudioPage, tmp_path: Path
+) -> None:
+    """Choosing "Best" under "Finding the subject" sends that mode with the preview and with
+    the download, and the downloaded file keeps the subject the best mode found."""
+    from glitchzap.background import foreground_mask
+
+    if not (current().settings.models_dir / "isnet-imgly.onnx").is_file():
+        pytest.skip("isnet-imgly missing: run `glitchzap models fetch isnet-imgly` (needs npm)")
+    page = studio.page
+    count_previews(studio)
+    photo = skdata.astronaut()
+    upload(studio, write_image(tmp_path, photo, "astronaut.png"))
+    wait_for_preview(studio, 1)
+    assert page.is_hidden("#mask-quality-field")  # effects on everything: no subject needed
+    page.fill("input[type=number][aria-label^='blur']", "12")
+    wait_for_preview(studio, 2)
+    seen = record_renders(studio)
+    page.evaluate(
+        "document.addEventListener('preview-painted', (e) => { if "
+        "(e.detail.recipe.background?.quality === 'best') window.__best = true; })"
+    )
+    page.click("label:has(input[name=target][value=background])")
+    assert page.is_visible("#mask-quality-field")
+    page.select_option("#mask-quality", "best")
+    page.wait_for_function(
+        "() => window.__best || !document.querySelector('#error').hidden",
+        timeout=MODEL_TIMEOUT_MS,
+    )
+    assert page.is_hidden("#error"), page.inner_text("#error-text")
+    previews = [body for body, _ in seen if body.get("quality") != "full"]
+    assert previews[-1]["recipe"]["background"] == {"quality": "best"}
+    with page.expect_download(timeout=MODEL_TIMEOUT_MS) as download:
+        page.click("#download")
+    exported = [body for body, _ in seen if body.get("quality") == "full"]
+    assert exported and exported[-1]["recipe"]["background"] == {"quality": "best"}
+    result = load_image(Path(download.value.path()))[..., :3]
+    mask = foreground_mask(photo, runtime=current(), quality="best")
+    subject = cv2.erode((mask > 0.98).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    diff = np.abs(result.astype(int) - photo.astype(int)).mean(axis=2)
+    assert subject.sum() > 1000 and diff[subject].mean() < 3  # the best mode's subject kept
+    assert_no_page_errors(studio)
+
+
 # --- meme tab ----------------------------------------------------------------------------------
 
 
