@@ -16,7 +16,7 @@ help: ## List the targets
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[server,dev,bench,ray]'
+	$(PY) -m pip install --quiet -e '.[server,dev,bench,ray,openvino]'
 	@# rembg imports pymatting, whose numba kernels compile on first import (~1 min): do it once here.
 	$(PY) -c "import rembg" 2>/dev/null
 	@# quantize's numba kernels compile on first use (~5 s) and cache on disk: do it once here.
