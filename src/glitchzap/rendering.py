@@ -154,10 +154,9 @@ def prepare_source(
 
     pixels = pixels_of(image)
     model, quality = options.model, options.quality
-    # The mode's name keys the in-memory arrays: a named model, or fast/balanced/best.
-    mode = resolve_mode(model, quality, runtime).name
-    if not model and mode == "fast":
-        mode = f"fast:{runtime.settings.models.default}"
+    # The mode and the models it runs key the in-memory arrays.
+    resolved = resolve_mode(model, quality, runtime)
+    mode = [resolved.name, resolved.models(runtime.settings.models.default)]
     memo = runtime.arrays
     mask = None
     if recipe.needs_mask:

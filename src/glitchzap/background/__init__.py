@@ -116,33 +116,31 @@ def foreground_alpha(
     `model` runs that model alone; otherwise `quality` (fast, balanced, best; default
     `models.quality`) picks the models (modes.py). `digest` names the pixels when the caller
     knows it already (it keys the mask cache)."""
+    from glitchzap.background.refine import refine_alpha
     from glitchzap.cache.keys import image_digest, make_key
 
     _check_image(image)
     mode = resolve_mode(model, quality, runtime)
     default = _default_model(None, runtime)
     manager = manager or runtime.models  # a test or bench may bring its own
-    digest = digest or image_digest(image)
-
-    def key() -> str:
+    cache = runtime.cache("masks") if use_cache else None
+    key = None
+    low = None
+    if cache is not None:
+        digest = digest or image_digest(image)
         # Each member's model, weight, mirroring and arithmetic (float32, bfloat16 or the int8
         # variant) is part of what made the mask.
         members = [
             [name, member.weight, member.flip, manager.precision_for(name)]
             for name, member in zip(mode.models(default), mode.members, strict=True)
         ]
-        return make_key("mask-low", digest, {"members": members, "post_process": post_process})
-
-    from glitchzap.background.refine import refine_alpha
-
-    cache = runtime.cache("masks") if use_cache else None
-    low = None
-    if cache is not None and (data := cache.get(key())) is not None:
-        low = _decode_mask(data)
+        key = make_key("mask-low", digest, {"members": members, "post_process": post_process})
+        if (data := cache.get(key)) is not None:
+            low = _decode_mask(data)
     if low is None:
         low = _low_res(image, mode, default, post_process, manager)
-        if cache is not None:
-            cache.set(key(), _encode_mask(low))
+        if cache is not None and key is not None:
+            cache.set(key, _encode_mask(low))
     return refine_alpha(image, low.astype(np.float32) * np.float32(1 / 255))
 
 

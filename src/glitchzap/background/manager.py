@@ -144,9 +144,14 @@ class ModelManager:
             while len(self._sessions) >= self.max_resident:
                 self._unload_one_locked(next(iter(self._sessions)))
             started = time.perf_counter()
-            backend = "onnxruntime" if precision == "int8" else self.backend_for(name)
             session = ModelSession(
-                spec, path, self.device, self.cpu_mem_arena, self.threads, precision, backend
+                spec,
+                path,
+                self.device,
+                self.cpu_mem_arena,
+                self.threads,
+                precision,
+                self.backend_for(name),
             )
             if self.warmup:
                 # Two runs: whatever ONNX Runtime grows lazily is grown before a request.

@@ -14,7 +14,6 @@ bench/precision_heldout.py judges on photos nobody tuned on (see the README).
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +21,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-log = logging.getLogger(__name__)
-
-Backend = Literal["auto", "onnxruntime", "openvino"]
 Precision = Literal["bf16", "f32"]
 
 
@@ -58,16 +54,6 @@ def bf16_capable() -> bool:
     except RuntimeError:  # pragma: no cover - no CPU plugin
         return False
     return "BF16" in capabilities
-
-
-def choose_backend(backend: Backend, cuda: bool) -> Literal["onnxruntime", "openvino"]:
-    """The backend `backend` resolves to here: `auto` is OpenVINO on a bfloat16 CPU (when the
-    package is installed and CUDA is not in use), ONNX Runtime otherwise."""
-    if backend == "openvino":
-        return "openvino"
-    if backend == "onnxruntime" or cuda:
-        return "onnxruntime"
-    return "openvino" if bf16_capable() else "onnxruntime"
 
 
 class OpenVinoSession:

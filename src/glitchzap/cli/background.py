@@ -168,6 +168,7 @@ def list_models() -> None:
     from glitchzap.runtime import current
 
     runtime = current()
+    manager = runtime.models
     models_dir = runtime.settings.models_dir
     typer.echo(f"models dir: {models_dir}")
     typer.echo(
@@ -183,7 +184,6 @@ def list_models() -> None:
             if spec.int8_keep_fp32 is None
             else ("ready" if is_current(spec, models_dir) else "on first use")
         )
-        manager = runtime.models
         try:
             runs = f"{manager.precision_for(name)} on {manager.backend_for(name)}"
         except InvalidParameters:  # models.precision int8 and no int8 recipe
