@@ -83,7 +83,7 @@ def render_memegen(request: MemegenRequest, *, runtime: Runtime) -> bytes:
         image = make_template_meme(request.template_id, list(request.lines), runtime=runtime)
     else:
         if request.background is not None and not request.error:
-            base = decode_image(request.background)[..., :3].copy()
+            base = decode_image(request.background, runtime.settings.limits)[..., :3].copy()
         else:
             base = np.full((600, 600, 3), 210, np.uint8)
         image = render_captions(
