@@ -30,11 +30,20 @@ EDGE_* constants, the odd half is held out. `auto`'s size limit is set by time, 
 One more row puts `auto` beside the seed's way of erasing (Navier-Stokes radius 3 on the whole
 OCR boxes, same regions). Then the first-time meme (OCR + erase + captions) with `auto` beside
 `pyramid` (the previous default), each in a fresh runtime.
+
+memegen URLs (`--memegen-urls` runs only this part): GET /images/fry/<line>/<line>.png on a
+real uvicorn server (bench/api.py's, one worker, fry imported into a throw-away library), p50
+over sequential keep-alive requests. Cold: every URL has distinct text, so no cache hit; cached:
+one URL repeated, which measures the server's meme cache. Each beside its anchor measured in the
+same run over the same server: POST /api/meme drawing the same captions in fry's own text boxes
+(`boxes`, `erase: never`) on fry's picture uploaded at the URL's output size, cold (distinct
+captions) and cached (one body repeated).
 """
 
 from __future__ import annotations
 
 import difflib
+import io
 import statistics
 import sys
 import tempfile
@@ -621,6 +630,111 @@ def erase_quality_main() -> None:
         target="<= 600 ms", ok=auto_ms <= 600)  # fmt: skip
 
 
+# --- memegen URLs over HTTP ----------------------------------------------------------------
+
+URL_TEMPLATE = "fry"
+URL_COLD_N = 40  # distinct URLs (and distinct /api/meme bodies)
+URL_CACHED_N = 200  # repeats of one URL (and of one /api/meme body)
+
+
+def p50_ms(send: Callable[[int], Any], n: int, warmup: int = 3) -> float:
+    """Median milliseconds of `send(i)` for i in range(n), after `warmup` untimed calls."""
+    for i in range(warmup):
+        send(-1 - i)
+    times = []
+    for i in range(n):
+        start = time.perf_counter()
+        send(i)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def import_url_template(data_dir: Path) -> list[dict[str, Any]]:
+    """Import fry into <data_dir>/templates (the server's default library); its text boxes."""
+    import shutil
+
+    import yaml
+
+    from glitchzap.templates import TemplateLibrary
+
+    source = data_dir / "memegen"
+    shutil.copytree(MEMEGEN / URL_TEMPLATE, source / URL_TEMPLATE)
+    library = TemplateLibrary(data_dir / "templates")
+    report = library.import_memegen(source)
+    library.store.close()
+    assert report.added, report.to_dict()
+    config = yaml.safe_load((source / URL_TEMPLATE / "config.yml").read_text(encoding="utf-8"))
+    keys = ("anchor_x", "anchor_y", "scale_x", "scale_y", "angle", "align")
+    return [{k: box[k] for k in keys if k in box} for box in config["text"]]
+
+
+def upload_at_size(client: Any, size: tuple[int, int]) -> str:
+    """fry's picture resized to `size` (as memegen resizes it) uploaded; its image_id."""
+    from PIL import Image
+
+    picture = next((MEMEGEN / URL_TEMPLATE).glob("default.*"))
+    buffer = io.BytesIO()
+    Image.open(picture).convert("RGB").resize(size, Image.Resampling.LANCZOS).save(buffer, "PNG")
+    files = {"file": ("fry.png", buffer.getvalue(), "image/png")}
+    return str(client.post("/api/images", files=files).raise_for_status().json()["image_id"])
+
+
+def memegen_url_main() -> None:
+    """memegen URL renders over HTTP, cold and cached, beside POST /api/meme on the same server."""
+    import httpx
+
+    from api import free_port, start_server, wait_ready
+
+    if not (MEMEGEN / URL_TEMPLATE).is_dir():
+        print(f"skipped: {MEMEGEN / URL_TEMPLATE} not found")
+        return
+    with tempfile.TemporaryDirectory(prefix="glitchzap-bench-") as data_dir:
+        boxes = import_url_template(Path(data_dir))
+        port = free_port()
+        process = start_server(port, data_dir)
+        try:
+            wait_ready(f"http://127.0.0.1:{port}", process)
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+                figures = url_figures(client, boxes)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    size, url_cold, url_cached, meme_cold, meme_cached = figures
+    header(f"memegen URL /images/{URL_TEMPLATE}/<top>/<bottom>.png over HTTP ({size[0]}x{size[1]})")
+    row("memegen URL render p50, cold (distinct text, no cache hit)", url_cold, meme_cold,
+        "POST /api/meme, same picture, cold")  # fmt: skip
+    row("memegen URL p50, cached (one URL repeated: the meme cache)", url_cached, meme_cached,
+        "POST /api/meme, one body repeated", target="<= 5 ms", ok=url_cached <= 5)  # fmt: skip
+
+
+def url_figures(
+    client: Any, boxes: list[dict[str, Any]]
+) -> tuple[tuple[int, int], float, float, float, float]:
+    """(output size, URL cold p50, URL cached p50, /api/meme cold p50, /api/meme cached p50)."""
+    from PIL import Image
+
+    def url(i: int) -> str:
+        return f"/images/{URL_TEMPLATE}/not_sure_if_{i}/or_just_benchmark_{i}.png"
+
+    first = client.get(url(10**6)).raise_for_status()
+    size = Image.open(io.BytesIO(first.content)).size
+    image_id = upload_at_size(client, size)
+
+    def meme(i: int) -> None:
+        body = {"image_id": image_id, "captions": [f"not sure if {i}", f"or just benchmark {i}"]}
+        body |= {"erase": "never", "boxes": boxes[:2], "format": "png"}
+        client.post("/api/meme", json=body).raise_for_status()
+
+    def get(i: int) -> None:
+        client.get(url(i)).raise_for_status()
+
+    url_cold = p50_ms(get, URL_COLD_N)
+    meme_cold = p50_ms(meme, URL_COLD_N)
+    url_cached = p50_ms(lambda _: get(7), URL_CACHED_N)
+    meme_cached = p50_ms(lambda _: meme(7), URL_CACHED_N)
+    return size, url_cold, url_cached, meme_cold, meme_cached
+
+
 if __name__ == "__main__":
     if "--ocr-quality" in sys.argv:
         sys.exit(ocr_quality_main())
@@ -628,7 +742,10 @@ if __name__ == "__main__":
         sys.exit(erase_quality_main())
     if "--erase-rule" in sys.argv:
         sys.exit(erase_rule_main())
+    if "--memegen-urls" in sys.argv:
+        sys.exit(memegen_url_main())
     main()
+    memegen_url_main()
     erase_rule_main()
     ocr_quality_main()
     sys.exit(erase_quality_main())
