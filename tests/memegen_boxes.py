@@ -10,7 +10,6 @@ each given to the text box (memegen's anchor/scale rectangle) that holds its cen
 from __future__ import annotations
 
 import io
-import math
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -77,9 +76,8 @@ def box_rectangles(
         if watermark and box.anchor_x <= 0.1 and box.anchor_y >= 0.8:
             y -= WATERMARK_HEIGHT // 2  # memegen lifts a bottom-left box over its watermark
         w, h = int(width * box.scale_x), int(height * box.scale_y)
-        radians = math.radians(box.angle)
-        cos, sin = abs(math.cos(radians)), abs(math.sin(radians))
-        w, h = math.ceil(w * cos + h * sin), math.ceil(w * sin + h * cos)
+        if box.angle:
+            w, h = Image.new("L", (w, h)).rotate(box.angle, expand=True).size
         rects.append((x, y, x + w, y + h))
     return rects
 

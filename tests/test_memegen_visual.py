@@ -37,7 +37,7 @@ BACKGROUND_LEVELS = 3.0  # mean difference from memegen's LANCZOS-resized templa
 STRAY_PIXELS = 50  # drawn pixels allowed outside every text box (memegen's renders have 0)
 MEMEGEN_RED, OURS_CYAN = (255, 0, 0), (0, 255, 255)
 
-pytestmark = pytest.mark.skipif(
+needs_templates = pytest.mark.skipif(
     not SHARED_MEMEGEN.is_dir(), reason=f"memegen's templates not here: {SHARED_MEMEGEN}"
 )
 
@@ -111,10 +111,14 @@ def memegen_picture(case: dict[str, Any]) -> np.ndarray | None:
         return None
 
 
-def write_artifacts(case: dict[str, Any], ours: np.ndarray, boxes: list[Any]) -> None:
+def write_artifacts(
+    case: dict[str, Any], ours: np.ndarray, boxes: list[Any], **figures: Any
+) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     overlay = draw_boxes(ours, case["boxes"], boxes)
     overlay.save(ARTIFACTS / f"{case['name']}.png")
+    numbers = {"ours": boxes, "memegen": case["boxes"], **figures}
+    (ARTIFACTS / f"{case['name']}.json").write_text(json.dumps(numbers) + "\n", encoding="utf-8")
     theirs = memegen_picture(case)
     if theirs is None:
         return
@@ -125,24 +129,79 @@ def write_artifacts(case: dict[str, Any], ours: np.ndarray, boxes: list[Any]) ->
     side.save(ARTIFACTS / f"{case['name']}-side.png")
 
 
+def test_a_caption_box_is_its_components_bbox() -> None:
+    background = np.full((100, 200, 3), 90, np.uint8)
+    image = background.copy()
+    image[5:15, 40:160] = 255  # a caption line in the top box
+    image[10, 10] = 0  # a speck: under MIN_AREA
+    image[18:24, 60:70] = 255  # a glyph part centred past the top box, within its margin
+    rects = mb.box_rectangles([mb.TextBox(), mb.TextBox(anchor_y=0.8)], (200, 100))
+    assert rects == [(0, 0, 200, 20), (0, 80, 200, 100)]
+    assert mb.caption_bboxes(image, background, rects) == [(40, 5, 160, 24), None]
+    assert mb.stray_pixels(image, background, rects) == 0
+
+
+def test_a_watermark_is_ignored_and_lifts_the_bottom_box() -> None:
+    size = (300, 200)
+    background = np.zeros((200, 300, 3), np.uint8)
+    image = background.copy()
+    image[186:196, 3:60] = 255  # the watermark label, bottom left
+    image[165:180, 100:200] = 255  # the bottom caption
+    rects = mb.box_rectangles([mb.TextBox(anchor_y=0.8)], size, watermark=True)
+    assert rects == [(0, 150, 300, 190)]
+    found = mb.caption_bboxes(image, background, rects, ignore=[mb.watermark_rect(size)])
+    assert found == [(100, 165, 200, 180)]
+
+
+def test_a_rotated_box_grows_as_memegen_expands_it() -> None:
+    ((x0, y0, x1, y1),) = mb.box_rectangles(
+        [mb.TextBox(scale_x=0.5, scale_y=0.1, angle=90)], (200, 100)
+    )
+    assert (x1 - x0, y1 - y0) == (10, 100)
+
+
 def test_reference_has_a_dozen_templates_cases() -> None:
     assert len(CASES) >= 11, sorted(CASES)
     assert REFERENCE["memegen_commit"], "the reference names memegen's commit"
 
 
+@needs_templates
+def test_reference_is_what_memegen_boxes_measures_now() -> None:
+    """The committed numbers still follow from memegen's images (when its repository is here)."""
+    if memegen_picture(next(iter(CASES.values()))) is None:
+        pytest.skip("memegen's repository is not here: set MEMEGEN_REPO")
+    for case in CASES.values():
+        theirs = memegen_picture(case)
+        assert theirs is not None, case["source"]
+        size = (theirs.shape[1], theirs.shape[0])
+        folder = SHARED_MEMEGEN / case["template"]
+        background = mb.template_background(mb.template_picture(folder), size)
+        watermark = bool(case["options"].get("watermark"))
+        boxes, stray = mb.measure_captions(
+            theirs, background, folder / "config.yml", watermark=watermark
+        )
+        assert [list(b) if b else None for b in boxes] == case["boxes"], case["name"]
+        assert stray == case["stray"] == 0, case["name"]
+
+
+@needs_templates
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_captions_sit_where_memegen_puts_them(name: str, memegen_runtime: Runtime) -> None:
     case = CASES[name]
     ours = render_case(case, memegen_runtime)
-    width, height = case["size"]
-    assert (ours.shape[1], ours.shape[0]) == (width, height), "output size differs from memegen's"
     blank = render_case(case, memegen_runtime, blank=True)
     boxes, stray = measure(case, ours, blank)
-    write_artifacts(case, ours, boxes)
-    assert background_error(case, blank) <= BACKGROUND_LEVELS, "the picture is not memegen's"
-    tolerance = max(2.0, TOLERANCE_PX * width / 600)
-    deviations = edge_deviations(boxes, case["boxes"])
-    assert max(deviations) <= tolerance, (
+    size = [ours.shape[1], ours.shape[0]]
+    same_size = size == case["size"]
+    deviations = edge_deviations(boxes, case["boxes"]) if same_size else None
+    background = background_error(case, blank)
+    write_artifacts(
+        case, ours, boxes, size=size, deviations=deviations, stray=stray, background=background
+    )
+    assert same_size, f"output size {size} differs from memegen's {case['size']}"
+    assert background <= BACKGROUND_LEVELS, f"the picture is not memegen's: {background:.1f} levels"
+    tolerance = max(2.0, TOLERANCE_PX * size[0] / 600)
+    assert deviations is not None and max(deviations) <= tolerance, (
         f"caption edges off by {deviations} px (tolerance {tolerance:.1f}): "
         f"ours {boxes}, memegen {case['boxes']}"
     )
