@@ -285,9 +285,9 @@ def _scene(request: MemegenRequest, animated: bool, runtime: Runtime) -> _Scene:
         return _Scene([error_picture()], [100], list(ERROR_BOXES), [Overlay()])
     if request.background is not None:
         source = load_animation(request.background, limits=limits)
-        frames = source.frames if animated else source.frames[:1]
+        kept = source.frames if animated else source.frames[:1]
         durations = list(source.durations) if animated else [100]
-        return _Scene([_pil(f) for f in frames], durations, list(CUSTOM_BOXES), [Overlay()])
+        return _Scene([_pil(f) for f in kept], durations, list(CUSTOM_BOXES), [Overlay()])
     if request.template_id is None:
         raise InvalidParameters("A memegen request needs a template or a background")
     template = runtime.templates.get(request.template_id)
