@@ -29,8 +29,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
+from caption_drawing import _place, box_pixels, draw_text_layer, fit_text
 from glitchzap.io import encode_image, load_image
-from glitchzap.meme.captions import _place, box_pixels, draw_text_layer, fit_text
 from glitchzap.meme.fonts import SYSTEM_FONT_DIRS, FontCache, FontSource, resolve_font
 from glitchzap.types import TextBox
 

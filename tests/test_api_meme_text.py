@@ -108,6 +108,6 @@ def test_an_animated_upload_stays_animated(api_client: Any) -> None:
         meme = load_animation(response.content)
         assert (len(meme), meme.durations) == (len(source), source.durations), fmt
         top = region_changes(meme.frames, source.frames, slice(0, meme.shape[0] // 5))
-        assert min(top) > 10  # the caption is on every frame
+        assert min(top) > 4  # the caption is on every frame (memegen-sized: 1/9 of the height)
     jpeg = api_client.post("/api/meme", json={**body, "format": "jpeg"})
     assert jpeg.status_code == 422 and "JPEG cannot hold an animation" in jpeg.json()["message"]

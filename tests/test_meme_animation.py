@@ -44,13 +44,13 @@ def test_captions_on_every_frame_at_the_same_place(runtime: Runtime) -> None:
 
 def test_the_layout_is_computed_once(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     fitted = []
-    fit_text = captions_module.fit_text
+    wrap = captions_module.wrap
 
-    def counting(*args: object, **kwargs: object) -> captions_module.FittedText:
-        fitted.append(args[0])
-        return fit_text(*args, **kwargs)  # type: ignore[arg-type]
+    def counting(*args: object, **kwargs: object) -> str:
+        fitted.append(args[2])
+        return wrap(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(captions_module, "fit_text", counting)
+    monkeypatch.setattr(captions_module, "wrap", counting)
     make_meme_animation(panning(photo(), 12), CAPTIONS, erase="never", runtime=runtime)
     assert len(fitted) == len(CAPTIONS)  # not once per frame
 

@@ -8,14 +8,18 @@ import pytest
 from glitchzap.errors import InvalidParameters
 from glitchzap.meme.captions import (
     LAYOUTS,
-    MAX_LINES,
     TextBox,
     box_pixels,
     clean_text,
-    fit_text,
+    fit_font,
     layout_boxes,
-    outline_color,
+    mock_case,
     render_captions,
+    split_in_three,
+    split_in_two,
+    style_text,
+    text_size,
+    wrap,
 )
 from glitchzap.meme.fonts import FontCache, resolve_font
 from meme_cases import MemeSample
@@ -35,30 +39,41 @@ def ink(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     return np.any(before != after, axis=2)
 
 
-def test_shorter_text_gets_a_bigger_font(fonts: FontCache) -> None:
+def test_shorter_text_gets_a_bigger_font_that_fits_the_box(fonts: FontCache) -> None:
     source = resolve_font()
-    short = fit_text("HI", source, 400, 80, fonts)
-    long = fit_text("THIS IS A RATHER LONG CAPTION FOR A BOX", source, 400, 80, fonts)
-    assert short.size > long.size
-    assert 1 <= len(long.lines) <= MAX_LINES
-    assert short.stroke_width < short.size / 5
+    short = fit_font(source, fonts, "HI", (400, 80), 60)
+    long = fit_font(source, fonts, "THIS IS A RATHER LONG CAPTION FOR A BOX", (400, 80), 60)
+    assert short.size == 60  # capped at the largest size tried (memegen: H / 9)
+    assert long.size < short.size
+    width, height = text_size("THIS IS A RATHER LONG CAPTION FOR A BOX", long)
+    assert width <= 400 and height <= 80
+    # one size up no longer fits: the search found the largest
+    bigger = fonts.get(source, long.size + 1)
+    x0, y0, _, _ = bigger.getbbox("THIS IS A RATHER LONG CAPTION FOR A BOX")
+    w, h = text_size("THIS IS A RATHER LONG CAPTION FOR A BOX", bigger)
+    assert w - x0 > 400 - 400 / 35 or h - y0 > 80 - 80 / 10
 
 
-def test_fitted_lines_fit_the_box(fonts: FontCache) -> None:
+def test_wrapping_splits_at_spaces_only(fonts: FontCache) -> None:
     source = resolve_font()
-    fitted = fit_text("ONE DOES NOT SIMPLY WALK INTO MORDOR", source, 300, 90, fonts)
-    font = fonts.get(source, fitted.size)
-    ascent, descent = font.getmetrics()
-    for line in fitted.lines:
-        assert font.getlength(line) + 2 * fitted.stroke_width <= 300
-    assert len(fitted.lines) * (ascent + descent) + 2 * fitted.stroke_width <= 90
+    text = "if you try to put a bunch more text than can possibly fit on a meme"
+    assert split_in_two("aaaa bbbb") == "aaaa\nbbbb"
+    assert split_in_two("unbreakable") == "unbreakable"
+    assert split_in_three(text).count("\n") == 2
+    wrapped = wrap(source, fonts, text, (800, 120), 66)
+    assert 2 <= wrapped.count("\n") + 1 <= 3
+    assert wrapped.replace("\n", " ").split() == text.split()  # no word is cut
+    assert wrap(source, fonts, "short", (800, 120), 66) == "short"  # one line when it fits big
 
 
-def test_very_long_text_uses_more_lines_only_when_three_cannot_fit(fonts: FontCache) -> None:
-    text = " ".join(["WORD"] * 120)
-    fitted = fit_text(text, resolve_font(), 400, 120, fonts)
-    assert len(fitted.lines) > MAX_LINES
-    assert " ".join(fitted.lines) == text
+def test_line_breaks_stay(grey: np.ndarray, fonts: FontCache) -> None:
+    box = TextBox(scale_y=0.9)
+    one = render_captions(grey, ["ONE TWO"], [box], font=resolve_font(), fonts=fonts)
+    two = render_captions(grey, ["ONE\nTWO"], [box], font=resolve_font(), fonts=fonts)
+    rows = np.flatnonzero(ink(grey, two).any(axis=1))
+    gaps = np.flatnonzero(np.diff(rows) > 1)
+    assert len(gaps) >= 1  # two separate rows of ink
+    assert np.flatnonzero(ink(grey, one).any(axis=1)).size < rows.size
 
 
 @pytest.mark.parametrize("angle", [0.0, 15.0, 90.0])
@@ -70,7 +85,7 @@ def test_text_never_leaves_its_box_or_the_image(
     caption = ["a caption that has to wrap"]
     # Its box: rotated at any of these angles it still lies inside the 400 x 300 image, so the
     # text has no reason to leave it.
-    box = TextBox(anchor_x=0.5, anchor_y=0.55, scale_x=0.4, scale_y=0.3, angle=angle)
+    box = TextBox(anchor_x=0.3, anchor_y=0.3, scale_x=0.4, scale_y=0.3, angle=angle)
     out = render_captions(grey, caption, [box], font=resolve_font(), fonts=fonts)
     drawn = ink(grey, out)
     assert drawn.sum() > 500
@@ -79,13 +94,17 @@ def test_text_never_leaves_its_box_or_the_image(
         outside = drawn.copy()
         outside[y : y + h, x : x + w] = False
         assert not outside.any()
-    # The box turned about its centre as the renderer turns the text (PIL: counter-clockwise
-    # on screen, y down), grown 2 px a side for anti-aliasing; pixel centres at +0.5.
+    # The box turned as the renderer turns the text (PIL: counter-clockwise on screen, y
+    # down), grown 2 px a side for anti-aliasing; pixel centres at +0.5. As memegen does
+    # (app/utils/images.py render_image), the turned layer grows to hold the turned box and
+    # its top-left corner goes to the box's anchor, so the centre moves by the growth / 2.
     tolerance, turn = 2.0, np.radians(angle)
+    grown_w = abs(w * np.cos(turn)) + abs(h * np.sin(turn))
+    grown_h = abs(w * np.sin(turn)) + abs(h * np.cos(turn))
     dx = np.array([-1, 1, 1, -1]) * (w / 2 + tolerance)
     dy = np.array([-1, -1, 1, 1]) * (h / 2 + tolerance)
-    cols = x + w / 2 + dx * np.cos(turn) + dy * np.sin(turn) - 0.5
-    rows = y + h / 2 - dx * np.sin(turn) + dy * np.cos(turn) - 0.5
+    cols = x + grown_w / 2 + dx * np.cos(turn) + dy * np.sin(turn) - 0.5
+    rows = y + grown_h / 2 - dx * np.sin(turn) + dy * np.cos(turn) - 0.5
     inside = np.zeros_like(drawn)
     inside[polygon(rows, cols, drawn.shape)] = True
     assert not (drawn & ~inside).any(), f"{(drawn & ~inside).sum()} px of ink outside the box"
@@ -115,17 +134,30 @@ def test_colours_and_outline(grey: np.ndarray, fonts: FontCache) -> None:
     out = render_captions(grey, ["HELLO"], [TextBox(scale_y=0.5)], font=resolve_font(), fonts=fonts)
     pixels = out[ink(grey, out)]
     assert (pixels.min(axis=1) > 240).any() and (pixels.max(axis=1) < 15).any()
-    assert outline_color((0, 0, 0)) == (255, 255, 255)
+    black = render_captions(
+        grey, ["HELLO"], [TextBox(scale_y=0.5, color="black")], font=resolve_font(), fonts=fonts
+    )
+    pixels = black[ink(grey, black)]
+    assert (pixels.max(axis=1) < 15).any() and (pixels.min(axis=1) > 128).any()  # light outline
     red = render_captions(
         grey, ["HELLO"], [TextBox(scale_y=0.5, color="#ff0000")], font=resolve_font(), fonts=fonts
     )
     assert ((red[..., 0] > 240) & (red[..., 1] < 15)).any()
 
 
-def test_styles_and_control_characters() -> None:
-    assert clean_text("  it's\ta\x00 trap\u200b  ", "upper") == "IT'S A TRAP"
-    assert clean_text("LOUD", "lower") == "loud"
-    assert clean_text("Keep Case", "none") == "Keep Case"
+def test_case_styles() -> None:
+    assert clean_text("it's\ta\x00 trap\u200b") == "it's a trap"
+    assert clean_text("one\ntwo") == "one\ntwo"
+    assert style_text("loud", "upper") == "LOUD"
+    assert style_text("LOUD", "lower") == "loud"
+    assert style_text("Keep Case", "none") == "Keep Case"
+    # memegen Text.stylize "default": lower-case sentences are capitalised, a lone i is I
+    assert style_text("i think so.", "default", ["i think so."]) == "I think so."
+    assert style_text("Mixed Case i", "default", ["Mixed Case i"]) == "Mixed Case I"
+    # memegen's checked-in test image spongebob/You:_Stop_talking_like_that/Me:_Stop_talking_
+    # like_that.png (app/tests/images) shows the mock-case box as "Me: StOp TaLkiNg LiKE ThaT"
+    assert mock_case("Me: Stop talking like that") == "Me: StOp TaLkiNg LiKE ThaT"
+    assert mock_case("same") == mock_case("same")
 
 
 def test_rgba_images_stay_rgba_and_gain_opaque_text(fonts: FontCache) -> None:

@@ -1,32 +1,47 @@
-"""Meme captions: memegen-compatible text boxes, auto-fitted, white with a black outline.
+"""Meme captions laid out by memegen's rules: one renderer for `/api/meme` and the memegen URLs.
 
 A `TextBox` is memegen's box: anchor and scale as fractions of the image, an angle in
-degrees, a case style, a colour, a font and an alignment. `fit_text` picks the largest font
-size whose 1-3 line wrap fits the box (more lines only when three cannot fit even at the
-smallest size); `render_captions` draws each caption into its box and clamps the drawn text
-inside the image, so no caption ever leaves it.
+degrees, a case style, a colour, a font and an alignment. Each caption is laid out as
+memegen's `get_image_element` does (memegen app/utils/images.py):
+
+- the box is `int(W * scale_x) x int(H * scale_y)` px at `(int(W * anchor_x), int(H * anchor_y))`;
+  the largest font size tried is `H / 9` (`H / 4` for a turned box);
+- `wrap` keeps the caption on one line when that is at least as large as splitting it in two,
+  else splits it in two or three lines at spaces (never inside a word) when those lines fill
+  at least 60 % of the box width; a `~n` line break in the URL stays a line break;
+- the case style is applied after wrapping (`upper`, `lower`, `none`, memegen's `default`
+  capitalisation, `mock` SpongeBob case, seeded so a caption always looks the same);
+- the font size is the largest (from the top down to 7 px) whose text fits the box less a
+  1/35 and 1/10 margin; the outline is `size / 12` px (1-3) black, 1 px 50 % white around
+  black text, 1 px black around `#hex` colours;
+- the text is centred in the box by memegen's offsets (lines with descenders sit a little
+  higher), drawn into a box-sized layer, turned by the angle and pasted at the anchor.
+
+A caption whose turned layer would poke out of the picture is moved back inside whole (memegen
+cuts it at the border); a caption in a box inside the picture is never moved.
 """
 
 from __future__ import annotations
 
+import random
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageColor, ImageDraw, ImageFont
+from PIL import Image, ImageColor, ImageFont
 
 from glitchzap.errors import InvalidParameters
+from glitchzap.meme import emoji
 from glitchzap.meme.fonts import FontCache, FontSource
 from glitchzap.types import TextBox
 
-STROKE_RATIO = 0.07  # outline width per pixel of font size (memegen's look)
-LINE_SPACING = 1.0  # line pitch as a multiple of the font's ascent + descent
-MIN_FONT_SIZE = 8
-MAX_LINES = 3
-PADDING_RATIO = 0.03  # margin inside a box, as a fraction of its smaller side
-_REF_SIZE = 100  # widths are measured once at this size and scaled
-
+MIN_FONT_SIZE = 7  # memegen settings.MINIMUM_FONT_SIZE
+WATERMARK_HEIGHT = 20  # memegen settings.WATERMARK_HEIGHT: boxes at the bottom-left move up half
+WRAP_FILL = 0.60  # a wrapped layout is kept only when its widest line fills this much of the box
+CASE_STYLES = ("upper", "lower", "title", "capitalize", "swapcase")  # str methods memegen calls
+MOCK_DIVERSITY = 0.75  # memegen's spongemock.mock(text, diversity_bias=0.75, random_seed=0)
 
 # Named layouts: the boxes captions go into when none are given (one caption per box).
 LAYOUTS: dict[str, list[TextBox]] = {
@@ -36,14 +51,7 @@ LAYOUTS: dict[str, list[TextBox]] = {
     "center": [TextBox(anchor_y=0.35, scale_y=0.3)],
 }
 
-
-@dataclass(frozen=True)
-class FittedText:
-    """A caption wrapped into lines at a font size (px) with its outline width (px)."""
-
-    lines: tuple[str, ...]
-    size: int
-    stroke_width: int
+_DROPPED = ("Cc", "Cs", "Cf", "Co", "Cn")
 
 
 def layout_boxes(layout: str) -> list[TextBox]:
@@ -56,25 +64,58 @@ def layout_boxes(layout: str) -> list[TextBox]:
         ) from None
 
 
-def clean_text(text: str, style: str = "none") -> str:
-    """The caption with control characters dropped, spaces collapsed and case styled."""
-    kept = "".join(
-        " " if ch.isspace() else ch
-        for ch in text
-        if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cs", "Cf", "Co", "Cn")
-    )
-    kept = " ".join(kept.split())
-    if style == "upper":
-        return kept.upper()
-    if style == "lower":
-        return kept.lower()
+def clean_text(text: str) -> str:
+    """The caption with control and invisible characters dropped and other white space made
+    plain spaces; line breaks stay (memegen's `~n`)."""
+    kept = []
+    for ch in text:
+        if ch == "\n":
+            kept.append(ch)
+        elif ch.isspace():
+            kept.append(" ")
+        elif unicodedata.category(ch) not in _DROPPED:
+            kept.append(ch)
+    return "".join(kept)
+
+
+def mock_case(text: str, *, diversity: float = MOCK_DIVERSITY, seed: int = 0) -> str:
+    """SpongeBob case as memegen draws it (spongemock's walk, with its own seeded generator:
+    the same caption always comes out the same, and the process's `random` is left alone)."""
+    rng = random.Random(seed)
+    upper, chance = True, 0.5
+    out = []
+    for ch in text:
+        if ch.isalpha():
+            if rng.random() < chance:
+                upper, chance = not upper, 0.5
+            ch = ch.upper() if upper else ch.lower()
+            chance += (1 - chance) * diversity
+        out.append(ch)
+    return "".join(out)
+
+
+def style_text(text: str, style: str, lines: Sequence[str] = ()) -> str:
+    """`text` in a memegen case style (memegen app/models/text.py `Text.stylize`); `lines`
+    are all the meme's captions, which memegen's `default` style looks at."""
+    text = emoji.emojize(text)
+    shown = [line for line in (lines or [text]) if line.strip()]
+    if style == "none":
+        return text
+    if style == "default":
+        all_lower = all(line.islower() for line in shown)
+        sentence = any(line.endswith((".", "?", "!")) for line in shown)
+        if text.islower() and (all_lower or sentence):
+            text = text.capitalize()
+        return re.sub(r"\bi\b", "I", text)
     if style == "mock":
-        return "".join(ch.upper() if i % 2 else ch.lower() for i, ch in enumerate(kept))
-    return kept
+        return mock_case(text)
+    if style in CASE_STYLES:
+        return str(getattr(text, style)())
+    return text
 
 
 def parse_color(color: str) -> tuple[int, int, int]:
-    """An (r, g, b) tuple for a CSS colour name or #hex."""
+    """An (r, g, b) tuple for a CSS colour name, #rgb, #rrggbb or #rrggbbaa."""
     try:
         rgb = ImageColor.getrgb(color)
     except ValueError:
@@ -82,202 +123,147 @@ def parse_color(color: str) -> tuple[int, int, int]:
     return rgb[0], rgb[1], rgb[2]
 
 
-def outline_color(fill: tuple[int, int, int]) -> tuple[int, int, int]:
-    """Black around light text, white around dark text."""
-    luma = 0.299 * fill[0] + 0.587 * fill[1] + 0.114 * fill[2]
-    return (0, 0, 0) if luma >= 100 else (255, 255, 255)
-
-
-class _Measurer:
-    """Widths at the reference size, memoised: wrapping at any size is then arithmetic."""
-
-    def __init__(self, font: ImageFont.FreeTypeFont) -> None:
-        self.font = font
-        self.cache: dict[str, float] = {}
-
-    def __getitem__(self, text: str) -> float:
-        width = self.cache.get(text)
-        if width is None:
-            width = self.cache[text] = float(self.font.getlength(text))
-        return width
-
-
-def _split_long_word(word: str, widths: _Measurer, limit: float) -> list[str]:
-    """Pieces of `word` no wider than `limit` (reference units), cut between characters."""
-    pieces, current = [], ""
-    for ch in word:
-        if current and widths[current + ch] > limit:
-            pieces.append(current)
-            current = ""
-        current += ch
-    return [*pieces, current] if current else pieces
-
-
-def _wrap(words: Sequence[str], measure: _Measurer, limit: float) -> list[str]:
-    """Greedy wrap of `words` into lines no wider than `limit` (reference units)."""
-    lines: list[str] = []
-    current = ""
-    for word in words:
-        pieces = [word] if measure[word] <= limit else _split_long_word(word, measure, limit)
-        for piece in pieces:
-            candidate = f"{current} {piece}" if current else piece
-            if current and measure[candidate] > limit:
-                lines.append(current)
-                current = piece
-            else:
-                current = candidate
-    return [*lines, current] if current else lines
-
-
-def _line_height(font: ImageFont.FreeTypeFont) -> float:
-    ascent, descent = font.getmetrics()
-    return float(ascent + descent)
-
-
-def fit_text(
-    text: str,
-    source: FontSource,
-    width: int,
-    height: int,
-    fonts: FontCache,
-    *,
-    max_lines: int = MAX_LINES,
-) -> FittedText:
-    """The largest size whose wrap into at most `max_lines` lines fits width x height px."""
-    measure = _Measurer(fonts.get(source, _REF_SIZE))
-    line_ref = _line_height(measure.font) * LINE_SPACING
-    words = text.split()
-
-    def wrap_at(size: int, lines_allowed: int) -> list[str] | None:
-        stroke = stroke_width_for(size)
-        scale = size / _REF_SIZE
-        # 2% slack: hinting makes real widths drift a little from the scaled reference.
-        limit = (width - 2 * stroke) / scale * 0.98
-        if limit <= 0:
-            return None
-        lines = _wrap(words, measure, limit)
-        tall = len(lines) * line_ref * scale + 2 * stroke
-        return lines if len(lines) <= lines_allowed and tall <= height else None
-
-    for lines_allowed in (max_lines, 10_000):
-        low, high, best = MIN_FONT_SIZE, max(MIN_FONT_SIZE, height), None
-        while low <= high:
-            mid = (low + high) // 2
-            lines = wrap_at(mid, lines_allowed)
-            if lines is not None:
-                best, low = (mid, lines), mid + 1
-            else:
-                high = mid - 1
-        if best is not None:
-            return _shrink_to_fit(best[0], words, source, width, height, fonts, lines_allowed)
-    # Not even the smallest size fits: draw at it and let the box clip the overflow.
-    lines = _wrap(words, measure, width / (MIN_FONT_SIZE / _REF_SIZE))
-    return FittedText(tuple(lines), MIN_FONT_SIZE, stroke_width_for(MIN_FONT_SIZE))
-
-
-def _shrink_to_fit(
-    size: int,
-    words: Sequence[str],
-    source: FontSource,
-    width: int,
-    height: int,
-    fonts: FontCache,
-    lines_allowed: int,
-) -> FittedText:
-    """Step down from the size the scaled reference chose until the real font fits too
-    (hinting and rounded metrics differ from the linear estimate by a pixel or two)."""
-    while True:
-        font, stroke = fonts.get(source, size), stroke_width_for(size)
-        lines = _wrap(words, _Measurer(font), width - 2 * stroke)
-        tall = len(lines) * _line_height(font) * LINE_SPACING + 2 * stroke
-        if size <= MIN_FONT_SIZE or (len(lines) <= lines_allowed and tall <= height):
-            return FittedText(tuple(lines), size, stroke)
-        size -= 1
-
-
 def stroke_width_for(size: int) -> int:
-    """Outline width in px for a font size in px."""
-    return max(1, round(size * STROKE_RATIO))
+    """Outline width in px for a font size in px (memegen `get_stroke_width`)."""
+    return min(3, max(1, int(size / 12)))
 
 
-def box_pixels(box: TextBox, image_width: int, image_height: int) -> tuple[int, int, int, int]:
-    """(left, top, width, height) of a box in pixels, clamped inside the image."""
-    left = min(round(box.anchor_x * image_width), image_width - 1)
-    top = min(round(box.anchor_y * image_height), image_height - 1)
-    width = max(1, min(round(box.scale_x * image_width), image_width - left))
-    height = max(1, min(round(box.scale_y * image_height), image_height - top))
-    return left, top, width, height
+def stroke_style(color: str, width: int, *, thick: bool = False) -> tuple[int, str]:
+    """(outline width, outline colour) for text in `color` (memegen `Text.get_stroke`)."""
+    if color == "black":
+        return 1, "#FFFFFF7F"
+    if "#" in color:
+        outline = "#000000"
+        if len(color) >= len(outline) + 2:  # #rrggbbaa: the outline shares the text's alpha
+            outline += color[-2:]
+        return (2 if thick else 1), outline
+    return width, "black"
 
 
-def draw_text_layer(
-    fitted: FittedText,
-    font: ImageFont.FreeTypeFont,
-    size: tuple[int, int],
-    *,
-    color: tuple[int, int, int],
-    align: str,
-) -> Image.Image:
-    """An RGBA layer of `size` with the fitted lines centred vertically."""
-    width, height = size
-    layer = Image.new("RGBA", size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(layer)
-    stroke = fitted.stroke_width
-    pitch = _line_height(font) * LINE_SPACING
-    top = (height - pitch * len(fitted.lines)) / 2
-    for i, line in enumerate(fitted.lines):
-        line_width = font.getlength(line)
-        x: float
-        if align == "left":
-            x = stroke
-        elif align == "right":
-            x = width - stroke - line_width
+def text_size(text: str, font: ImageFont.FreeTypeFont) -> tuple[int, int]:
+    """(right, bottom) of the text drawn at (0, 0) plus the outline (memegen `get_text_size`)."""
+    _, _, right, bottom = emoji.text_bbox(text, font)
+    stroke = stroke_width_for(int(font.size))
+    return int(right) + stroke, int(bottom) + stroke
+
+
+def _fits(text: str, font: ImageFont.FreeTypeFont, limit: tuple[float, float]) -> bool:
+    width, height = text_size(text, font)
+    x_offset, y_offset, _, _ = font.getbbox(text)
+    return width - x_offset <= limit[0] and height - y_offset <= limit[1]
+
+
+def fit_font(
+    source: FontSource,
+    fonts: FontCache,
+    text: str,
+    box: tuple[int, int],
+    max_font_size: int,
+) -> ImageFont.FreeTypeFont:
+    """The largest size from `max_font_size` down to 7 px at which `text` fits `box` less a
+    1/35 and 1/10 margin; 7 px when none does (memegen `get_font`).
+
+    memegen tries every size from the top; this bisects (fitting is monotonic but for a pixel
+    of hinting) and then tries the three sizes above the answer, so it picks what memegen does.
+    """
+    limit = (box[0] - box[0] / 35, box[1] - box[1] / 10)
+    top = max(MIN_FONT_SIZE, max_font_size)
+
+    def fits(size: int) -> bool:
+        return _fits(text, fonts.get(source, size), limit)
+
+    low, high = MIN_FONT_SIZE - 1, top + 1  # fits(low) assumed, fits(high) not
+    while high - low > 1:
+        middle = (low + high) // 2
+        if fits(middle):
+            low = middle
         else:
-            x = (width - line_width) / 2
-        draw.text(
-            (x, top + i * pitch),
-            line,
-            font=font,
-            fill=(*color, 255),
-            stroke_width=stroke,
-            stroke_fill=(*outline_color(color), 255),
-        )
-    return layer
+            high = middle
+    best = max(low, MIN_FONT_SIZE)
+    for size in range(min(top, best + 3), best, -1):
+        if fits(size):
+            best = size
+            break
+    return fonts.get(source, best)
 
 
-def _place(
-    layer: Image.Image, center: tuple[float, float], bounds: tuple[int, int]
-) -> tuple[Image.Image, int, int]:
-    """Crop the layer to its ink and move it so it lies inside the image; (layer, x, y)."""
-    ink = layer.getchannel("A").getbbox()
-    if ink is None:
-        return layer, 0, 0
-    cx = center[0] - layer.width / 2 + (ink[0] + ink[2]) / 2
-    cy = center[1] - layer.height / 2 + (ink[1] + ink[3]) / 2
-    layer = layer.crop(ink)
-    image_width, image_height = bounds
-    if layer.width > image_width or layer.height > image_height:
-        excess_x = max(0, layer.width - image_width) // 2
-        excess_y = max(0, layer.height - image_height) // 2
-        layer = layer.crop(
-            (
-                excess_x,
-                excess_y,
-                excess_x + min(layer.width, image_width),
-                excess_y + min(layer.height, image_height),
-            )
-        )
-    x = round(cx - layer.width / 2)
-    y = round(cy - layer.height / 2)
-    x = min(max(x, 0), image_width - layer.width)
-    y = min(max(y, 0), image_height - layer.height)
-    return layer, x, y
+def split_in_two(line: str) -> str:
+    """`line` broken at the space nearest its middle (memegen `split_2`); as is without one."""
+    middle = len(line) // 2 - 1
+    for offset in range(len(line) // 4):
+        for index in (middle - offset, middle + offset):
+            if line[index] == " ":
+                return line[:index].strip() + "\n" + line[index:].strip()
+    return line
+
+
+def split_in_three(line: str) -> str:
+    """`line` in three lines of about a third of its characters each (memegen `split_3`)."""
+    most = len(line) / 3
+    rows = ["", "", ""]
+    index = 0
+    for word in line.split(" "):
+        if len(rows[index]) + len(word) * 0.7 > most and index < 2:
+            index += 1
+        rows[index] += word + " "
+    return "\n".join(rows).strip()
+
+
+def wrap(
+    source: FontSource, fonts: FontCache, line: str, box: tuple[int, int], max_font_size: int
+) -> str:
+    """`line` on one, two or three lines, whichever memegen's `wrap` picks."""
+    one, two, three = line, split_in_two(line), split_in_three(line)
+    font_1 = fit_font(source, fonts, one, box, max_font_size)
+    font_2 = fit_font(source, fonts, two, box, max_font_size)
+    if font_1.size == font_2.size and font_2.size <= MIN_FONT_SIZE:
+        return two
+    if font_1.size >= font_2.size:
+        return one
+    font_3 = fit_font(source, fonts, three, box, max_font_size)
+    if not emoji.only_emoji_line(three) and text_size(three, font_3)[0] >= box[0] * WRAP_FILL:
+        return three
+    if text_size(two, font_2)[0] >= box[0] * WRAP_FILL:
+        return two
+    return one
+
+
+def text_offset(
+    text: str,
+    font: ImageFont.FreeTypeFont,
+    box: tuple[int, int],
+    align: str = "center",
+    *,
+    watermark: bool = False,
+) -> tuple[float, float]:
+    """Where the text's origin goes, negated, to sit centred in `box` (memegen
+    `get_text_offset`: multi-line and Impact captions a little lower, descenders higher)."""
+    width, height = text_size(text, font)
+    stroke = stroke_width_for(int(font.size))
+    x_offset, y_offset, _, _ = font.getbbox(text)
+    x, y = float(x_offset - stroke), float(y_offset - stroke)
+    rows = text.split("\n")
+    family = font.getname()[0] or ""
+    if len(rows) >= 3 or (len(rows) == 2 and ("Impact" in family or "Anton" in family)):
+        y_adjust = 1.1
+    else:
+        y_adjust = 1 + (3 - len(rows)) * 0.25
+    if align != "left":
+        x -= (box[0] - width) / 2
+    y -= (box[1] - height / y_adjust) / 2
+    if any(letter in rows[-1] for letter in "gjpqy"):
+        y += height // 20
+    elif watermark:
+        y += 2
+    return x, y
 
 
 @dataclass(frozen=True)
 class PlacedCaption:
     """A caption drawn once and placed: its RGBA pixels (float32, h x w x 4) and the top-left
-    corner (x, y, px) they go to. Compositing it on any frame of that size puts the caption
-    at the same place, so an animation's captions never jump."""
+    corner (x, y, px) they go to (parts outside the picture are cut when composited).
+    Compositing it on any frame of that size puts the caption at the same place, so an
+    animation's captions never jump."""
 
     rgba: np.ndarray
     x: int
@@ -285,53 +271,112 @@ class PlacedCaption:
 
     @property
     def rect(self) -> tuple[int, int, int, int]:
-        """(x, y, w, h) the caption covers."""
+        """(x, y, w, h) the caption's layer covers."""
         return self.x, self.y, self.rgba.shape[1], self.rgba.shape[0]
 
 
 def composite(image: np.ndarray, placed: PlacedCaption) -> None:
-    """Alpha-blend a placed caption onto `image` in place."""
+    """Alpha-blend a placed caption onto `image` in place (cut at the picture's border)."""
     rgba = placed.rgba
-    h, w = rgba.shape[:2]
-    alpha = rgba[..., 3:4] / 255.0
-    region = image[placed.y : placed.y + h, placed.x : placed.x + w]
-    blended = region[..., :3] * (1 - alpha) + rgba[..., :3] * alpha
+    height, width = image.shape[:2]
+    x0, y0 = max(placed.x, 0), max(placed.y, 0)
+    x1 = min(placed.x + rgba.shape[1], width)
+    y1 = min(placed.y + rgba.shape[0], height)
+    if x0 >= x1 or y0 >= y1:
+        return
+    part = rgba[y0 - placed.y : y1 - placed.y, x0 - placed.x : x1 - placed.x]
+    alpha = part[..., 3:4] / 255.0
+    region = image[y0:y1, x0:x1]
+    blended = region[..., :3] * (1 - alpha) + part[..., :3] * alpha
     region[..., :3] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
     if image.shape[2] == 4:
-        region[..., 3] = np.maximum(region[..., 3], rgba[..., 3].astype(np.uint8))
+        region[..., 3] = np.maximum(region[..., 3], part[..., 3].astype(np.uint8))
+
+
+def box_pixels(box: TextBox, image_width: int, image_height: int) -> tuple[int, int, int, int]:
+    """(left, top, width, height) of a box in pixels, as memegen truncates them."""
+    left = int(image_width * box.anchor_x)
+    top = int(image_height * box.anchor_y)
+    width = max(1, int(image_width * box.scale_x))
+    height = max(1, int(image_height * box.scale_y))
+    return left, top, width, height
+
+
+def _inside(layer: Image.Image, x: int, y: int, bounds: tuple[int, int]) -> tuple[int, int]:
+    """(x, y) moved so the layer's ink lies inside the picture when it would poke out."""
+    ink = layer.getchannel("A").getbbox()
+    if ink is None:
+        return x, y
+    width, height = bounds
+    left, top, right, bottom = x + ink[0], y + ink[1], x + ink[2], y + ink[3]
+    if right - left <= width:
+        x += max(0, -left) - max(0, right - width)
+    if bottom - top <= height:
+        y += max(0, -top) - max(0, bottom - height)
+    return x, y
+
+
+def draw_caption_layer(
+    text: str,
+    font: ImageFont.FreeTypeFont,
+    box: tuple[int, int],
+    *,
+    color: str,
+    align: str,
+    stroke: tuple[int, str],
+    watermark: bool = False,
+) -> Image.Image:
+    """A transparent box-sized layer with `text` placed by memegen's offsets."""
+    offset = text_offset(text, font, box, align, watermark=watermark)
+    layer = Image.new("RGBA", box)
+    rows = text.count("\n") + 1
+    emoji.draw_text(
+        layer,
+        (-offset[0], -offset[1]),
+        text,
+        font,
+        fill=color,
+        spacing=-offset[1] / (rows * 2),
+        align=align,
+        stroke_width=stroke[0],
+        stroke_fill=stroke[1],
+    )
+    return layer
 
 
 def place_caption(
-    text: str, box: TextBox, source: FontSource, fonts: FontCache, size: tuple[int, int]
+    text: str,
+    box: TextBox,
+    source: FontSource,
+    fonts: FontCache,
+    size: tuple[int, int],
+    *,
+    lines: Sequence[str] = (),
+    watermark: bool = False,
 ) -> PlacedCaption | None:
-    """One caption fitted into `box` of an image of `size` (w, h) and drawn; None when empty."""
-    text = clean_text(text, box.style)
-    if not text:
+    """One caption laid out in `box` of an image of `size` (w, h) and drawn; None when blank.
+    `lines` are all the meme's captions (memegen's `default` case style reads them);
+    `watermark` moves a bottom-left box up to make room for a watermark, as memegen does."""
+    text = clean_text(text)
+    if not text.strip():
         return None
-    img_w, img_h = size
-    left, top, width, height = box_pixels(box, img_w, img_h)
-    pad = round(min(width, height) * PADDING_RATIO)
-    inner_w, inner_h = max(1, width - 2 * pad), max(1, height - 2 * pad)
-    fitted = fit_text(text, source, inner_w, inner_h, fonts)
-    font = fonts.get(source, fitted.size)
-    layer = draw_text_layer(
-        fitted, font, (inner_w, inner_h), color=parse_color(box.color), align=box.align
+    parse_color(box.color)
+    image_w, image_h = size
+    x, y, box_w, box_h = box_pixels(box, image_w, image_h)
+    if watermark and box.anchor_x <= 0.1 and box.anchor_y >= 0.8:
+        y -= WATERMARK_HEIGHT // 2
+    max_font_size = int(image_h / (4 if box.angle else 9))
+    wrapped = wrap(source, fonts, text, (box_w, box_h), max_font_size)
+    styled = style_text(wrapped, box.style, lines or [text])
+    font = fit_font(source, fonts, styled, (box_w, box_h), max_font_size)
+    stroke = stroke_style(box.color, stroke_width_for(int(font.size)))
+    layer = draw_caption_layer(
+        styled, font, (box_w, box_h), color=box.color, align=box.align, stroke=stroke
     )
     if box.angle % 360:
         layer = layer.rotate(box.angle, resample=Image.Resampling.BICUBIC, expand=True)
-    layer, x, y = _place(layer, (left + width / 2, top + height / 2), (img_w, img_h))
+        x, y = _inside(layer, x, y, size)
     return PlacedCaption(np.asarray(layer, dtype=np.float32), x, y)
-
-
-def render_caption(
-    image: np.ndarray, text: str, box: TextBox, source: FontSource, fonts: FontCache
-) -> tuple[int, int, int, int] | None:
-    """Draw one caption into `image` in place; the (x, y, w, h) it covers, None when empty."""
-    placed = place_caption(text, box, source, fonts, (image.shape[1], image.shape[0]))
-    if placed is None:
-        return None
-    composite(image, placed)
-    return placed.rect
 
 
 def place_captions(
@@ -342,15 +387,26 @@ def place_captions(
     font: FontSource,
     fonts: FontCache,
     box_fonts: dict[str, FontSource] | None = None,
+    watermark: bool = False,
 ) -> list[PlacedCaption | None]:
-    """Caption i fitted into box i of an image of `size` (w, h) and drawn, once: what
-    `draw_placed` composites on each frame (None for an empty caption)."""
+    """Caption i laid out in box i of an image of `size` (w, h) and drawn, once: what
+    `draw_placed` composites on each frame (None for a blank caption). A box naming a font
+    in `box_fonts` uses it, any other `font`."""
     if len(captions) > len(boxes):
         raise InvalidParameters(
             f"{len(captions)} captions but only {len(boxes)} text boxes in this layout"
         )
+    chosen = box_fonts or {}
     return [
-        place_caption(text, box, (box_fonts or {}).get(box.font or "", font), fonts, size)
+        place_caption(
+            text,
+            box,
+            chosen.get(box.font or "", font),
+            fonts,
+            size,
+            lines=captions,
+            watermark=watermark,
+        )
         for text, box in zip(captions, boxes, strict=False)
     ]
 
@@ -373,7 +429,7 @@ def render_captions(
     fonts: FontCache,
     box_fonts: dict[str, FontSource] | None = None,
 ) -> np.ndarray:
-    """A copy of `image` with caption i drawn in box i (empty captions are skipped)."""
+    """A copy of `image` with caption i drawn in box i (blank captions are skipped)."""
     check_image(image)
     size = (image.shape[1], image.shape[0])
     placed = place_captions(size, captions, boxes, font=font, fonts=fonts, box_fonts=box_fonts)
