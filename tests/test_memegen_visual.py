@@ -32,9 +32,9 @@ REFERENCE = json.loads(
 )
 CASES = {case["name"]: case for case in REFERENCE["cases"]}
 ARTIFACTS = Path(__file__).parent / "artifacts" / "memegen-visual"
-# Per box edge, at 600 px wide; scaled with the picture's width. memegen's own drawing code
-# run under our Pillow reproduces its expected pictures pixel for pixel (0 px off), so this
-# leaves room for rounding, not for a different rule.
+# Per box edge, at 600 px wide; scaled with the picture's width. memegen's own drawing code,
+# run under our Pillow with memegen's fonts, redraws 9 of these pictures pixel for pixel (gru
+# and spongebob need pilmoji and spongemock), so this is room for rounding, not for a rule.
 TOLERANCE_PX = 4.0
 BACKGROUND_LEVELS = 3.0  # mean difference from memegen's LANCZOS-resized template picture
 STRAY_PIXELS = 50  # drawn pixels allowed outside every text box (memegen's renders have 0)
