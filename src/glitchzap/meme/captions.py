@@ -147,9 +147,17 @@ def text_size(text: str, font: ImageFont.FreeTypeFont) -> tuple[int, int]:
     return int(right) + stroke, int(bottom) + stroke
 
 
+def _ink_origin(text: str, font: ImageFont.FreeTypeFont) -> tuple[float, float]:
+    """Where the first ink of `text` starts (x, y) relative to its origin. memegen reads it
+    from `font.getbbox` of the whole caption; its line breaks add no ink (and Pillow's text
+    layout refuses them here), so they are left out."""
+    x_offset, y_offset, _, _ = font.getbbox(text.replace("\n", ""))
+    return float(x_offset), float(y_offset)
+
+
 def _fits(text: str, font: ImageFont.FreeTypeFont, limit: tuple[float, float]) -> bool:
     width, height = text_size(text, font)
-    x_offset, y_offset, _, _ = font.getbbox(text)
+    x_offset, y_offset = _ink_origin(text, font)
     return width - x_offset <= limit[0] and height - y_offset <= limit[1]
 
 
@@ -240,8 +248,8 @@ def text_offset(
     `get_text_offset`: multi-line and Impact captions a little lower, descenders higher)."""
     width, height = text_size(text, font)
     stroke = stroke_width_for(int(font.size))
-    x_offset, y_offset, _, _ = font.getbbox(text)
-    x, y = float(x_offset - stroke), float(y_offset - stroke)
+    x_offset, y_offset = _ink_origin(text, font)
+    x, y = x_offset - stroke, y_offset - stroke
     rows = text.split("\n")
     family = font.getname()[0] or ""
     if len(rows) >= 3 or (len(rows) == 2 and ("Impact" in family or "Anton" in family)):

@@ -154,7 +154,7 @@ class FontCache:
 def _load(source: FontSource, size: int) -> ImageFont.FreeTypeFont:
     if source.path is not None:
         try:
-            return ImageFont.truetype(str(source.path), size, layout_engine=ImageFont.Layout.BASIC)
+            return ImageFont.truetype(str(source.path), size)
         except OSError as exc:
             raise InvalidParameters(f"Cannot load font {source.path}: {exc}") from exc
     font = ImageFont.load_default(size=size)
