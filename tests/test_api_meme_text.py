@@ -77,6 +77,9 @@ def test_erase_never_and_auto_on_a_blank_template(
         ("/api/meme", {"layout": "sideways"}, "invalid_parameters"),
         ("/api/meme", {"captions": ["a", "b", "c"]}, "invalid_parameters"),  # 2 boxes
         ("/api/meme", {"captions": ["x" * 10_000]}, "invalid_parameters"),
+        ("/api/meme", {"captions": ["a"], "font": "/etc/passwd"}, "invalid_parameters"),
+        ("/api/meme", {"captions": ["a"], "font": "../fonts/x.ttf"}, "invalid_parameters"),
+        ("/api/meme", {"captions": ["a"], "font": "nosuchfont"}, "invalid_parameters"),
         ("/api/erase-text", {"mode": "sometimes"}, "invalid_parameters"),
         ("/api/ocr", {"extra": True}, "invalid_parameters"),
     ],

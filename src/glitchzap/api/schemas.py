@@ -191,7 +191,12 @@ class MemeRequest(ImageSourceRequest):
     captions: list[str] = Field(default_factory=list, max_length=10, description="Top first")
     erase: Literal["auto", "always", "never"] = "auto"
     layout: str = Field("default", max_length=32)
-    font: str | None = Field(None, max_length=200, description="Font name; default fonts.default")
+    font: str | None = Field(
+        None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9 _-]*$",  # a name (GET /fonts), never a file path
+        description="Font id, alias or name (GET /fonts); default fonts.default",
+    )
     template: str | None = Field(
         None,
         pattern=TEMPLATE_ID_PATTERN,
