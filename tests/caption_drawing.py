@@ -1,14 +1,19 @@
-"""The caption drawing glitchzap used before it followed memegen's layout: kept only to draw
-the OCR test cases (`meme_ocr_cases.py`) exactly as they were calibrated and judged."""
+"""The caption drawing glitchzap used before it followed memegen's layout, in Liberation Sans
+Bold: kept only to draw the captioned test memes of the OCR, caption-region and inpainting
+tests (`meme_cases.py`, `meme_variants.py`, `meme_ocr_cases.py`) exactly as those tests were
+calibrated and judged. The product's renderer is `glitchzap.meme.captions`."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from PIL import Image, ImageDraw, ImageFont
+import numpy as np
+from PIL import Image, ImageColor, ImageDraw, ImageFont
 
-from glitchzap.meme.fonts import FontCache, FontSource
+from glitchzap.errors import InvalidParameters
+from glitchzap.meme.fonts import FontCache, FontSource, resolve_font
 from glitchzap.types import TextBox
 
 STROKE_RATIO = 0.07
@@ -216,3 +221,106 @@ def _place(
     x = min(max(x, 0), image_width - layer.width)
     y = min(max(y, 0), image_height - layer.height)
     return layer, x, y
+
+
+def parse_color(color: str) -> tuple[int, int, int]:
+    """An (r, g, b) tuple for a CSS colour name or #hex."""
+    try:
+        rgb = ImageColor.getrgb(color)
+    except ValueError:
+        raise InvalidParameters(f"Unknown colour {color!r}: use a name or #rrggbb") from None
+    return rgb[0], rgb[1], rgb[2]
+
+
+@dataclass(frozen=True)
+class PlacedCaption:
+    """A caption drawn once and placed: its RGBA pixels (float32, h x w x 4) and the top-left
+    corner (x, y, px) they go to. Compositing it on any frame of that size puts the caption
+    at the same place, so an animation's captions never jump."""
+
+    rgba: np.ndarray
+    x: int
+    y: int
+
+    @property
+    def rect(self) -> tuple[int, int, int, int]:
+        """(x, y, w, h) the caption covers."""
+        return self.x, self.y, self.rgba.shape[1], self.rgba.shape[0]
+
+
+def clean_text(text: str, style: str = "none") -> str:
+    """The caption with control characters dropped, spaces collapsed and case styled."""
+    kept = "".join(
+        " " if ch.isspace() else ch
+        for ch in text
+        if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cs", "Cf", "Co", "Cn")
+    )
+    kept = " ".join(kept.split())
+    if style == "upper":
+        return kept.upper()
+    if style == "lower":
+        return kept.lower()
+    if style == "mock":
+        return "".join(ch.upper() if i % 2 else ch.lower() for i, ch in enumerate(kept))
+    return kept
+
+
+def composite(image: np.ndarray, placed: PlacedCaption) -> None:
+    """Alpha-blend a placed caption onto `image` in place."""
+    rgba = placed.rgba
+    h, w = rgba.shape[:2]
+    alpha = rgba[..., 3:4] / 255.0
+    region = image[placed.y : placed.y + h, placed.x : placed.x + w]
+    blended = region[..., :3] * (1 - alpha) + rgba[..., :3] * alpha
+    region[..., :3] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+    if image.shape[2] == 4:
+        region[..., 3] = np.maximum(region[..., 3], rgba[..., 3].astype(np.uint8))
+
+
+def place_caption(
+    text: str, box: TextBox, source: FontSource, fonts: FontCache, size: tuple[int, int]
+) -> PlacedCaption | None:
+    """One caption fitted into `box` of an image of `size` (w, h) and drawn; None when empty."""
+    text = clean_text(text, box.style)
+    if not text:
+        return None
+    img_w, img_h = size
+    left, top, width, height = box_pixels(box, img_w, img_h)
+    pad = round(min(width, height) * 0.03)
+    inner_w, inner_h = max(1, width - 2 * pad), max(1, height - 2 * pad)
+    fitted = fit_text(text, source, inner_w, inner_h, fonts)
+    font = fonts.get(source, fitted.size)
+    layer = draw_text_layer(
+        fitted, font, (inner_w, inner_h), color=parse_color(box.color), align=box.align
+    )
+    if box.angle % 360:
+        layer = layer.rotate(box.angle, resample=Image.Resampling.BICUBIC, expand=True)
+    layer, x, y = _place(layer, (left + width / 2, top + height / 2), (img_w, img_h))
+    return PlacedCaption(np.asarray(layer, dtype=np.float32), x, y)
+
+
+def render_captions(
+    image: np.ndarray,
+    captions: Sequence[str],
+    boxes: Sequence[TextBox],
+    *,
+    font: FontSource | None = None,
+    fonts: FontCache,
+) -> np.ndarray:
+    """A copy of `image` with caption i drawn in box i, in `font` (the legacy face when None)."""
+    source = font or legacy_font()
+    out = image.copy()
+    size = (image.shape[1], image.shape[0])
+    for text, box in zip(captions, boxes, strict=False):
+        placed = place_caption(text, box, source, fonts, size)
+        if placed is not None:
+            composite(out, placed)
+    return out
+
+
+def legacy_font() -> FontSource:
+    """The face the test memes were drawn in (Liberation Sans Bold where installed)."""
+    try:
+        return resolve_font("Liberation Sans Bold")
+    except InvalidParameters:
+        return resolve_font()

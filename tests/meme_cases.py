@@ -23,9 +23,8 @@ import cv2
 import numpy as np
 import yaml
 
+from caption_drawing import legacy_font, render_captions
 from glitchzap.io import encode_image, load_image
-from glitchzap.meme.captions import render_captions
-from glitchzap.meme.fonts import resolve_font
 from glitchzap.types import TextBox
 from meme_variants import FONTS, add_captions, jpeg, scale
 
@@ -299,7 +298,7 @@ def white_banner_above(image: np.ndarray, text: str) -> np.ndarray:
     height, width = image.shape[:2]
     band = np.full((max(24, height // 4), width, 3), 255, np.uint8)
     box = TextBox(anchor_y=0.0, scale_y=1.0, color="black", style="none")
-    band = render_captions(band, [text], [box], font=resolve_font(), fonts=FONTS)
+    band = render_captions(band, [text], [box], font=legacy_font(), fonts=FONTS)
     return np.concatenate([band, image[:, :, :3]], axis=0)
 
 

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from caption_drawing import _place, box_pixels, draw_text_layer, fit_text
+from caption_drawing import _place, box_pixels, draw_text_layer, fit_text, legacy_font
 from glitchzap.io import encode_image, load_image
 from glitchzap.meme.fonts import SYSTEM_FONT_DIRS, FontCache, FontSource, resolve_font
 from glitchzap.types import TextBox
@@ -116,7 +116,7 @@ def draw(
     """`image` with white captions in `boxes` (outline width per px of font size: memegen's
     when None), and the rectangles they cover."""
     out = image.copy()
-    source = resolve_font()
+    source = legacy_font()
     height, width = image.shape[:2]
     rects = []
     for text, box in zip(captions, boxes, strict=True):
@@ -158,7 +158,7 @@ def banner_font() -> FontSource:
             found = sorted(directory.rglob(name)) if directory.is_dir() else []
             if found:
                 return resolve_font(str(found[0]))
-    return resolve_font()
+    return legacy_font()
 
 
 def banner(image: np.ndarray, text: str) -> tuple[np.ndarray, tuple[Rect, ...]]:

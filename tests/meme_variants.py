@@ -12,8 +12,9 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 
+from caption_drawing import legacy_font, render_captions
 from glitchzap.io import encode_image, load_image
-from glitchzap.meme.captions import TextBox, layout_boxes, render_captions
+from glitchzap.meme.captions import TextBox, layout_boxes
 from glitchzap.meme.fonts import FontCache, resolve_font
 
 FONTS = FontCache(32)  # fonts shared by the captions these tests draw
@@ -41,7 +42,7 @@ def add_captions(
     """`image` with meme captions drawn in `boxes` (top and bottom when None)."""
     boxes = list(boxes) if boxes else layout_boxes("default")
     texts = list(captions)[: len(boxes)]
-    return render_captions(image, texts, boxes, font=resolve_font(), fonts=FONTS)
+    return render_captions(image, texts, boxes, font=legacy_font(), fonts=FONTS)
 
 
 def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
@@ -54,7 +55,7 @@ def banner(image: np.ndarray, text: str, rng: np.random.Generator) -> np.ndarray
     band_height = int(height * rng.uniform(0.15, 0.35))
     white = bool(rng.integers(2))
     band = np.full((band_height, width, 3), 255 if white else 0, np.uint8)
-    font = FONTS.get(resolve_font(), max(10, band_height // 4))
+    font = FONTS.get(legacy_font(), max(10, band_height // 4))
     from PIL import Image, ImageDraw
 
     canvas = Image.fromarray(band)

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from caption_drawing import box_pixels, legacy_font, render_captions
 from glitchzap.errors import InvalidParameters
-from glitchzap.meme.captions import box_pixels, layout_boxes, render_captions
-from glitchzap.meme.fonts import BUILTIN_FONT, FontCache, resolve_font
+from glitchzap.meme.captions import layout_boxes
+from glitchzap.meme.fonts import BUILTIN_FONT, FontCache
 from glitchzap.meme.inpaint import (
     AUTO_EDGES_PIXELS,
     INPAINT_METHODS,
@@ -115,7 +116,7 @@ def test_erasing_brings_caption_areas_close_to_the_clean_template(
     clean = meme_sample.picture(name)
     captions = ["top text here", "bottom text here"]
     boxes = layout_boxes("default")
-    image = render_captions(clean, captions, boxes, font=resolve_font(), fonts=FONTS)
+    image = render_captions(clean, captions, boxes, font=legacy_font(), fonts=FONTS)
     area = np.zeros(clean.shape[:2], bool)
     for box in boxes:
         x, y, w, h = box_pixels(box, clean.shape[1], clean.shape[0])

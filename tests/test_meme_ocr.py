@@ -17,9 +17,10 @@ import cv2
 import numpy as np
 import pytest
 
+from caption_drawing import legacy_font, render_captions
 from glitchzap.cache.codec import encode_json
-from glitchzap.meme.captions import layout_boxes, render_captions
-from glitchzap.meme.fonts import FontCache, resolve_font
+from glitchzap.meme.captions import layout_boxes
+from glitchzap.meme.fonts import FontCache
 from glitchzap.meme.ocr import (
     TextRegion,
     engine_stats,
@@ -47,7 +48,7 @@ FONTS = FontCache(32)  # fonts shared by the captions these tests draw
 
 def captioned(clean: np.ndarray, captions: tuple[str, ...]) -> np.ndarray:
     return render_captions(
-        clean, list(captions), layout_boxes("default"), font=resolve_font(), fonts=FONTS
+        clean, list(captions), layout_boxes("default"), font=legacy_font(), fonts=FONTS
     )
 
 
