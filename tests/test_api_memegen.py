@@ -111,7 +111,7 @@ def test_normalize_finds_the_canonical_spelling() -> None:
     assert normalize_slug("what%3F") == ("what~q", True)
     assert encode_lines([]) == "_" and encode_lines(["", "b"]) == "_/b"
     # memegen turns curly quotes straight after escaping `"`, so they stay unescaped
-    assert encode_lines(["it\u2019ll be \u201cfun\u201d"]) == "it'll_be_\"fun\""
+    assert encode_lines(["it\u2019ll be \u201cfun\u201d"]) == 'it\'ll_be_"fun"'
 
 
 def test_split_extension() -> None:
