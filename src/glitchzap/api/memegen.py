@@ -1,14 +1,14 @@
-"""memegen.link compatibility: its URL text escapes and its template folders.
+"""memegen.link compatibility: its URL text escapes, URL builders and JSON shapes (pure).
 
-`decode_text("do_you_want_ants~q")` gives "do you want ants?". The escapes, scanned left to
-right: `__` -> `_`, `--` -> `-`, `_` or `-` -> space, `''` -> `"`, and `~n` newline, `~q` ?,
-`~a` &, `~p` %, `~h` #, `~s` /, `~b` backslash, `~l` <, `~g` >. A lone `_` or `-` line is empty.
-`encode_text` is the inverse, used for the example URLs in `GET /templates`.
+`decode_slug`, `encode_lines` and `normalize_slug` follow memegen's own slug rules
+(app/utils/text.py): the image routes decode with them and redirect a non-canonical spelling,
+and every URL the API answers (`example`, `POST /images`...) is built with them, so those URLs
+never redirect. `decode_text`/`encode_text` are the simpler left-to-right scan used before
+(`__` -> `_`, `--` -> `-`, `_` or `-` -> space, `''` -> `"`, `~n ~q ~a ~p ~h ~s ~b ~l ~g`).
 
 Templates come from the one template library (`Runtime.templates`), which imports memegen's
-own folders (`glitchzap templates import-memegen`). As in memegen, `.gif` and `.webp` draw the
-captions on every frame of an animated template (one with a `default.gif`); `.png` and `.jpg`
-are stills, and a still template as `.gif` is a one-frame GIF.
+own folders (`glitchzap templates import-memegen`). As in memegen, an animated template (one
+with a `default.gif`) has the styles "animated" and "default", and its example is a `.gif`.
 """
 
 from __future__ import annotations
