@@ -398,14 +398,19 @@ def test_styles(client: httpx.Client) -> None:
 
 
 def test_overlay_urls(client: httpx.Client, origin: str) -> None:
-    """memegen describe_overlay: `style=<image URL>` is 200; a URL that is not an image, or
-    is missing, is 415 (with an image)."""
+    """memegen describe_overlay (models/template.py check): `style=<image URL>[,<URL>]` is
+    200; a URL that is not an image, or is missing, is 415 (with an image)."""
     base = f"/images/{TEMPLATE}/test.png"
     assert_image(get(client, base, params={"style": f"{origin}/photo.png"}), 200, "png")
     assert_image(get(client, base, params={"style": f"{origin}/not-an-image.txt"}), 415, "png")
     assert_image(get(client, base, params={"style": f"{origin}/missing.png"}), 415, "png")
     two = f"{origin}/photo.png,{origin}/photo.gif"
     assert_image(get(client, base, params={"style": two}), 200, "png")
+    # memegen's OpenAPI text for `style`: "may be repeated to set each slot independently"
+    slots = [("style", f"{origin}/photo.png"), ("style", f"{origin}/photo.gif")]
+    assert_image(get(client, base, params=slots), 200, "png")
+    broken = [("style", f"{origin}/photo.png"), ("style", f"{origin}/missing.png")]
+    assert_image(get(client, base, params=broken), 415, "png")
 
 
 def test_custom_backgrounds(client: httpx.Client, origin: str) -> None:

@@ -276,7 +276,8 @@ async def parse_image(
     frames, valid = parse_int(query.get("frames"), 0)
     if not valid or frames < 0:
         frames, status = 0, 422
-    style = query.get("style", "default")
+    styles = query.getlist("style")  # repeated `style=<url>`: one per overlay slot
+    style = ",".join(s.strip() or "default" for s in styles) if styles else "default"
     if ext not in ALLOWED_EXTENSIONS:
         ext, status = DEFAULT_EXTENSION, 422
     lines = decode_slug(slug) if slug else []
@@ -292,6 +293,8 @@ async def parse_image(
         style = await parse_background(query, state, parsed, style)
     else:
         parsed.template = find_template(state, template_id)
+        if parsed.template is not None and not parsed.template.image_path.exists():
+            parsed.template = None  # memegen: `not template.image.exists()` is a 404 too
         if parsed.template is None:
             parsed.memegen = replace(parsed.memegen, error=True)
             if template_id != PLACEHOLDER:
