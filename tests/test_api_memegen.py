@@ -227,3 +227,22 @@ def test_meme_errors(meme_client: Any) -> None:
     assert missing.headers["content-type"] == "image/png"
     too_many = meme_client.get(f"/images/{TEMPLATE}/a/b/c/d/e.png")
     assert too_many.status_code == 200
+
+
+def test_json_urls_use_the_public_base_url(tmp_path: Any, memegen_library: Any) -> None:
+    """With `server.public_base_url` set, every URL in memegen's JSON is absolute under it."""
+    settings = load_settings(
+        None,
+        data_dir=tmp_path,
+        templates={"dir": memegen_library},
+        server={"public_base_url": "https://cdn.example.com"},
+    )
+    with make_client(settings) as api:
+        coffee = api.get(f"/templates/{TEMPLATE}").json()
+        assert coffee["blank"] == f"https://cdn.example.com/images/{TEMPLATE}.png"
+        assert coffee["_self"] == f"https://cdn.example.com/templates/{TEMPLATE}"
+        posted = api.post("/images", json={"template_id": TEMPLATE, "text": ["a"]}).json()
+        assert posted == {"url": f"https://cdn.example.com/images/{TEMPLATE}/a.png"}
+        assert api.get("/fonts").json()[0]["_self"].startswith("https://cdn.example.com/fonts/")
+        # memegen app/views/clients.py validate: without a server key no key is valid
+        assert api.post("/auth", headers={"X-API-Key": "anything"}).status_code == 401
