@@ -203,6 +203,11 @@ class ServerSettings(Section):
     immutable_max_age_seconds: int = Field(31_536_000, ge=0)
     # max-age of memegen-style images (GET /images/...): a template can be edited, so a day.
     memegen_max_age_seconds: int = Field(86_400, ge=0)
+    # The watermark memegen-style images get when the URL names none ("" = none; memegen's is
+    # "Memegen.link"), and the other values `?watermark=` may ask for (others redirect to the
+    # URL without it, as memegen does); `?watermark=none` always draws none.
+    memegen_watermark: str = Field("", max_length=100)
+    memegen_allowed_watermarks: list[str] = Field(default_factory=list)
 
 
 class Settings(BaseSettings):

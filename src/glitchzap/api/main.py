@@ -10,7 +10,7 @@ from importlib import metadata
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from glitchzap.api.deps import ApiState, require_api_key
@@ -23,6 +23,8 @@ from glitchzap.api.routes import (
     images,
     meme,
     memegen,
+    memegen_api,
+    memegen_shortcuts,
     ocr,
     performance,
     remove_background,
@@ -85,11 +87,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         meme,
         effects,
         performance,
+        memegen_api,  # before memegen: GET /images/{path} would take /images/custom
         memegen,
         templates,
     )
     for module in topics:
         app.include_router(module.router, dependencies=protected)
+    app.include_router(memegen_api.auth_router)  # answers memegen's own 401
     _add_exception_handlers(app)
     _add_middleware(app, settings, monitor)
     from glitchzap.web import mount_studio  # the studio page at / and /static/*
@@ -138,7 +142,11 @@ def _add_exception_handlers(app: FastAPI) -> None:
         return _error(422, "invalid_parameters", problems or "Invalid request")
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:  # memegen's legacy `/<template>...` short URLs redirect
+            redirect = memegen_shortcuts.legacy_redirect(request)
+            if redirect is not None:
+                return redirect
         code = HTTP_ERROR_CODES.get(exc.status_code, "bad_request")
         return _error(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
