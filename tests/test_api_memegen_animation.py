@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 import yaml
@@ -21,9 +22,6 @@ from meme_animations import gif_file, panning, photo, region_changes
 pytest_plugins = ["api_fixtures"]
 
 FRAMES = 8
-INTERIM_RENDERER = pytest.mark.xfail(
-    reason="the interim meme.memegen_render draws stills only and ignores width", strict=False
-)
 
 
 def memegen_folder(root: Path, template_id: str, name: str) -> Path:
@@ -72,7 +70,6 @@ def template_frames(library: Path, template_id: str) -> Animation:
     return load_animation(library / template_id / "default.gif")
 
 
-@INTERIM_RENDERER
 @pytest.mark.parametrize(("ext", "media"), [("gif", "image/gif"), ("webp", "image/webp")])
 def test_captions_on_every_frame_of_an_animated_template(
     client: Any, library: Path, animation: Animation, ext: str, media: str
@@ -80,9 +77,17 @@ def test_captions_on_every_frame_of_an_animated_template(
     response = client.get(f"/images/pan/top_line/bottom_line.{ext}")
     assert response.headers["content-type"] == media
     meme, clean = decoded(response), template_frames(library, "pan")
+    # memegen render_animation: up to 20 frames are all kept; the longer side becomes 600 px
     assert len(meme) == FRAMES and meme.durations == animation.durations
-    assert meme.shape[:2] == animation.shape[:2]
-    height = meme.shape[0]
+    assert max(meme.shape[:2]) == 600
+    height, width = meme.shape[:2]
+    clean = Animation(
+        [
+            cv2.resize(f[..., :3], (width, height), interpolation=cv2.INTER_LANCZOS4)
+            for f in clean.frames
+        ],
+        clean.durations,
+    )
     top = region_changes(meme.frames, clean.frames, slice(0, height // 5))
     bottom = region_changes(meme.frames, clean.frames, slice(-height // 5, None))
     middle = region_changes(meme.frames, clean.frames, slice(height * 2 // 5, height * 3 // 5))
@@ -96,25 +101,34 @@ def test_png_and_jpg_are_stills_as_in_memegen(client: Any) -> None:
     assert len(png) == len(jpg) == 1
 
 
-@INTERIM_RENDERER
 def test_a_still_picture_beside_the_gif(client: Any, animation: Animation) -> None:
     """memegen's two-picture templates: the GIF for .gif and .webp, the still for the rest."""
     moving = decoded(client.get("/images/both/top/bottom.gif"))
     still = decoded(client.get("/images/both/top/bottom.png"))
-    assert len(moving) == FRAMES and moving.shape[:2] == animation.shape[:2]
-    assert len(still) == 1 and still.shape[1] == 300
+    # memegen resize_image: an animation's longer side, a still's shorter side becomes 600
+    assert len(moving) == FRAMES and max(moving.shape[:2]) == 600
+    assert len(still) == 1 and min(still.shape[:2]) == 600
+    assert still.shape[1] / still.shape[0] == pytest.approx(
+        300 / photo("astronaut", 300).shape[0], rel=0.01
+    )
 
 
-def test_a_still_template_as_gif_is_one_frame(client: Any) -> None:
+def test_a_still_template_as_gif(client: Any) -> None:
+    """memegen render_animation: a still picture with two captions becomes a 5-frame reveal
+    (1.2 s a frame, the top caption from 20 %, the bottom from 60 %); one caption, one frame."""
     gif = client.get("/images/still/top/bottom.gif")
     assert gif.headers["content-type"] == "image/gif"
-    assert len(decoded(gif)) == 1
-    png = decoded(client.get("/images/still/top/bottom.png"))
-    difference = decoded(gif).frames[0][..., :3].astype(int) - png.frames[0][..., :3]
-    assert np.abs(difference).mean() < 3  # the same meme, through GIF's palette
+    reveal = decoded(gif)
+    assert len(reveal) == 5 and set(reveal.durations) == {1200}
+    one = decoded(client.get("/images/still/top.gif"))
+    assert len(one) == 1
+    png = decoded(client.get("/images/still/top.png"))
+    # an animation's longer side is 600, a still's shorter side: compare at the GIF's size
+    frame = one.frames[0][..., :3]
+    still = cv2.resize(png.frames[0][..., :3], frame.shape[1::-1], interpolation=cv2.INTER_AREA)
+    assert np.abs(frame.astype(int) - still).mean() < 6  # the same meme, through GIF's palette
 
 
-@INTERIM_RENDERER
 def test_width_resizes_every_frame(client: Any) -> None:
     meme = decoded(client.get("/images/pan/top/bottom.gif?width=120"))
     assert len(meme) == FRAMES and meme.shape[1] == 120

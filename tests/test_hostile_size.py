@@ -223,7 +223,6 @@ def test_absurd_output_sizes(wide_template_client: Any, query: str, status: int)
     assert width * height <= MAXIMUM_PIXELS
 
 
-@pytest.mark.xfail(reason="the interim meme.memegen_render ignores height", strict=False)
 def test_output_size_within_limits_is_served(wide_template_client: Any) -> None:
     response = wide_template_client.get("/images/wide/hello/world.jpg?height=600")
     assert response.status_code == 200

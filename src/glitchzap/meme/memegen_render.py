@@ -25,6 +25,7 @@ the one caption renderer (`meme.captions`), shared with `/api/meme`.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -82,7 +83,7 @@ class MemegenRequest:
     background: bytes | None = None
     error: bool = False
     style: str = "default"  # "default" or "animated" (overlay URLs arrive as `overlays`)
-    overlays: tuple[bytes, ...] = ()  # images fetched from style=<url>[,<url>...]
+    overlays: tuple[bytes, ...] = ()  # images fetched from style=<url>[,<url>...]; b"" = slot kept
     font: str = ""  # a font id or alias; "" = each box's own font
     layout: str = "default"  # "default" or "top"
     width: int = 0
@@ -158,6 +159,20 @@ def resized_size(
             (default_w, int(default_h / ratio)) if expand else (int(default_w * ratio), default_h)
         )
     return (int(default_w * ratio), default_h) if expand else (default_w, int(default_h / ratio))
+
+
+def bounded_size(
+    picture: tuple[int, int], size: tuple[int, int], *, pad: bool, expand: bool
+) -> tuple[int, int]:
+    """The picture's size after resizing (`resized_size`), shrunk to hold at most
+    MAXIMUM_PIXELS. memegen caps only a requested `width` x `height`; a single huge `width`
+    (or a very tall picture) would otherwise allocate gigapixels, so the cap holds for every
+    output here."""
+    width, height = resized_size(picture, *size, pad=pad, expand=expand)
+    if width * height > MAXIMUM_PIXELS:
+        scale = math.sqrt(MAXIMUM_PIXELS / (float(width) * float(height)))
+        width, height = int(width * scale), int(height * scale)
+    return max(1, width), max(1, height)
 
 
 def _resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
@@ -310,11 +325,13 @@ def _apply_options(scene: _Scene, request: MemegenRequest) -> None:
             first = replace(first, scale=request.scale)
         scene.overlays[0] = first
     if request.overlays:
-        chips = [Image.open(io.BytesIO(data)) for data in request.overlays]
+        # An empty entry is a slot left as it is (memegen's `style=<url>,default`).
+        chips = [Image.open(io.BytesIO(data)) if data else None for data in request.overlays]
         for frame in scene.frames:
             for index, chip in enumerate(chips):
-                slot = scene.overlays[min(index, len(scene.overlays) - 1)]
-                paste_overlay(frame, slot, chip)
+                if chip is not None:
+                    slot = scene.overlays[min(index, len(scene.overlays) - 1)]
+                    paste_overlay(frame, slot, chip)
     for index, color in enumerate(request.colors[: len(scene.boxes)]):
         scene.boxes[index] = scene.boxes[index].model_copy(update={"color": color})
     for index, value in enumerate(request.start[: len(scene.boxes)]):
@@ -457,7 +474,7 @@ def _still(
     runtime: Runtime,
 ) -> Image.Image:
     background = scene.frames[0]
-    picture = _resize(background, resized_size(background.size, *size, pad=pad, expand=True))
+    picture = _resize(background, bounded_size(background.size, size, pad=pad, expand=True))
     placed = _place(scene, lines, picture.size, watermark, request, runtime)
     if request.preview:
         placed.append(_preview_stamp(picture.size, runtime))
@@ -479,19 +496,20 @@ def _animate(
     runtime: Runtime,
 ) -> tuple[list[Image.Image], list[int]]:
     """memegen's `render_animation`: frames sampled to about MAXIMUM_FRAMES, captions shown
-    by their boxes' timing, durations stretched to keep the playing time."""
-    sources, durations = scene.frames, scene.durations
-    duration = durations[0] if durations else 100
+    by their boxes' timing. Each kept frame lasts as long as the frames it stands for (memegen
+    gives every frame one stretched duration; the playing time is the same)."""
+    sources, timing = scene.frames, list(scene.durations) or [100] * len(scene.frames)
     total = len(sources)
     if total == 1:
         if any(box.start != 0.0 or box.stop != 1.0 for box in scene.boxes):
-            sources, duration, total = sources * MAXIMUM_FRAMES, 250, MAXIMUM_FRAMES
+            sources, timing = sources * MAXIMUM_FRAMES, [250] * MAXIMUM_FRAMES
         elif sum(1 for line in lines if line.strip()) == 2:
             for index, start in enumerate(REVEAL_STARTS[: len(scene.boxes)]):
                 scene.boxes[index] = scene.boxes[index].model_copy(
                     update={"start": start, "stop": 1.0}
                 )
-            sources, duration, total = sources * MINIMUM_FRAMES, 1200, MINIMUM_FRAMES
+            sources, timing = sources * MINIMUM_FRAMES, [1200] * MINIMUM_FRAMES
+        total = len(sources)
     maximum = request.frames or (MAXIMUM_FRAMES * 4 if request.extension == "webp" else 0)
     if maximum >= total:
         modulus = 1.0
@@ -500,30 +518,25 @@ def _animate(
     else:
         scale = min(2.0, DEFAULT_SIZE[1] / size[1] if size[1] else 1.0)
         modulus = max(1.0, round(total / (MAXIMUM_FRAMES * scale), 1))
-    first = sources[0]
-    frame_size = resized_size(first.size, *size, pad=pad, expand=False)
+    kept = [index for index in range(total) if (index % modulus) < 1]
+    frame_size = bounded_size(sources[0].size, size, pad=pad, expand=False)
     placed = _place(scene, lines, frame_size, watermark, request, runtime)
     frames: list[Image.Image] = []
-    for index, source in enumerate(sources):
-        if (index % modulus) >= 1:
-            continue
+    for index in kept:
+        source = sources[index]
         picture = _resize(source, frame_size)
         percent = 1.0 if total == 1 else index / total
         picture = _draw(picture, _shown(scene.boxes, placed, percent))
         if pad:
             picture = blurred_pad(picture, source, size)
         if watermark:
-            fuzz = (
-                0
-                if total == 1 or total >= MAXIMUM_FRAMES
-                else (index if index / total < 0.5 else total - index - 1)
-            )
+            near_end = index if index / total < 0.5 else total - index - 1
+            fuzz = 0 if total == 1 or total >= MAXIMUM_FRAMES else near_end
             picture = _watermark(picture, watermark, runtime, preview=False, fuzz=fuzz)
         frames.append(picture)
-    if len(frames) > MINIMUM_FRAMES:
-        ratio = len(frames) / max(total, MAXIMUM_FRAMES)
-        duration = int(min(250, duration // ratio))
-    return frames, [max(duration, 20)] * len(frames)
+    ends = [*kept[1:], total]
+    durations = [max(20, sum(timing[start:end])) for start, end in zip(kept, ends, strict=True)]
+    return frames, durations
 
 
 def _encode_still(image: Image.Image, fmt: str, *, preview: bool) -> bytes:
