@@ -108,6 +108,8 @@ def test_an_animated_upload_stays_animated(api_client: Any) -> None:
         meme = load_animation(response.content)
         assert (len(meme), meme.durations) == (len(source), source.durations), fmt
         top = region_changes(meme.frames, source.frames, slice(0, meme.shape[0] // 5))
-        assert min(top) > 10  # the caption is on every frame
+        # The caption is on every frame (Titillium Web Black, memegen's default font, inks
+        # ~9 of this band's 0-255 mean; Liberation Sans Bold inked ~12).
+        assert min(top) > 5
     jpeg = api_client.post("/api/meme", json={**body, "format": "jpeg"})
     assert jpeg.status_code == 422 and "JPEG cannot hold an animation" in jpeg.json()["message"]
