@@ -6,10 +6,9 @@ default fonts dir; they skip, saying so, only when that dir holds none of them.
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
-
-import logging
 
 import pytest
 from fontTools.ttLib import TTFont
