@@ -21,7 +21,11 @@ CODE = "from glitchzap import cli; cli.main()"  # `glitchzap` from this interpre
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     settings = current().settings
-    env = {**os.environ, "GLITCHZAP_DATA_DIR": str(settings.data_dir)}
+    env = {
+        **os.environ,
+        "GLITCHZAP_DATA_DIR": str(settings.data_dir),
+        "GLITCHZAP_FONTS__DIR": str(settings.fonts_dir),
+    }
     return subprocess.run(
         [sys.executable, "-c", CODE, *args], capture_output=True, text=True, timeout=300, env=env
     )
@@ -76,6 +80,20 @@ def test_fonts_lists_what_resolves() -> None:
     assert result.returncode == 0, result.stderr
     fonts = json.loads(result.stdout)
     assert fonts[-1]["origin"] == "builtin" and sum(f["default"] for f in fonts) == 1
+    memegen = [f for f in fonts if f["origin"] == "memegen"]
+    assert [f["name"] for f in memegen][:2] == ["titilliumweb", "notosans"] and len(memegen) == 8
+    assert memegen[0]["alias"] == "thick" and memegen[0]["package"].startswith("@fontsource/")
+    assert [f["origin"] for f in fonts].count("emoji") == 1
+    if memegen[0]["present"]:  # fetched by `make fonts`: memegen's default is the default
+        assert memegen[0]["default"]
+
+
+def test_fonts_table_lists_memegens_fonts() -> None:
+    result = run_cli("fonts")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[1:3] == ["titilliumweb", "thick"]
+    assert any(line.split()[0] == "emoji" for line in lines)
 
 
 @pytest.mark.parametrize(
