@@ -19,6 +19,7 @@ from glitchzap.api.monitoring import Monitor
 from glitchzap.api.routes import (
     effects,
     erase_text,
+    fonts,
     health,
     images,
     meme,
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         erase_text,
         meme,
         effects,
+        fonts,
         performance,
         memegen,
         templates,
