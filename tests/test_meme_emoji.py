@@ -97,19 +97,17 @@ def test_emoji_off_the_edge_are_clipped(font: ImageFont.FreeTypeFont, emoji_font
 
 
 def test_without_the_emoji_font_emoji_use_the_text_font(
-    font: ImageFont.FreeTypeFont, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    font: ImageFont.FreeTypeFont,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(emoji_module, "SYSTEM_FONT_DIRS", ())
-    find_emoji_font.cache_clear()
-    try:
-        with caplog.at_level(logging.WARNING, logger="glitchzap.meme.emoji"):
-            assert find_emoji_font(()) is None
-        monkeypatch.setattr(emoji_module, "find_emoji_font", lambda: None)
-        expected = Image.new("RGBA", (300, 80))
-        ImageDraw.Draw(expected).text((0, 0), "ok 😂", fill="white", font=font)
-        actual = Image.new("RGBA", (300, 80))
-        draw_text(actual, (0, 0), "ok 😂", font, fill="white")
-        assert actual.tobytes() == expected.tobytes()
-    finally:
-        find_emoji_font.cache_clear()
+    with caplog.at_level(logging.WARNING, logger="glitchzap.meme.emoji"):
+        assert find_emoji_font((tmp_path,)) is None
     assert "fonts-noto-color-emoji" in caplog.text
+    monkeypatch.setattr(emoji_module, "find_emoji_font", lambda: None)
+    expected = Image.new("RGBA", (300, 80))
+    ImageDraw.Draw(expected).text((0, 0), "ok 😂", fill="white", font=font)
+    actual = Image.new("RGBA", (300, 80))
+    draw_text(actual, (0, 0), "ok 😂", font, fill="white")
+    assert actual.tobytes() == expected.tobytes()
