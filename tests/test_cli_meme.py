@@ -130,7 +130,9 @@ def test_meme_of_an_animated_input_is_animated(tmp_path: Path) -> None:
         assert "6 frames" in made.stdout
         meme = load_animation(out)
         assert (len(meme), meme.durations) == (6, source.durations), suffix
-        assert min(region_changes(meme.frames, source.frames, slice(0, 40))) > 10
+        # The caption inks every frame (Titillium Web Black, memegen's default font: ~7.5 of
+        # this band's 0-255 mean; Liberation Sans Bold inked ~12).
+        assert min(region_changes(meme.frames, source.frames, slice(0, 40))) > 5
     refused = run_cli("meme", str(animated), "-o", str(tmp_path / "meme.jpg"), *captions)
     assert refused.returncode == 2 and not (tmp_path / "meme.jpg").exists()
     assert refused.stderr.count("\n") == 1 and "JPEG cannot hold an animation" in refused.stderr
