@@ -299,7 +299,8 @@ def white_banner_above(image: np.ndarray, text: str) -> np.ndarray:
     height, width = image.shape[:2]
     band = np.full((max(24, height // 4), width, 3), 255, np.uint8)
     box = TextBox(anchor_y=0.0, scale_y=1.0, color="black", style="none")
-    band = render_captions(band, [text], [box], font=resolve_font(), fonts=FONTS)
+    # fonts_dir=None: the system meme face the OCR/erase rules were tuned on, not memegen's.
+    band = render_captions(band, [text], [box], font=resolve_font(fonts_dir=None), fonts=FONTS)
     return np.concatenate([band, image[:, :, :3]], axis=0)
 
 

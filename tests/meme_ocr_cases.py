@@ -116,7 +116,8 @@ def draw(
     """`image` with white captions in `boxes` (outline width per px of font size: memegen's
     when None), and the rectangles they cover."""
     out = image.copy()
-    source = resolve_font()
+    # fonts_dir=None: the system meme face the OCR/erase rules were tuned on, not memegen's.
+    source = resolve_font(fonts_dir=None)
     height, width = image.shape[:2]
     rects = []
     for text, box in zip(captions, boxes, strict=True):
@@ -158,7 +159,7 @@ def banner_font() -> FontSource:
             found = sorted(directory.rglob(name)) if directory.is_dir() else []
             if found:
                 return resolve_font(str(found[0]))
-    return resolve_font()
+    return resolve_font(fonts_dir=None)
 
 
 def banner(image: np.ndarray, text: str) -> tuple[np.ndarray, tuple[Rect, ...]]:

@@ -41,7 +41,8 @@ def add_captions(
     """`image` with meme captions drawn in `boxes` (top and bottom when None)."""
     boxes = list(boxes) if boxes else layout_boxes("default")
     texts = list(captions)[: len(boxes)]
-    return render_captions(image, texts, boxes, font=resolve_font(), fonts=FONTS)
+    # fonts_dir=None: the system meme face the OCR/erase rules were tuned on, not memegen's.
+    return render_captions(image, texts, boxes, font=resolve_font(fonts_dir=None), fonts=FONTS)
 
 
 def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
@@ -54,7 +55,7 @@ def banner(image: np.ndarray, text: str, rng: np.random.Generator) -> np.ndarray
     band_height = int(height * rng.uniform(0.15, 0.35))
     white = bool(rng.integers(2))
     band = np.full((band_height, width, 3), 255 if white else 0, np.uint8)
-    font = FONTS.get(resolve_font(), max(10, band_height // 4))
+    font = FONTS.get(resolve_font(fonts_dir=None), max(10, band_height // 4))
     from PIL import Image, ImageDraw
 
     canvas = Image.fromarray(band)

@@ -46,8 +46,13 @@ FONTS = FontCache(32)  # fonts shared by the captions these tests draw
 
 
 def captioned(clean: np.ndarray, captions: tuple[str, ...]) -> np.ndarray:
+    # fonts_dir=None: the system meme face the OCR/erase rules were tuned on, not memegen's.
     return render_captions(
-        clean, list(captions), layout_boxes("default"), font=resolve_font(), fonts=FONTS
+        clean,
+        list(captions),
+        layout_boxes("default"),
+        font=resolve_font(fonts_dir=None),
+        fonts=FONTS,
     )
 
 
