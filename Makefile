@@ -38,7 +38,7 @@ fonts: $(STAMP) ## Fetch memegen's fonts (npm @fontsource, sha512-checked, merge
 	@# Offline or without npm, captions fall back to system fonts (one log line per font).
 	@$(PY) scripts/fetch_fonts.py || echo "fonts: not all fetched; captions use system fonts for those"
 
-install: system-deps $(STAMP) models fonts ## .venv with the package, extras and models (idempotent)
+install: system-deps $(STAMP) models fonts ## .venv with the package, extras, models and fonts (idempotent)
 
 run: install ## Install, then start the studio
 	$(BIN)/glitchzap serve
