@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps models run demo test test-fast check format bench clean fuzz soak
+.PHONY: help install system-deps models fonts run demo test test-fast check format bench clean fuzz soak
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,7 +34,11 @@ models: $(STAMP) ## Fetch the default background model (offline-safe, md5-checke
 	$(BIN)/glitchzap models fetch u2netp
 	$(BIN)/glitchzap templates starter
 
-install: system-deps $(STAMP) models ## .venv with the package, extras and models (idempotent)
+fonts: $(STAMP) ## Fetch memegen's fonts (npm @fontsource, sha512-checked, merged into TTFs)
+	@# Offline or without npm, captions fall back to system fonts (one log line per font).
+	@$(PY) scripts/fetch_fonts.py || echo "fonts: not all fetched; captions use system fonts for those"
+
+install: system-deps $(STAMP) models fonts ## .venv with the package, extras, models and fonts (idempotent)
 
 run: install ## Install, then start the studio
 	$(BIN)/glitchzap serve

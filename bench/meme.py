@@ -137,8 +137,13 @@ def template(name: str) -> np.ndarray:
 
 
 def render(image: np.ndarray, captions: tuple[str, ...] | list[str]) -> np.ndarray:
+    # fonts_dir=None: the system meme face the OCR/erase rules were tuned on, not memegen's.
     return render_captions(
-        image, list(captions), layout_boxes("default"), font=resolve_font(), fonts=FontCache(32)
+        image,
+        list(captions),
+        layout_boxes("default"),
+        font=resolve_font(fonts_dir=None),
+        fonts=FontCache(32),
     )
 
 

@@ -20,8 +20,10 @@ from glitchzap.api import urlfetch
 from glitchzap.errors import UrlFetchFailed
 from glitchzap.io import encode_image
 from glitchzap.runtime import configure, restart
-from glitchzap.settings import Settings
+from glitchzap.settings import Settings, load_settings
 from meme_cases import MemeSample
+
+REAL_FONTS_DIR = load_settings().fonts_dir  # memegen's fonts, fetched by `make fonts`
 
 
 @pytest.fixture
@@ -29,7 +31,13 @@ def api_settings(tmp_path: Path) -> Iterator[Settings]:
     """Process-wide settings with every file under tmp_path (caches, logs, templates)."""
     # An empty models dir that stays empty: API tests never fetch a model on first use.
     models = {"auto_fetch": False}
-    settings = configure(None, data_dir=tmp_path, cache={"backend": "disk"}, models=models).settings
+    settings = configure(
+        None,
+        data_dir=tmp_path,
+        cache={"backend": "disk"},
+        models=models,
+        fonts={"dir": REAL_FONTS_DIR},
+    ).settings
     restart()
     yield settings
     restart()

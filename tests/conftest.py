@@ -19,6 +19,7 @@ pytest.register_assert_rewrite("api_fixtures")
 # Models are fetched once (make install) into the real models dir; tests read them from there
 # while everything else they write goes to a temporary data dir.
 REAL_MODELS_DIR = load_settings().models_dir
+REAL_FONTS_DIR = load_settings().fonts_dir  # memegen's fonts, fetched by `make fonts`
 FAILURES_DIR = Path(__file__).parent / "failures"
 
 
@@ -55,7 +56,9 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
         if key.startswith("GLITCHZAP_"):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
-    current = configure(data_dir=tmp_path / "data", models={"dir": REAL_MODELS_DIR})
+    current = configure(
+        data_dir=tmp_path / "data", models={"dir": REAL_MODELS_DIR}, fonts={"dir": REAL_FONTS_DIR}
+    )
     yield current.settings
     runtime_module.reset()
 

@@ -145,9 +145,13 @@ class OcrSettings(Section):
 
 
 class FontsSettings(Section):
+    # memegen's fonts, fetched by `make fonts` (scripts/fetch_fonts.py) from npm @fontsource
+    # packages and merged into one TTF each. Default <data_dir>/fonts.
+    dir: Path | None = None
     # Font files or directories searched before the system's meme fonts.
     paths: list[Path] = Field(default_factory=list)
-    # A font name ("Impact", "DejaVu Sans Bold"), a file, or None for the first that resolves.
+    # A memegen font id or alias ("thick", "notosans"), a font name ("DejaVu Sans Bold"), a
+    # file, or None for memegen's default (titilliumweb) when fetched, else the best found.
     default: str | None = None
 
 
@@ -252,6 +256,10 @@ class Settings(BaseSettings):
         if os.environ.get("U2NET_HOME"):
             return Path(os.environ["U2NET_HOME"]).expanduser()
         return self.data_dir / "models"
+
+    @property
+    def fonts_dir(self) -> Path:
+        return self.fonts.dir or self.data_dir / "fonts"
 
     @property
     def templates_dir(self) -> Path:

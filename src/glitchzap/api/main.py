@@ -19,6 +19,7 @@ from glitchzap.api.monitoring import Monitor
 from glitchzap.api.routes import (
     effects,
     erase_text,
+    fonts,
     health,
     images,
     meme,
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         erase_text,
         meme,
         effects,
+        fonts,
         performance,
         memegen_api,  # before memegen: GET /images/{path} would take /images/custom
         memegen,

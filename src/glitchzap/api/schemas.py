@@ -79,6 +79,14 @@ class EffectResponse(BaseModel):
     schema_: dict[str, Any] = Field(alias="schema", description="JSON schema of the parameters")
 
 
+class FontResponse(BaseModel):
+    id: str = Field(description="memegen's font id, e.g. titilliumweb")
+    alias: str | None = Field(None, description="memegen's alias, e.g. thick")
+    family: str
+    present: bool = Field(description="Fetched by `make fonts`; if not, a system font stands in")
+    default: bool = Field(description="The font a caption without one is drawn in")
+
+
 class ErrorResponse(BaseModel):
     error: str
     message: str

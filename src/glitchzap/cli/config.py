@@ -36,6 +36,8 @@ DOCTOR_CHECKS: list[tuple[str, str]] = [
     ("redis", "redis"),
     ("ray", "ray"),
     ("tokenizers", "tokenizers"),
+    ("fonttools", "fonttools"),
+    ("emoji", "emoji"),
 ]
 
 
@@ -57,6 +59,17 @@ def doctor() -> None:
     typer.echo(f"cache          {settings.cache.backend} at {settings.cache_dir}")
     typer.echo(f"models dir     {settings.models_dir}")
     _report_model(settings)
+    _report_fonts(settings)
+
+
+def _report_fonts(settings: Settings) -> None:
+    from glitchzap.meme.fonts import MEMEGEN_FONTS, memegen_font_path
+
+    fetched = sum(memegen_font_path(f, settings.fonts_dir) is not None for f in MEMEGEN_FONTS)
+    fix = "" if fetched == len(MEMEGEN_FONTS) else " (run `make fonts`; see `glitchzap fonts`)"
+    typer.echo(
+        f"fonts dir      {settings.fonts_dir}: {fetched}/{len(MEMEGEN_FONTS)} memegen fonts{fix}"
+    )
 
 
 def _report_model(settings: Settings) -> None:

@@ -239,31 +239,68 @@ def meme(
 def fonts(
     as_json: Annotated[bool, typer.Option("--json", help="JSON list instead of a table")] = False,
 ) -> None:
-    """List the caption fonts that resolve, best first (the first is the default)."""
-    from glitchzap.meme.fonts import list_fonts, resolve_font
+    """List memegen's fonts (fetched by `make fonts` or not), the colour emoji font and the
+    other fonts that resolve; `*` marks the default."""
+    from glitchzap.meme.emoji import find_emoji_font
+    from glitchzap.meme.fonts import MEMEGEN_FONTS, list_fonts, resolve_font
     from glitchzap.runtime import current
 
     settings = current().settings
-    default = resolve_font(settings.fonts.default, settings.fonts.paths)
-    sources = list_fonts(settings.fonts.paths)
+    fonts_dir = settings.fonts_dir
+    default = resolve_font(settings.fonts.default, settings.fonts.paths, fonts_dir=fonts_dir)
+    emoji = find_emoji_font()
+    rows: list[dict[str, object]] = [
+        {
+            "name": f.id,
+            "alias": f.alias or None,
+            "family": f.family,
+            "package": f.package,
+            "path": str(fonts_dir / f.filename),
+            "present": (fonts_dir / f.filename).is_file(),
+            "origin": "memegen",
+            "default": default.origin == "memegen" and default.name == f.id,
+        }
+        for f in MEMEGEN_FONTS
+    ]
+    rows.append(
+        {
+            "name": "emoji",
+            "family": "Noto Color Emoji",
+            "package": "fonts-noto-color-emoji (Debian)",
+            "path": str(emoji) if emoji else None,
+            "present": emoji is not None,
+            "origin": "emoji",
+            "default": False,
+        }
+    )
+    rows += [
+        {
+            "name": s.name,
+            "path": str(s.path) if s.path else None,
+            "present": True,
+            "origin": s.origin,
+            "default": s == default,
+        }
+        for s in list_fonts(settings.fonts.paths, fonts_dir=None)
+    ]
     if as_json:
-        typer.echo(
-            json.dumps(
-                [
-                    {
-                        "name": s.name,
-                        "path": str(s.path) if s.path else None,
-                        "origin": s.origin,
-                        "default": s == default,
-                    }
-                    for s in sources
-                ]
-            )
-        )
+        typer.echo(json.dumps(rows))
         return
-    for s in sources:
-        mark = "*" if s == default else " "
-        typer.echo(f"{mark} {s.name:<24} {s.origin:<8} {s.path or '(built into Pillow)'}")
+    for row in rows:
+        typer.echo(_font_line(row))
+
+
+def _font_line(row: dict[str, object]) -> str:
+    mark = "*" if row["default"] else " "
+    state = "present" if row["present"] else "missing (make fonts)"
+    if row["origin"] == "emoji":
+        state = "present" if row["present"] else "missing (apt-get install fonts-noto-color-emoji)"
+    if row["origin"] in ("memegen", "emoji"):
+        return (
+            f"{mark} {row['name']:<18} {row.get('alias') or '':<6} {row['family']:<24} "
+            f"{row['package']:<36} {row['path'] or '-'}  {state}"
+        )
+    return f"{mark} {row['name']:<24} {row['origin']:<8} {row['path'] or '(built into Pillow)'}"
 
 
 def register(app: typer.Typer) -> None:

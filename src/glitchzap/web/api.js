@@ -75,6 +75,8 @@ export const uploadUrl = (url, signal) => postJson("/api/images", { url }, { sig
 
 /** Effect name -> {summary, primary, schema}, in engine order. */
 export const getEffects = () => getJson("/api/effects");
+/** memegen's caption fonts: [{id, alias, family, present, default}], in memegen's order. */
+export const getFonts = () => getJson("/api/fonts");
 
 /** Named looks: preset name -> recipe ({effects, seed?}). */
 export const getPresets = () => getJson("/api/presets");

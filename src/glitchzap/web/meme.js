@@ -1,7 +1,7 @@
 // Meme tab: a picture (upload or template), its detected text outlined, caption boxes edited
 // in place (drag, resize, font, colour, style), and the finished meme rendered by the server.
 import {
-  eraseText, findText, getTemplate, isAbort, isMissingRoute, makeMeme, matchTemplate, renderImage,
+  eraseText, findText, getFonts, getTemplate, isAbort, isMissingRoute, makeMeme, matchTemplate, renderImage,
   searchTemplates, templateImageUrl, uploadImage,
 } from "/static/api.js";
 import {
@@ -383,9 +383,25 @@ function setupGallery(editor) {
   return search;
 }
 
+/** The font selector: memegen's fonts (id and family); the default one, selected, sends none. */
+async function loadFonts() {
+  let fonts;
+  try {
+    fonts = await getFonts();
+  } catch (error) {
+    if (isMissingRoute(error)) return; // an older server: keep the page's own choices
+    throw error;
+  }
+  $("caption-font").replaceChildren(...fonts.map((font) => el(
+    "option", { value: font.default ? "" : font.id, selected: font.default },
+    `${font.id} (${font.family}${font.present ? "" : ", not fetched"})`,
+  )));
+}
+
 export function setupMeme(studio) {
   const editor = new MemeEditor(studio);
   const search = setupGallery(editor);
+  loadFonts().catch(showError);
   let searched = false;
   const refresh = () => {
     if (!editor.visible) return;
