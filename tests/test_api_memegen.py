@@ -13,7 +13,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from PIL import Image
 
-from api_fixtures import make_client
+from api_fixtures import REAL_FONTS_DIR, make_client
 from glitchzap.api.memegen import (
     decode_slug,
     decode_text,
@@ -124,7 +124,9 @@ TEMPLATE = "gen-coffee"  # a generated memegen folder: "Do You Want Coffee?", 2 
 
 @pytest.fixture
 def meme_client(tmp_path: Any, memegen_library: Any) -> Any:
-    settings = load_settings(None, data_dir=tmp_path, templates={"dir": memegen_library})
+    settings = load_settings(
+        None, data_dir=tmp_path, templates={"dir": memegen_library}, fonts={"dir": REAL_FONTS_DIR}
+    )
     with make_client(settings) as api:
         yield api
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from api_fixtures import make_client, upload
+from api_fixtures import REAL_FONTS_DIR, make_client, upload
 from glitchzap.animation import Animation
 from glitchzap.io import encode_image, load_animation, save_image
 from glitchzap.settings import load_settings
@@ -56,7 +56,9 @@ def library(tmp_path_factory: Any, animation: Animation) -> Path:
 
 @pytest.fixture
 def client(tmp_path: Path, library: Path) -> Any:
-    settings = load_settings(None, data_dir=tmp_path, templates={"dir": library})
+    settings = load_settings(
+        None, data_dir=tmp_path, templates={"dir": library}, fonts={"dir": REAL_FONTS_DIR}
+    )
     with make_client(settings) as api:
         yield api
 

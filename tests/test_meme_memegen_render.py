@@ -18,6 +18,7 @@ import yaml
 from PIL import Image
 from skimage import data as skdata
 
+from api_fixtures import REAL_FONTS_DIR
 from glitchzap.io import encode_image, load_animation, save_image
 from glitchzap.meme.memegen_render import (
     MAXIMUM_PIXELS,
@@ -59,7 +60,9 @@ def library(tmp_path_factory: Any) -> Path:
 
 @pytest.fixture
 def rt(tmp_path: Path, library: Path) -> Runtime:
-    return configure(None, data_dir=tmp_path, templates={"dir": library})
+    return configure(
+        None, data_dir=tmp_path, templates={"dir": library}, fonts={"dir": REAL_FONTS_DIR}
+    )
 
 
 def still(data: bytes) -> np.ndarray:

@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from api_fixtures import free_port
+from api_fixtures import REAL_FONTS_DIR, free_port
 from glitchzap.io import encode_image
 
 pytest_plugins = ["api_fixtures"]
@@ -91,6 +91,7 @@ def server(tmp_path_factory: Any, memegen_library: Path) -> Iterator[str]:
         **os.environ,
         "GLITCHZAP_DATA_DIR": str(data_dir),
         "GLITCHZAP_TEMPLATES__DIR": str(memegen_library),
+        "GLITCHZAP_FONTS__DIR": str(REAL_FONTS_DIR),
         "GLITCHZAP_SERVER__API_KEY": API_KEY,
         "GLITCHZAP_SERVER__URL_ALLOWLIST": '["127.0.0.1"]',
         "GLITCHZAP_SERVER__MEMEGEN_ALLOWED_WATERMARKS": '["example.com"]',

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageColor, ImageFont
+from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 from glitchzap.errors import InvalidParameters
 from glitchzap.meme import emoji
@@ -52,6 +52,7 @@ LAYOUTS: dict[str, list[TextBox]] = {
 }
 
 _DROPPED = ("Cc", "Cs", "Cf", "Co", "Cn")
+_MEASURE = ImageDraw.Draw(Image.new("L", (1, 1)))
 
 
 def layout_boxes(layout: str) -> list[TextBox]:
@@ -142,7 +143,7 @@ def stroke_style(color: str, width: int, *, thick: bool = False) -> tuple[int, s
 
 def text_size(text: str, font: ImageFont.FreeTypeFont) -> tuple[int, int]:
     """(right, bottom) of the text drawn at (0, 0) plus the outline (memegen `get_text_size`)."""
-    _, _, right, bottom = emoji.text_bbox(text, font)
+    _, _, right, bottom = _MEASURE.textbbox((0, 0), text, font)  # emoji as memegen measures
     stroke = stroke_width_for(int(font.size))
     return int(right) + stroke, int(bottom) + stroke
 

@@ -32,7 +32,7 @@ from glitchzap.meme.captions import (
     place_captions,
     render_captions,
 )
-from glitchzap.meme.fonts import MEMEGEN_ALIASES, FontSource, resolve_font
+from glitchzap.meme.fonts import FontSource, resolve_font
 from glitchzap.meme.frames import merge_regions, sample_indices, seen_texts, shown_regions
 from glitchzap.meme.inpaint import inpaint, text_mask
 from glitchzap.meme.ocr import OcrResult, find_text
@@ -235,8 +235,11 @@ def _erase_key(
 
 
 def caption_font(font: str | None, settings: Settings) -> FontSource:
-    """The font to draw with: `font` if given, else `fonts.default`, else the best found."""
-    return resolve_font(font or settings.fonts.default, settings.fonts.paths)
+    """The font to draw with: `font` if given, else `fonts.default`, else memegen's default
+    (Titillium Web Black, when fetched), else the best found."""
+    return resolve_font(
+        font or settings.fonts.default, settings.fonts.paths, fonts_dir=settings.fonts_dir
+    )
 
 
 def make_meme_result(
@@ -263,6 +266,8 @@ def make_meme_result(
     text_boxes = list(boxes) if boxes is not None else layout_boxes(layout)
     _check_box_count(captions, text_boxes)
     source = caption_font(font, runtime.settings)
+    if font:
+        text_boxes = _without_box_fonts(text_boxes)
     erased = erase_text(image, mode=erase, method=method, runtime=runtime)
     out = draw_captions(erased.image, captions, text_boxes, font=source, runtime=runtime)
     return MemeResult(out, erased.regions_erased, erased.ocr, template_id)
@@ -307,18 +312,25 @@ def draw_captions(
         list(boxes),
         font=font,
         fonts=runtime.fonts,
-        box_fonts=_box_fonts(boxes, runtime.settings),
+        box_fonts=box_fonts_of(boxes, runtime.settings),
     )
 
 
-def _box_fonts(boxes: Sequence[TextBox], settings: Settings) -> dict[str, FontSource]:
-    """The fonts boxes name themselves (memegen's aliases mean the default font)."""
-    paths = settings.fonts.paths
-    return {
-        box.font: resolve_font(box.font, paths)
-        for box in boxes
-        if box.font and box.font.lower() not in MEMEGEN_ALIASES
-    }
+def box_fonts_of(boxes: Sequence[TextBox], settings: Settings) -> dict[str, FontSource]:
+    """The fonts boxes name themselves (memegen's `thick`, `thin`, `comic`, `impact`...)."""
+    fonts = {}
+    for name in {box.font for box in boxes if box.font}:
+        try:
+            fonts[name] = caption_font(name, settings)
+        except InvalidParameters:  # a template naming a font nobody has: the caption's font
+            continue
+    return fonts
+
+
+def _without_box_fonts(boxes: Sequence[TextBox]) -> list[TextBox]:
+    """The boxes with their own fonts dropped: a font the caller names is used for every
+    box (memegen's `font=`)."""
+    return [box.model_copy(update={"font": None}) for box in boxes]
 
 
 def _checked_captions(captions: Sequence[str], settings: Settings) -> list[str]:
@@ -471,6 +483,8 @@ def make_meme_animation_result(
     text_boxes = list(boxes) if boxes is not None else layout_boxes(layout)
     _check_box_count(captions, text_boxes)
     source = caption_font(font, runtime.settings)
+    if font:
+        text_boxes = _without_box_fonts(text_boxes)
     erased, regions, count = erase_animation_text(
         animation, mode=erase, method=method, runtime=runtime
     )
@@ -536,7 +550,7 @@ def draw_animation_captions(
         list(boxes),
         font=font,
         fonts=runtime.fonts,
-        box_fonts=_box_fonts(boxes, runtime.settings),
+        box_fonts=box_fonts_of(boxes, runtime.settings),
     )
     count = len(animation)
     frames = [

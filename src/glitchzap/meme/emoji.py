@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from glitchzap.meme.fonts import SYSTEM_FONT_DIRS
 
 EMOJI_FONT_FILES = ("NotoColorEmoji.ttf",)
 EMOJI_STRIKE_SIZE = 109  # the only size a CBDT font loads at
-EMOJI_SCALE = 0.8  # emoji height / font size, memegen's pilmoji emoji_scale_factor
+EMOJI_SCALE = 0.8  # emoji width / font size, memegen's pilmoji emoji_scale_factor
 # Single code points below this (©, ®, ™, ‼, arrows) are emoji only by variation selector:
 # in a caption they are text, drawn in the caption's font.
 FIRST_PICTOGRAPH = 0x2300
@@ -120,17 +121,18 @@ def _emoji_font(path: Path) -> ImageFont.FreeTypeFont:
 
 
 @functools.lru_cache(maxsize=256)
-def emoji_bitmap(sequence: str, height: int, font_path: Path) -> Image.Image:
-    """The emoji `sequence` in colour, RGBA, scaled to `height` px (width keeps its aspect)."""
+def emoji_bitmap(sequence: str, width: int, font_path: Path) -> Image.Image:
+    """The emoji `sequence` in colour, RGBA, scaled to `width` px (its height keeps the
+    aspect, rounded up as pilmoji does)."""
     font = _emoji_font(font_path)
     left, top, right, bottom = (round(v) for v in font.getbbox(sequence))
     strike = Image.new("RGBA", (max(1, right - left), max(1, bottom - top)))
     ImageDraw.Draw(strike).text((-left, -top), sequence, font=font, embedded_color=True)
-    width = max(1, round(strike.width * height / strike.height))
+    height = max(1, math.ceil(strike.height / strike.width * width))
     return strike.resize((width, height), Image.Resampling.LANCZOS)
 
 
-def _emoji_height(font: ImageFont.FreeTypeFont) -> int:
+def _emoji_width(font: ImageFont.FreeTypeFont) -> int:
     return max(1, round(font.size * EMOJI_SCALE))
 
 
@@ -139,17 +141,12 @@ def _line_spacing(font: ImageFont.FreeTypeFont, spacing: float, stroke_width: fl
     return font.getbbox("A", stroke_width=stroke_width)[3] + stroke_width + spacing
 
 
-def _run_width(run: _Run, font: ImageFont.FreeTypeFont, emoji_font: Path) -> float:
-    if not run.is_emoji:
-        return font.getlength(run.text)
-    return emoji_bitmap(run.text, _emoji_height(font), emoji_font).width
-
-
 @dataclass(frozen=True)
 class _Placed:
-    """A run at its position: text at Pillow's "la" anchor, an emoji bitmap's top-left."""
+    """A line's text (emoji as spaces) at its origin, or an emoji bitmap at its top-left."""
 
-    run: _Run
+    text: str
+    is_emoji: bool
     x: float
     y: float
 
@@ -157,30 +154,43 @@ class _Placed:
 def _layout(
     text: str,
     font: ImageFont.FreeTypeFont,
-    emoji_font: Path,
     xy: tuple[float, float],
     spacing: float,
     align: str,
     stroke_width: float,
 ) -> list[_Placed]:
-    """Every run of every line placed as Pillow places multiline text (anchor "la")."""
+    """The lines and emoji placed as memegen's pilmoji places them: each line is drawn with
+    its emoji replaced by as many spaces as the emoji is wide, and each emoji is pasted at
+    the line's ink top, after the text before it."""
+    width = _emoji_width(font)
+    space = font.getlength(" ") or 1.0
     lines = [_runs(line) for line in text.split("\n")]
-    widths = [sum(_run_width(r, font, emoji_font) for r in runs) for runs in lines]
+    printed = [
+        "".join(" " * round(width / space) if run.is_emoji else run.text for run in runs)
+        for runs in lines
+    ]
+    widths = [font.getlength(line) for line in printed]
+    widest = max(widths)
     pitch = _line_spacing(font, spacing, stroke_width)
-    ascent = font.getmetrics()[0]
-    cap_top = font.getbbox("A")[1]
-    height = _emoji_height(font)
     placed: list[_Placed] = []
-    for index, (runs, width) in enumerate(zip(lines, widths, strict=True)):
-        x = xy[0] + {"center": (max(widths) - width) / 2, "right": max(widths) - width}.get(
-            align, 0.0
-        )
-        y = xy[1] + index * pitch
-        for run in runs:
-            # An emoji is centred on the capital letters' middle, as pilmoji roughly does.
-            top = y + (cap_top + ascent) / 2 - height / 2 if run.is_emoji else y
-            placed.append(_Placed(run, x, top))
-            x += _run_width(run, font, emoji_font)
+    y = xy[1]
+    for runs, line, line_width in zip(lines, printed, widths, strict=True):
+        shift = {"center": (widest - line_width) / 2, "right": widest - line_width}
+        x = xy[0] + shift.get(align, 0.0)
+        if line:
+            placed.append(_Placed(line, False, x, y))
+            # pilmoji reads the line's ink offset; a line of emoji alone has no ink there (its
+            # offset is the baseline, which would hang the emoji below the line): use the
+            # capitals' top instead.
+            left, top = font.getbbox(line)[:2] if line.strip() else (0, font.getbbox("A")[1])
+            cursor, line_top = int(x) + left, int(y) + top
+            for run in runs:
+                if run.is_emoji:
+                    placed.append(_Placed(run.text, True, cursor, line_top))
+                    cursor += width
+                else:
+                    cursor += int(font.getlength(run.text))
+        y += pitch
     return placed
 
 
@@ -199,24 +209,24 @@ def text_bbox(
     stroke_width: float = 0,
     align: str = "left",
 ) -> Box:
-    """(left, top, right, bottom) px of `text` drawn at (0, 0), emoji as colour glyphs;
-    Pillow's `multiline_textbbox` when there are none."""
+    """(left, top, right, bottom) px of what `draw_text` draws at (0, 0); Pillow's
+    `multiline_textbbox` when there are no emoji."""
+    draw = ImageDraw.Draw(Image.new("L", (1, 1)))
     emoji_font = _usable(text, font)
     if emoji_font is None:
-        draw = ImageDraw.Draw(Image.new("L", (1, 1)))
         return draw.multiline_textbbox(
             (0, 0), text, font, spacing=spacing, align=align, stroke_width=stroke_width
         )
     boxes: list[Box] = []
-    for item in _layout(text, font, emoji_font, (0, 0), spacing, align, stroke_width):
-        if item.run.is_emoji:
-            bitmap = emoji_bitmap(item.run.text, _emoji_height(font), emoji_font)
+    for item in _layout(text, font, (0, 0), spacing, align, stroke_width):
+        if item.is_emoji:
+            bitmap = emoji_bitmap(item.text, _emoji_width(font), emoji_font)
             boxes.append((item.x, item.y, item.x + bitmap.width, item.y + bitmap.height))
-        else:
-            left, top, right, bottom = font.getbbox(item.run.text, stroke_width=stroke_width)
-            boxes.append((item.x + left, item.y + top, item.x + right, item.y + bottom))
-    if not boxes:  # an empty line or lines: what Pillow gives for ""
-        return text_bbox("", font, spacing=spacing, stroke_width=stroke_width)
+        elif item.text.strip():
+            left, top, right, bottom = draw.textbbox(
+                (item.x, item.y), item.text, font, stroke_width=stroke_width
+            )
+            boxes.append((left, top, right, bottom))
     return (
         min(b[0] for b in boxes),
         min(b[1] for b in boxes),
@@ -252,14 +262,14 @@ def draw_text(
             stroke_fill=stroke_fill,
         )
         return
-    for item in _layout(text, font, emoji_font, xy, spacing, align, stroke_width):
-        if item.run.is_emoji:
-            bitmap = emoji_bitmap(item.run.text, _emoji_height(font), emoji_font)
+    for item in _layout(text, font, xy, spacing, align, stroke_width):
+        if item.is_emoji:
+            bitmap = emoji_bitmap(item.text, _emoji_width(font), emoji_font)
             _paste(image, bitmap, round(item.x), round(item.y))
         else:
             draw.text(
                 (item.x, item.y),
-                item.run.text,
+                item.text,
                 fill=fill,
                 font=font,
                 stroke_width=stroke_width,

@@ -46,7 +46,7 @@ from glitchzap.meme.captions import (
     stroke_style,
     stroke_width_for,
 )
-from glitchzap.meme.fonts import FontSource, resolve_font
+from glitchzap.meme.fonts import FontSource
 from glitchzap.types import TextBox
 
 if TYPE_CHECKING:
@@ -344,13 +344,16 @@ def _apply_options(scene: _Scene, request: MemegenRequest) -> None:
 
 
 def _fonts_for(
-    boxes: Sequence[TextBox], request: MemegenRequest
+    boxes: Sequence[TextBox], request: MemegenRequest, runtime: Runtime
 ) -> tuple[FontSource, dict[str, FontSource]]:
-    """The font every box uses: the request's `font` for all, else each box's own."""
-    default = resolve_font(request.font or None)
+    """The font every box uses: the request's `font` for all, else each box's own (memegen's
+    `font_name or text.font`)."""
+    from glitchzap.meme.compose import box_fonts_of, caption_font
+
+    settings = runtime.settings
     if request.font:
-        return default, {}
-    return default, {box.font: resolve_font(box.font) for box in boxes if box.font}
+        return caption_font(request.font, settings), {}
+    return caption_font(None, settings), box_fonts_of(boxes, settings)
 
 
 def _watermark(
@@ -359,7 +362,9 @@ def _watermark(
     """`label` small at the bottom-left (memegen `add_watermark`); the preview's message in
     amber when `preview`."""
     fonts = runtime.fonts
-    source = resolve_font(WATERMARK_FONT)
+    from glitchzap.meme.compose import caption_font
+
+    source = caption_font(WATERMARK_FONT, runtime.settings)
     color = "#FFC107" if preview else WATERMARK_COLOR
     box = (image.width, int(WATERMARK_HEIGHT * 0.8) if preview else WATERMARK_HEIGHT)
     font = fit_font(source, fonts, label, box, 99)
@@ -387,9 +392,10 @@ def _preview_stamp(size: tuple[int, int], runtime: Runtime) -> PlacedCaption:
     box = TextBox(
         color="#80808060", anchor_x=0.075, anchor_y=0.05, angle=10, scale_x=0.75, scale_y=0.75
     )
-    placed = place_captions(
-        size, [PREVIEW_TEXT], [box], font=resolve_font(None), fonts=runtime.fonts
-    )
+    from glitchzap.meme.compose import caption_font
+
+    font = caption_font(None, runtime.settings)
+    placed = place_captions(size, [PREVIEW_TEXT], [box], font=font, fonts=runtime.fonts)
     stamp = placed[0]
     assert stamp is not None
     return stamp
@@ -451,7 +457,7 @@ def _place(
     request: MemegenRequest,
     runtime: Runtime,
 ) -> list[PlacedCaption | None]:
-    font, box_fonts = _fonts_for(scene.boxes, request)
+    font, box_fonts = _fonts_for(scene.boxes, request, runtime)
     shown = lines[: len(scene.boxes)]
     return place_captions(
         size,
