@@ -20,7 +20,6 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -29,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from glitchzap.meme.fonts import MEMEGEN_FONTS, MemegenFont
+from glitchzap.npm import NpmPackError, npm_pack
 from glitchzap.settings import load_settings
 
 # npm's dist.integrity of each pinned tarball (`npm view <package> dist.integrity`).
@@ -107,33 +107,14 @@ def fetch_package(package: str, fonts: Sequence[MemegenFont], fonts_dir: Path) -
     """Pack `package`, check its sha512 and build each of `fonts` into `fonts_dir`."""
     with tempfile.TemporaryDirectory(prefix="glitchzap-fonts-") as tmp:
         workdir = Path(tmp)
-        tarball = npm_pack(package, workdir)
+        try:
+            tarball = npm_pack(package, workdir, timeout=NPM_TIMEOUT_SECONDS)
+        except NpmPackError as exc:
+            raise FetchError(str(exc)) from exc
         check_integrity(tarball, INTEGRITY[package])
         for font in fonts:
             subsets = extract_subsets(tarball, font, workdir / font.id)
             merge_to_ttf(subsets, fonts_dir / font.filename)
-
-
-def npm_pack(package: str, workdir: Path) -> Path:
-    """The package's tarball, downloaded by `npm pack` into `workdir`."""
-    command = [shutil.which("npm") or "npm", "pack", package, "--silent", "--ignore-scripts"]
-    command += ["--cache", str(workdir / "npm-cache")]  # removed with workdir
-    try:
-        result = subprocess.run(
-            command,
-            cwd=workdir,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=NPM_TIMEOUT_SECONDS,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise FetchError(f"npm pack took over {NPM_TIMEOUT_SECONDS} s") from exc
-    tarballs = list(workdir.glob("*.tgz"))
-    if result.returncode != 0 or not tarballs:
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        raise FetchError(f"npm pack failed: {lines[-1] if lines else 'no tarball written'}")
-    return tarballs[0]
 
 
 def check_integrity(tarball: Path, integrity: str) -> None:

