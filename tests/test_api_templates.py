@@ -49,7 +49,7 @@ def test_list_and_show(api_client: Any) -> None:
         assert "image" not in template  # server paths never leave the server
         assert (template["height"], template["width"]) == photo.shape[:2], template_id
         assert template["origin"] == "starter" and template["image_url"] == (
-            f"/images/{template_id}.png"
+            f"/images/{template_id}.png?width={photo.shape[1]}"
         )
         assert len(template["text_boxes"]) == 2  # memegen's top and bottom boxes
         shown = api_client.get(f"/api/templates/{template_id}")

@@ -71,7 +71,9 @@ class TemplateMatchResponse(BaseModel):
 def _describe(template: Any) -> dict[str, Any]:
     data = template.to_dict()
     data.pop("image", None)  # a server path: never sent to clients
-    data["image_url"] = f"/images/{template.id}.png"
+    # memegen's blank route at the picture's own width: the clean picture, pixel for pixel
+    # (without `width` memegen's rules scale a still's shorter side to 600 px).
+    data["image_url"] = f"/images/{template.id}.png?width={template.width}"
     return data
 
 
