@@ -194,7 +194,11 @@ def photo_jpeg(side: int) -> bytes:
 
 
 def start_server(port: int, data_dir: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "GLITCHZAP_DATA_DIR": data_dir}
+    from glitchzap.settings import load_settings
+
+    # A fresh data dir, with the fonts `make fonts` fetched (memegen's, not a system fallback).
+    fonts = str(load_settings().fonts_dir)
+    env = {"GLITCHZAP_FONTS__DIR": fonts, **os.environ, "GLITCHZAP_DATA_DIR": data_dir}
     command = [sys.executable, "-m", "uvicorn", "glitchzap.api.main:create_app", "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     return subprocess.Popen([*command, "--no-access-log"], env=env)

@@ -718,8 +718,11 @@ def url_figures(
     """(output size, URL cold p50, URL cached p50, /api/meme cold p50, /api/meme cached p50)."""
     from PIL import Image
 
-    def url(i: int) -> str:
-        return f"/images/{URL_TEMPLATE}/not_sure_if_{i}/or_just_benchmark_{i}.png"
+    from glitchzap.api.memegen import encode_lines
+
+    def url(i: int) -> str:  # memegen's canonical spelling (no 301 to follow)
+        lines = [f"not sure if {i}", f"or just benchmark {i}"]
+        return f"/images/{URL_TEMPLATE}/{encode_lines(lines)}.png"
 
     first = client.get(url(10**6)).raise_for_status()
     size = Image.open(io.BytesIO(first.content)).size

@@ -269,19 +269,14 @@ def text_offset(
 
 @dataclass(frozen=True)
 class PlacedCaption:
-    """A caption drawn once and placed: its RGBA pixels (float32, h x w x 4) and the top-left
-    corner (x, y, px) they go to (parts outside the picture are cut when composited).
+    """A caption drawn once and placed: its inked RGBA pixels (float32, h x w x 4) and the
+    top-left corner (x, y, px) they go to (parts outside the picture are cut when composited).
     Compositing it on any frame of that size puts the caption at the same place, so an
     animation's captions never jump."""
 
     rgba: np.ndarray
     x: int
     y: int
-
-    @property
-    def rect(self) -> tuple[int, int, int, int]:
-        """(x, y, w, h) the caption's layer covers."""
-        return self.x, self.y, self.rgba.shape[1], self.rgba.shape[0]
 
 
 def composite(image: np.ndarray, placed: PlacedCaption) -> None:
@@ -385,7 +380,12 @@ def place_caption(
     if box.angle % 360:
         layer = layer.rotate(box.angle, resample=Image.Resampling.BICUBIC, expand=True)
         x, y = _inside(layer, x, y, size)
-    return PlacedCaption(np.asarray(layer, dtype=np.float32), x, y)
+    ink = layer.getchannel("A").getbbox()
+    if ink is None:
+        return None
+    # Only the inked part is kept and composited (a box is mostly transparent).
+    layer = layer.crop(ink)
+    return PlacedCaption(np.asarray(layer, dtype=np.float32), x + ink[0], y + ink[1])
 
 
 def place_captions(
