@@ -79,6 +79,17 @@ SKIMAGE_PHOTOS = (
 SIGN_SEED = 18
 
 
+def fresh_runtime() -> Any:
+    """A runtime on an empty data dir (no cached OCR or erase), drawing with the fonts
+    `make fonts` fetched (memegen's), as a user's server would."""
+    from glitchzap.settings import load_settings
+
+    fonts = load_settings().fonts_dir
+    return configure(
+        data_dir=Path(tempfile.mkdtemp(prefix="glitchzap-bench-")), fonts={"dir": fonts}
+    )
+
+
 def ocr_quality_main() -> None:
     """OCR character recall/precision on captioned memes (tests/meme_ocr_cases.py), per half
     and variant, beside the previous reading (no edge bands, no plain-letter prior), same run."""
@@ -86,7 +97,7 @@ def ocr_quality_main() -> None:
     from glitchzap.settings import OcrSettings
     from meme_ocr_cases import char_counts, in_captions, ocr_cases
 
-    configure(data_dir=Path(tempfile.mkdtemp(prefix="glitchzap-bench-")))
+    fresh_runtime()
     restart()
     readers = {
         "ours": OcrSettings(),
@@ -208,7 +219,7 @@ def main() -> None:
     if not MEMEGEN.is_dir():
         print(f"skipped: memegen templates not found at {MEMEGEN}")
         return
-    settings = configure(data_dir=Path(tempfile.mkdtemp(prefix="glitchzap-bench-"))).settings
+    settings = fresh_runtime().settings
     restart()
     cleans = {name: template(name) for name in CAPTIONED}
     memes = {name: render(cleans[name], caps) for name, caps in CAPTIONED.items()}
@@ -487,7 +498,7 @@ def erase_rule_main() -> None:
     if not MEMEGEN.is_dir() or not DAVIS.is_dir():
         print(f"skipped: {MEMEGEN} or {DAVIS} not found")
         return
-    settings = configure(data_dir=Path(tempfile.mkdtemp(prefix="glitchzap-bench-"))).settings
+    settings = fresh_runtime().settings
     restart()
     threshold = settings.image_processing.skip_text_removal_threshold
     false_erasure_rows(threshold)
@@ -610,7 +621,7 @@ def erase_quality_rows(parts: list[int], scores: dict[str, dict[str, list[float]
 def first_meme_ms(method: str) -> float:
     """Median first-time meme (OCR + erase + captions) of the 12 captioned templates with
     `method`, in a fresh runtime whose OCR engine is already loaded."""
-    configure(data_dir=Path(tempfile.mkdtemp(prefix="glitchzap-bench-")))
+    fresh_runtime()
     restart()
     read_image_text(render(template("fry"), ["warm", "up"]), use_cache=False, runtime=current())
     times = []
@@ -626,7 +637,7 @@ def erase_quality_main() -> None:
     if not MEMEGEN.is_dir() or not DAVIS.is_dir():
         print(f"skipped: {MEMEGEN} or {DAVIS} not found")
         return
-    configure(data_dir=Path(tempfile.mkdtemp(prefix="glitchzap-bench-")))
+    fresh_runtime()
     restart()
     erase_quality_rows(*erase_scores())
     header("first-time meme with the automatic inpainting method")
