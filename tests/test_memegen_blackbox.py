@@ -368,6 +368,31 @@ def test_image_errors_are_images(client: httpx.Client) -> None:
     assert_image(get(client, "/images/string/test.png"), 200, "png")
 
 
+def test_sizes(client: httpx.Client) -> None:
+    """memegen app/utils/images.py resize_image and fit_image, app/settings.py DEFAULT_SIZE and
+    MAXIMUM_PIXELS: no size gives a still's shorter side 600 px and an animation's longer side
+    600 px; one of width/height scales the other; both give exactly that size (padded); a
+    requested size over 1920 x 1080 pixels is shrunk by 3/4 steps (fry.png at 800 x 600 is
+    memegen's own app/tests/images/fry/a/b.*.png)."""
+
+    def size(path: str) -> tuple[int, int]:
+        response = get(client, path)
+        assert response.status_code == 200, path
+        return Image.open(io.BytesIO(response.content)).size
+
+    still = size(f"/images/{TEMPLATE}/test.png")
+    assert min(still) == 600
+    animation = size(f"/images/{TEMPLATE}/test.gif")
+    assert max(animation) == 600
+    assert size(f"/images/{TEMPLATE}/test.png?width=300")[0] == 300
+    assert size(f"/images/{TEMPLATE}/test.png?height=250")[1] == 250
+    assert size(f"/images/{TEMPLATE}/test.png?width=400&height=600") == (400, 600)
+    huge = size(f"/images/{TEMPLATE}/test.png?width=4000&height=4000")
+    assert huge == (int(4000 * 0.75**4), int(4000 * 0.75**4))
+    if "fry" in {t["id"] for t in client.get("/templates").json()}:
+        assert size("/images/fry/a/b.png") == (800, 600)
+
+
 def test_colors(client: httpx.Client) -> None:
     """memegen it_accepts_valid_colors / it_rejects_invalid_colors: `color=text,outline` of
     names or hex (with or without `#`); one invalid value is 422 with an image."""
