@@ -1,8 +1,9 @@
 """Load benchmark of the HTTP API: cache misses, cache hits, a mix, the engine limit, latency.
 
-Starts a real uvicorn server (one worker) on a free port with a throw-away data dir and
-uploads one photo-sized JPEG once. Every request is then POST /api/render with that
-image_id, quality "balanced" (a JPEG preview), recipe blur 4 px + noise 0.1 and a seed:
+Starts a real uvicorn server (one worker; `--workers N` for N processes, whose CPU and RSS
+are summed) on a free port with a throw-away data dir and uploads one photo-sized JPEG
+once. Every request is then POST /api/render with that image_id, quality "balanced" (a JPEG
+preview), recipe blur 4 px + noise 0.1 and a seed:
 
 * all-miss: every request has a seed never sent before, so every request renders (distinct
   results, no result-cache hit; checked on each answer's `X-Cache` header);
@@ -193,7 +194,7 @@ def photo_jpeg(side: int) -> bytes:
     return buffer.getvalue()
 
 
-def start_server(port: int, data_dir: str) -> subprocess.Popen[bytes]:
+def start_server(port: int, data_dir: str, workers: int = 1) -> subprocess.Popen[bytes]:
     from glitchzap.settings import load_settings
 
     # A fresh data dir, with the fonts `make fonts` fetched (memegen's, not a system fallback).
@@ -201,6 +202,7 @@ def start_server(port: int, data_dir: str) -> subprocess.Popen[bytes]:
     env = {"GLITCHZAP_FONTS__DIR": fonts, **os.environ, "GLITCHZAP_DATA_DIR": data_dir}
     command = [sys.executable, "-m", "uvicorn", "glitchzap.api.main:create_app", "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    command += ["--workers", str(workers)] if workers > 1 else []
     return subprocess.Popen([*command, "--no-access-log"], env=env)
 
 
@@ -217,10 +219,20 @@ def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the server did not start within 60 s")
 
 
+def tree_cpu(server: psutil.Process) -> float:
+    """CPU seconds of the server and its worker processes."""
+    return sum(sum(p.cpu_times()[:2]) for p in [server, *server.children(recursive=True)])
+
+
+def tree_rss(server: psutil.Process) -> float:
+    """MB resident in the server and its worker processes."""
+    return sum(p.memory_info().rss for p in [server, *server.children(recursive=True)]) / 1e6
+
+
 def run_phase(phase: Phase, server: psutil.Process) -> Phase:
     """Run the load generator for `phase` in a child process; server CPU/RSS around it."""
-    phase.rss_before = server.memory_info().rss / 1e6
-    cpu0 = sum(server.cpu_times()[:2])
+    phase.rss_before = tree_rss(server)
+    cpu0 = tree_cpu(server)
     done = subprocess.run(
         [sys.executable, __file__, "--client", json.dumps(phase.spec)],
         capture_output=True,
@@ -230,8 +242,8 @@ def run_phase(phase: Phase, server: psutil.Process) -> Phase:
     if done.returncode != 0:
         raise SystemExit(f"load generator failed in {phase.name}:\n{done.stderr[-2000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    phase.server_cpu = sum(server.cpu_times()[:2]) - cpu0
-    phase.rss_after = server.memory_info().rss / 1e6
+    phase.server_cpu = tree_cpu(server) - cpu0
+    phase.rss_after = tree_rss(server)
     phase.records = [tuple(r) for r in result["records"]]  # type: ignore[misc]
     phase.wall, phase.client_cpu = result["wall"], result["client_cpu"]
     return phase
@@ -310,8 +322,11 @@ def report_table(phases: list[Phase], engine: float) -> None:
     print("(client/server CPU: % of one core over the phase; 100 % = one whole core)\n")
 
 
-def report_rows(phases: dict[str, Phase], engine: float, rss_start: float, budget: float) -> None:
-    header("API load: balanced previews of one uploaded photo, one uvicorn worker")
+def report_rows(
+    phases: dict[str, Phase], engine: float, rss_start: float, budget: float, workers: int = 1
+) -> None:
+    layout = "one uvicorn worker" if workers == 1 else f"{workers} uvicorn workers"
+    header(f"API load: balanced previews of one uploaded photo, {layout}")
     engine_ms = 1000 / engine
     for name in ("all-miss", "all-hit", "mix"):
         p = phases[name]
@@ -357,7 +372,7 @@ def report_rows(phases: dict[str, Phase], engine: float, rss_start: float, budge
         "API server RSS growth over the run (peak after a phase - start)",
         rss_end - rss_start,
         budget,
-        "bound: in-memory cache budget + 64 MB",
+        "bound: in-memory cache budget" + (f" x {workers}" if workers > 1 else "") + " + 64 MB",
         unit="MB",
         target=f"<= {budget:.0f} MB",
         ok=rss_end - rss_start <= budget,
@@ -377,6 +392,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=12.0, help="duration of each phase")
     parser.add_argument("--clients", type=int, default=8, help="closed-loop clients")
     parser.add_argument("--side", type=int, default=2048, help="uploaded image size, px")
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     parser.add_argument("--client", help=argparse.SUPPRESS)  # internal: run a load generator
     args = parser.parse_args()
     if args.client:
@@ -390,8 +406,9 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     phases: dict[str, Phase] = {}
     with tempfile.TemporaryDirectory(prefix="glitchzap-bench-") as data_dir:
-        budget = load_settings().cache.memory_max_bytes / 1e6 + RSS_MARGIN_MB
-        process = start_server(port, data_dir)
+        # each worker process holds its own in-memory cache
+        budget = args.workers * load_settings().cache.memory_max_bytes / 1e6 + RSS_MARGIN_MB
+        process = start_server(port, data_dir, args.workers)
         try:
             wait_ready(base, process)
             server = psutil.Process(process.pid)
@@ -401,7 +418,7 @@ def main() -> None:
             for seed in (*HIT_SEEDS, 0):  # warm the hit set and the preview-sized source
                 body = {"image_id": image_id, "recipe": recipe(seed), "quality": "balanced"}
                 httpx.post(f"{base}/api/render", json=body, timeout=60).raise_for_status()
-            rss_start = server.memory_info().rss / 1e6
+            rss_start = tree_rss(server)
             common = {"port": port, "image_id": image_id, "seconds": seconds}
 
             def phase(name: str, what: str, n: int, **spec: Any) -> Phase:
@@ -425,7 +442,7 @@ def main() -> None:
             process.wait(timeout=30)
     engine = engine_limit(image, seconds, 10**7)
     report_table(list(phases.values()), engine)
-    report_rows(phases, engine, rss_start, budget)
+    report_rows(phases, engine, rss_start, budget, args.workers)
 
 
 if __name__ == "__main__":
