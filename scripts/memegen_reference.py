@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "src")]
 
 import memegen_boxes as mb  # noqa: E402
-from glitchzap.api.memegen import decode_text  # noqa: E402
+from glitchzap.api.memegen import decode_slug  # noqa: E402
 
 DEFAULT_TEMPLATES = ROOT.parent / "shared" / "memegen-templates"
 DEFAULT_OUT = ROOT / "tests" / "data" / "memegen_reference.json"
@@ -102,7 +102,7 @@ def build_reference(repo: Path, templates: Path) -> dict:
         options = OPTIONS.get(f"{template_id}/{slug}", {})
         if options is None:
             continue
-        lines = [decode_text(segment) for segment in slug.split("/")]
+        lines = decode_slug(slug)
         case = {"name": case_name(template_id, slug), "template": template_id, "lines": lines}
         case |= {"options": options, **measure(repo, path, templates / template_id, options)}
         cases.append(case | {"source": path})

@@ -179,19 +179,6 @@ def test_parse_recipe_and_render(raw: Any) -> None:
 
 
 @FUZZ
-@given(text=st.text(max_size=60))
-def test_memegen_text_escapes_round_trip(text: str) -> None:
-    from glitchzap.api.memegen import decode_text, encode_text
-
-    # memegen's scheme has two holes, kept for compatibility: one space is "_", which alone
-    # means an empty line, and "~" itself has no escape ("~q" typed by a user reads "?").
-    assume(text != " " and "~" not in text)
-    segment = encode_text(text)
-    assert "/" not in segment and "?" not in segment and "#" not in segment
-    assert decode_text(segment) == text
-
-
-@FUZZ
 @given(slug=st.text(max_size=80))
 def test_memegen_slug_normalisation_settles(slug: str) -> None:
     """Any text path decodes, and following memegen's normalisation redirects (301 to

@@ -3,8 +3,7 @@
 `decode_slug`, `encode_lines` and `normalize_slug` follow memegen's own slug rules
 (app/utils/text.py): the image routes decode with them and redirect a non-canonical spelling,
 and every URL the API answers (`example`, `POST /images`...) is built with them, so those URLs
-never redirect. `decode_text`/`encode_text` are the simpler left-to-right scan used before
-(`__` -> `_`, `--` -> `-`, `_` or `-` -> space, `''` -> `"`, `~n ~q ~a ~p ~h ~s ~b ~l ~g`).
+never redirect.
 
 Templates come from the one template library (`Runtime.templates`), which imports memegen's
 own folders (`glitchzap templates import-memegen`). As in memegen, an animated template (one
@@ -15,93 +14,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlencode, urlsplit
+
+from glitchzap.meme.fonts import MemegenFont
+from glitchzap.meme.memegen_render import ALLOWED_EXTENSIONS, ANIMATED_EXTENSIONS
 
 if TYPE_CHECKING:
     from glitchzap.templates import Template
 
-TILDE_ESCAPES = {
-    "n": "\n",
-    "q": "?",
-    "a": "&",
-    "p": "%",
-    "h": "#",
-    "s": "/",
-    "b": "\\",
-    "l": "<",
-    "g": ">",
-}
-_DOUBLES = {"__": "_", "--": "-", "''": '"'}
-IMAGE_EXTENSIONS = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg", "webp": "webp", "gif": "gif"}
-# memegen's ANIMATED_EXTENSIONS: these draw on every frame of an animated template.
-ANIMATED_FORMATS = ("gif", "webp")
-
-
-def decode_text(segment: str) -> str:
-    """The caption a memegen URL path segment spells."""
-    if segment in ("_", "-", ""):
-        return ""
-    out: list[str] = []
-    i = 0
-    while i < len(segment):
-        pair = segment[i : i + 2]
-        if pair in _DOUBLES:
-            out.append(_DOUBLES[pair])
-            i += 2
-        elif segment[i] in "_-":
-            out.append(" ")
-            i += 1
-        elif segment[i] == "~" and i + 1 < len(segment) and segment[i + 1] in TILDE_ESCAPES:
-            out.append(TILDE_ESCAPES[segment[i + 1]])
-            i += 2
-        else:
-            out.append(segment[i])
-            i += 1
-    return "".join(out)
-
-
-_ENCODE = {
-    "_": "__",
-    "-": "--",
-    '"': "''",
-    " ": "_",
-    **{char: f"~{code}" for code, char in TILDE_ESCAPES.items()},
-}
-
-
-def encode_text(text: str) -> str:
-    """The URL path segment memegen uses for `text` (`_` for an empty line).
-
-    A space is `_`, or `-` where `_` would merge with a neighbouring `_` into an escape.
-    """
-    if not text:
-        return "_"
-    out: list[str] = []
-    for i, char in enumerate(text):
-        if char == " ":
-            following = _ENCODE.get(text[i + 1], text[i + 1]) if i + 1 < len(text) else ""
-            clash = (out and out[-1].endswith("_")) or following.startswith("_")
-            out.append("-" if clash else "_")
-        else:
-            out.append(_ENCODE.get(char, char))
-    return "".join(out)
-
-
-def split_extension(last_segment: str) -> tuple[str, str | None]:
-    """('text', 'png') for 'text.png'; (segment, None) when it has no image extension."""
-    stem, dot, ext = last_segment.rpartition(".")
-    if dot and ext.lower() in IMAGE_EXTENSIONS:
-        return stem, IMAGE_EXTENSIONS[ext.lower()]
-    return last_segment, None
-
-
 # --- memegen's own slug rules (app/utils/text.py), which its URLs and redirects follow ---------
 
 PLACEHOLDER = "string"  # memegen's Swagger UI placeholder value: accepted and ignored
-ALLOWED_EXTENSIONS = ("gif", "jpg", "jpeg", "png", "webp")
-ANIMATED_EXTENSIONS = ("gif", "webp")
 DEFAULT_EXTENSION = "png"
 ANIMATED_EXTENSION = "gif"
 MAX_SLUG_PART_BYTES = 200  # a longer path segment is memegen's 414
@@ -287,44 +211,7 @@ def template_json(template: Template, base_url: str) -> dict[str, Any]:
 # --- fonts ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class MemegenFont:
-    id: str
-    alias: str
-    filename: str
-
-
-# memegen's font list (app/models/font.py), used until `glitchzap.meme.fonts` has its own.
-_FALLBACK_FONTS = (
-    MemegenFont("titilliumweb", "thick", "TitilliumWeb-Black.ttf"),
-    MemegenFont("notosans", "", "NotoSans-Bold.ttf"),
-    MemegenFont("kalam", "comic", "Kalam-Regular.ttf"),
-    MemegenFont("impact", "", "Impact.ttf"),
-    MemegenFont("titilliumweb-thin", "thin", "TitilliumWeb-SemiBold.ttf"),
-    MemegenFont("segoe", "tiny", "Segoe UI Bold.ttf"),
-    MemegenFont("hgminchob", "jp", "HG-Mincho-B.ttc"),
-    MemegenFont("notosanshebrew", "he", "NotoSansHebrew-Bold.ttf"),
-)
-
-
-def memegen_fonts() -> list[Any]:
-    """memegen's fonts (`id`, `alias`, `filename`): the engine's registry when it has one."""
-    from glitchzap.meme import fonts
-
-    return list(getattr(fonts, "MEMEGEN_FONTS", _FALLBACK_FONTS))
-
-
-def find_font(name: str) -> Any | None:
-    """The memegen font whose id or alias is `name`, else None."""
-    from glitchzap.meme import fonts
-
-    lookup = getattr(fonts, "memegen_font", None)
-    if lookup is not None:
-        return lookup(name)
-    return next((f for f in _FALLBACK_FONTS if name in (f.id, f.alias) and name), None)
-
-
-def font_json(font: Any, base_url: str) -> dict[str, Any]:
+def font_json(font: MemegenFont, base_url: str) -> dict[str, Any]:
     return {
         "id": font.id,
         "alias": font.alias or None,

@@ -36,7 +36,6 @@ from glitchzap.api.memegen import (
     clean_url,
     decode_slug,
     example_path,
-    find_font,
     flag,
     is_url,
     normalize_slug,
@@ -57,6 +56,7 @@ from glitchzap.errors import (
     UrlFetchFailed,
     UrlRefused,
 )
+from glitchzap.meme.fonts import memegen_font
 from glitchzap.meme.memegen_render import MemegenRequest, render_memegen, validate_color
 from glitchzap.templates import Template
 
@@ -370,7 +370,7 @@ def parse_font(query: QueryParams, parsed: Parsed) -> None:
     name = query.get("font", "")
     if not name or name == PLACEHOLDER:
         return
-    if find_font(name) is None:
+    if memegen_font(name) is None:
         parsed.status = 422
         return
     parsed.memegen = replace(parsed.memegen, font=name)

@@ -21,11 +21,9 @@ from glitchzap.api.memegen import (
     PLACEHOLDER,
     add_query,
     custom_path,
-    find_font,
     flag,
     font_json,
     is_url,
-    memegen_fonts,
     slugify,
     template_json,
     template_matches,
@@ -33,6 +31,7 @@ from glitchzap.api.memegen import (
 from glitchzap.api.routes.memegen import find_template, public_base
 from glitchzap.api.schemas import ERROR_RESPONSES
 from glitchzap.errors import InvalidParameters, NotFound
+from glitchzap.meme.fonts import MEMEGEN_FONTS, memegen_font
 
 router = APIRouter(tags=["memegen"])
 auth_router = APIRouter(tags=["memegen"])  # open: it answers 401 itself, in memegen's shape
@@ -232,12 +231,12 @@ def is_safe_segment(value: str) -> bool:
 def list_fonts(request: Request, state: State) -> list[dict[str, Any]]:
     """The fonts `font=` accepts, in memegen's shape: `{id, alias, filename, _self}`."""
     base = public_base(request, state)
-    return [font_json(font, base) for font in memegen_fonts()]
+    return [font_json(font, base) for font in MEMEGEN_FONTS]
 
 
 @router.get("/fonts/{font_id}", responses=ERROR_RESPONSES)
 def get_font(font_id: str, request: Request, state: State) -> dict[str, Any]:
-    font = find_font(font_id)
+    font = memegen_font(font_id)
     if font is None:
         raise NotFound(f"Font not found: {_shorten(font_id)}")
     return font_json(font, public_base(request, state))
