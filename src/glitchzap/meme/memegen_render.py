@@ -37,15 +37,19 @@ from PIL import Image, ImageColor, ImageFilter
 
 from glitchzap.animation import Animation
 from glitchzap.errors import InvalidParameters
+from glitchzap.io import encode_animation, load_animation
+from glitchzap.meme import emoji
 from glitchzap.meme.captions import (
     WATERMARK_HEIGHT,
     PlacedCaption,
-    composite,
+    draw_placed,
     fit_font,
     place_captions,
     stroke_style,
     stroke_width_for,
+    text_offset,
 )
+from glitchzap.meme.compose import box_fonts_of, caption_font, template_animation, template_picture
 from glitchzap.meme.fonts import FontSource
 from glitchzap.types import TextBox
 
@@ -292,9 +296,6 @@ def _pil(frame: np.ndarray) -> Image.Image:
 
 
 def _scene(request: MemegenRequest, animated: bool, runtime: Runtime) -> _Scene:
-    from glitchzap.io import load_animation
-    from glitchzap.meme.compose import template_animation, template_picture
-
     limits = runtime.settings.limits
     if request.error:
         return _Scene([error_picture()], [100], list(ERROR_BOXES), [Overlay()])
@@ -348,8 +349,6 @@ def _fonts_for(
 ) -> tuple[FontSource, dict[str, FontSource]]:
     """The font every box uses: the request's `font` for all, else each box's own (memegen's
     `font_name or text.font`)."""
-    from glitchzap.meme.compose import box_fonts_of, caption_font
-
     settings = runtime.settings
     if request.font:
         return caption_font(request.font, settings), {}
@@ -362,19 +361,13 @@ def _watermark(
     """`label` small at the bottom-left (memegen `add_watermark`); the preview's message in
     amber when `preview`."""
     fonts = runtime.fonts
-    from glitchzap.meme.compose import caption_font
-
     source = caption_font(WATERMARK_FONT, runtime.settings)
     color = "#FFC107" if preview else WATERMARK_COLOR
     box = (image.width, int(WATERMARK_HEIGHT * 0.8) if preview else WATERMARK_HEIGHT)
     font = fit_font(source, fonts, label, box, 99)
-    from glitchzap.meme.captions import text_offset
-
     offset = text_offset(label, font, box, watermark=preview)
     stroke = stroke_style(color, stroke_width_for(int(font.size)), thick=preview)
     layer = Image.new("RGBA", image.size)
-    from glitchzap.meme import emoji
-
     emoji.draw_text(
         layer,
         (3 + fuzz, image.height - box[1] - offset[1]),
@@ -392,8 +385,6 @@ def _preview_stamp(size: tuple[int, int], runtime: Runtime) -> PlacedCaption:
     box = TextBox(
         color="#80808060", anchor_x=0.075, anchor_y=0.05, angle=10, scale_x=0.75, scale_y=0.75
     )
-    from glitchzap.meme.compose import caption_font
-
     font = caption_font(None, runtime.settings)
     placed = place_captions(size, [PREVIEW_TEXT], [box], font=font, fonts=runtime.fonts)
     stamp = placed[0]
@@ -402,11 +393,7 @@ def _preview_stamp(size: tuple[int, int], runtime: Runtime) -> PlacedCaption:
 
 
 def _draw(frame: Image.Image, placed: Sequence[PlacedCaption | None]) -> Image.Image:
-    pixels = np.asarray(frame).copy()
-    for caption in placed:
-        if caption is not None:
-            composite(pixels, caption)
-    return Image.fromarray(pixels, "RGBA")
+    return Image.fromarray(draw_placed(np.asarray(frame), placed), "RGBA")
 
 
 def _shown(
@@ -439,8 +426,6 @@ def render_memegen(request: MemegenRequest, *, runtime: Runtime) -> bytes:
     job = _Job(scene, list(request.lines), size, pad, watermark, request, runtime)
     if animated:
         frames, durations = _animate(job)
-        from glitchzap.io import encode_animation
-
         arrays = [np.asarray(frame.convert("RGB")) for frame in frames]
         return encode_animation(Animation(arrays, tuple(durations), 0), extension)
     image = _still(job)

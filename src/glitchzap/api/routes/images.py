@@ -124,7 +124,12 @@ def store_bytes(state: ApiState, data: bytes, operation: str) -> StoredImage:
 
 
 async def store_url(state: ApiState, url: str) -> StoredImage:
-    """Fetch `url` through the SSRF guard and store what it holds (decoding sniffs the type).
+    """Fetch `url` through the SSRF guard and store what it holds (decoding sniffs the type)."""
+    return await store_upload(state, await fetch_url(state, url))
+
+
+async def fetch_url(state: ApiState, url: str) -> bytes:
+    """The bytes at `url`, fetched through the SSRF guard.
 
     Fetches run on their own `server.max_url_fetches` threads, never on Starlette's threadpool
     (which serves /api/health and every sync route) nor on the CPU pool, so slow origins cannot
@@ -132,14 +137,13 @@ async def store_url(state: ApiState, url: str) -> StoredImage:
     """
     server = state.settings.server
     try:
-        data = await state.fetch_pool.run(
+        return await state.fetch_pool.run(
             server.url_timeout_seconds + FETCH_GRACE_SECONDS, _fetch, state, url
         )
     except ServerBusy as exc:
         raise ServerBusy(
             f"{server.max_url_fetches} URL fetches are already running; retry shortly"
         ) from exc
-    return await store_upload(state, data)
 
 
 # The fetch ends itself by url_timeout_seconds; the pool's own timeout is only a backstop.
