@@ -18,7 +18,7 @@ from glitchzap.errors import InvalidParameters
 from glitchzap.meme.fonts import (
     BUILTIN_FONT,
     DEFAULT_FONTS_DIR,
-    MEMEGEN_ALIASES,
+    MEMEGEN_FONT_NAMES,
     MEMEGEN_FONTS,
     FontCache,
     FontSource,
@@ -100,7 +100,7 @@ def test_memegen_fonts_in_memegens_order_with_its_lookup() -> None:
     assert memegen_font("he") == memegen_font("notosanshebrew")
     assert memegen_font("jp") == memegen_font("hgminchob")
     assert memegen_font("nope") is None and memegen_font("THICK") is None  # exact, as memegen
-    assert {"thick", "thin", "tiny", "titilliumweb", "segoe"} <= MEMEGEN_ALIASES
+    assert {"thick", "thin", "tiny", "titilliumweb", "segoe"} <= MEMEGEN_FONT_NAMES
 
 
 @pytest.mark.parametrize("font", MEMEGEN_FONTS, ids=lambda f: f.id)

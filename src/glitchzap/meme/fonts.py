@@ -79,12 +79,10 @@ MEMEGEN_FONTS: list[MemegenFont] = [
     ),
 ]  # fmt: skip
 DEFAULT_MEMEGEN_FONT = "titilliumweb"  # memegen's settings.DEFAULT_FONT
-# Every name memegen's Font.objects.get accepts (ids and aliases). compose.py still imports it
-# under its old name.
+# Every name memegen's Font.objects.get accepts (ids and aliases).
 MEMEGEN_FONT_NAMES = frozenset(
     name for font in MEMEGEN_FONTS for name in (font.id, font.alias) if name
 )
-MEMEGEN_ALIASES = MEMEGEN_FONT_NAMES
 # Where `make fonts` puts them by default: Settings.fonts_dir with the default data_dir.
 DEFAULT_FONTS_DIR = Path(user_data_dir("glitchzap")) / "fonts"
 
