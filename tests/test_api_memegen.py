@@ -179,3 +179,23 @@ def test_json_urls_use_the_public_base_url(tmp_path: Any, memegen_library: Any) 
         assert api.get("/fonts").json()[0]["_self"].startswith("https://cdn.example.com/fonts/")
         # memegen app/views/clients.py validate: without a server key no key is valid
         assert api.post("/auth", headers={"X-API-Key": "anything"}).status_code == 401
+
+
+def test_memegen_urls_and_api_meme_draw_the_same_meme(
+    meme_client: Any, meme_sample: MemeSample
+) -> None:
+    """One caption renderer under both doors: POST /api/meme on a template and the memegen URL
+    at the template's own width give the same pixels."""
+    from api_fixtures import upload
+    from glitchzap.io import encode_image
+
+    picture = meme_sample.picture(TEMPLATE)
+    image_id = upload(meme_client, encode_image(picture, "png"))["image_id"]
+    captions = ["do you want coffee?", "because that's how you get coffee"]
+    body = {"image_id": image_id, "captions": captions, "template": TEMPLATE, "format": "png"}
+    via_api = meme_client.post("/api/meme", json=body)
+    assert via_api.status_code == 200, via_api.text
+    url = f"/images/{TEMPLATE}/{encode_lines(captions)}.png?width={picture.shape[1]}"
+    via_url = meme_client.get(url)
+    assert via_url.status_code == 200
+    np.testing.assert_array_equal(pixels(via_api), pixels(via_url))
