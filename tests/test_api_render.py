@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 from typing import Any
 
 import numpy as np
@@ -95,6 +96,33 @@ def test_repeat_is_a_cache_hit_and_equivalent_recipes_share_it(
     other_format = render(api_client, image_id, recipe={"effects": {"blur": 4}}, format="webp")
     assert other_format.headers["x-cache"] == "miss"
     assert other_format.headers["content-type"] == "image/webp"
+
+
+def test_a_result_kept_on_disk_only_is_a_hit_read_off_the_event_loop(
+    api_client: Any, api_astronaut_png: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event loop reads only the in-process tier: the disk tier is read (and written)
+    on the pool thread that would have rendered, so a slow disk never stalls other requests."""
+    from glitchzap.cache.disk import DiskCache
+
+    threads: list[str] = []
+    for name in ("_get", "_set"):
+        original = getattr(DiskCache, name)
+
+        def spy(self: DiskCache, *args: Any, _original: Any = original) -> Any:
+            threads.append(threading.current_thread().name)
+            return _original(self, *args)
+
+        monkeypatch.setattr(DiskCache, name, spy)
+    image_id = upload(api_client, api_astronaut_png)["image_id"]
+    recipe = {"effects": {"blur": 3}, "seed": 7}
+    first = render(api_client, image_id, recipe=recipe)
+    assert first.headers["x-cache"] == "miss"
+    current().cache("renders").memory.clear()  # type: ignore[attr-defined]
+    threads.clear()
+    again = render(api_client, image_id, recipe=recipe)
+    assert again.headers["x-cache"] == "hit" and again.content == first.content
+    assert threads and all(name.startswith("glitchzap-cpu") for name in threads), threads
 
 
 def test_render_by_url_refuses_private_addresses(api_client: Any, net_guard: NetworkGuard) -> None:

@@ -239,6 +239,35 @@ def test_tiered_cache_promotes_lower_hits_to_memory(tmp_path: Path) -> None:
     assert stats["hits"] == 2 and stats["memory_hits"] == 1 and stats["lower_hits"] == 1
 
 
+def test_get_local_answers_from_memory_only_and_counts_only_hits(tmp_path: Path) -> None:
+    lower = disk_cache(tmp_path)
+    lower.set("on-disk", b"d")
+    tiered = TieredCache("t", MemoryCache("t", 10**6), lower)
+    tiered.set("both", b"b")
+
+    assert tiered.get_local("both") == b"b"
+    assert tiered.get_local("on-disk") is None  # the disk was not asked
+    assert lower.hits == 0 and lower.misses == 0
+    assert (tiered.hits, tiered.misses) == (1, 0)  # a local None is not a miss
+    assert tiered.get("on-disk") == b"d"  # the full lookup still finds it...
+    assert tiered.get_local("on-disk") == b"d"  # ...and promotes it
+    assert lower.get_local("on-disk") is None  # a disk cache has no in-process tier
+    assert MemoryCache("m", 10).get_local("x") is None
+
+
+def test_disk_writes_never_pay_for_a_large_checkpoint(tmp_path: Path) -> None:
+    """The log is copied back every 250 pages (~1 MB): 300 writes of 45 kB leave a log under
+    2 MB, where SQLite's default (1000 pages) lets it reach ~4 MB and the write that crosses
+    it pays for copying all of that."""
+    cache = disk_cache(tmp_path, max_bytes=10**8)
+    value = bytes(range(256)) * 176  # 45 kB
+    for i in range(300):
+        cache.set(f"k{i}", value)
+    wal = cache.path.with_name(cache.path.name + "-wal")
+    assert wal.stat().st_size <= 2 * 2**20
+    assert cache.get("k7") == value and cache.get("k299") == value
+
+
 def test_tiered_delete_and_clear_reach_both_tiers(tmp_path: Path) -> None:
     tiered = TieredCache("t", MemoryCache("t", 10**6), disk_cache(tmp_path))
     tiered.set("k", b"1")

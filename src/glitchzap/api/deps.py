@@ -198,6 +198,48 @@ class ApiState:
         # background ModelManager serialises its own session.)
         return self.runtime.ocr_lock
 
+    async def cached(
+        self,
+        cache_name: str,
+        key: str,
+        compute: Callable[[], bytes],
+        operation: str,
+        memory_bytes: int = 0,
+        **extra: Any,
+    ) -> tuple[bytes, bool]:
+        """`compute()`'s bytes, kept under `key` in the named cache, and whether they were
+        there already. The in-process tier is read here, on the event loop; the slower tiers
+        (disk, Redis) are read and written on the pool thread beside the computation, so the
+        loop never waits on them. Concurrent requests for one key share one computation;
+        `operation` is timed (in the monitor) only when it really computes."""
+        cache = self.runtime.cache(cache_name)
+        data = cache.get_local(key)
+        if data is not None:
+            return data, True
+
+        def job() -> tuple[bytes, bool]:
+            found = cache.get(key)
+            if found is not None:
+                return found, True
+            value = compute()
+            cache.set(key, value)
+            return value, False
+
+        async def run() -> tuple[bytes, bool]:
+            timeout = self.settings.server.render_timeout_seconds
+            started = time.perf_counter()
+            try:
+                value, hit = await self.pool.run(timeout, job, memory_bytes=memory_bytes)
+            except BaseException as exc:
+                error = getattr(exc, "code", None) or type(exc).__name__
+                self.monitor.record(operation, time.perf_counter() - started, str(error), **extra)
+                raise
+            if not hit:
+                self.monitor.record(operation, time.perf_counter() - started, None, **extra)
+            return value, hit
+
+        return await self.single_flight.run(key, run)
+
     @classmethod
     def build(cls, runtime: Runtime) -> ApiState:
         server = runtime.settings.server

@@ -60,9 +60,9 @@ class LimitsMiddleware:
             await send(message)
 
         try:
-            await asyncio.wait_for(
-                self.app(scope, counting_receive, guarded_send), self.timeout_seconds
-            )
+            # asyncio.timeout, not wait_for: no second Task per request.
+            async with asyncio.timeout(self.timeout_seconds):
+                await self.app(scope, counting_receive, guarded_send)
         except BodyTooLarge:
             pass
         except TimeoutError:

@@ -22,12 +22,27 @@ class Cache(ABC):
     def get(self, key: str) -> bytes | None:
         """The stored bytes, or None on a miss (an unreadable entry is a miss)."""
         value = self._get(key)
-        with self._counter_lock:
-            if value is None:
-                self.misses += 1
-            else:
-                self.hits += 1
+        self._count(value is not None)
         return value
+
+    def get_local(self, key: str) -> bytes | None:
+        """The value when an in-process tier holds it, else None, never waiting on a disk or
+        the network: what an event loop may call. A None here is not a miss (the slower tiers
+        were not asked), so only hits are counted."""
+        value = self._get_local(key)
+        if value is not None:
+            self._count(True)
+        return value
+
+    def _get_local(self, key: str) -> bytes | None:
+        return None  # no in-process tier
+
+    def _count(self, hit: bool) -> None:
+        with self._counter_lock:
+            if hit:
+                self.hits += 1
+            else:
+                self.misses += 1
 
     def set(self, key: str, value: bytes) -> None:
         """Store `value`; failures to store are swallowed by the backends and logged."""

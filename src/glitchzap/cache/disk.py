@@ -10,12 +10,13 @@ wanted to cache.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import sqlite3
 import threading
 import time
 from pathlib import Path
+
+from blake3 import blake3
 
 from glitchzap.cache.base import Cache
 
@@ -41,10 +42,19 @@ OPEN_ATTEMPTS = 8  # ~1.4 s of back-off in all
 # pages (the column sits after the blob): a quarter of the API server's time under all-miss load.
 RESYNC_SETS = 256
 EVICT_BATCH = 32  # least recently read entries read per query while evicting
+# Durability traded for latency, as suits a cache: with synchronous=NORMAL the write that
+# crossed SQLite's 1000-page auto-checkpoint copied and fsynced 4 MB itself (~7 ms every ~66th
+# 45 kB render result: the API's p99). Without fsync and with a checkpoint every 250 pages,
+# the slowest write of 1500 took 1.4 ms and the mean halved. A power cut can then damage the
+# file: it is moved aside like any damaged database and the cache starts empty.
+SYNCHRONOUS = "OFF"
+AUTOCHECKPOINT_PAGES = 250
 
 
 def _digest(value: bytes) -> str:
-    return hashlib.blake2b(value, digest_size=16).hexdigest()
+    """The integrity check kept beside each value (BLAKE3: ~4x cheaper than BLAKE2b on a
+    45 kB render, and computed on every write and every hit)."""
+    return blake3(value).hexdigest(length=16)
 
 
 def _primary_code(exc: sqlite3.Error) -> int:
@@ -100,7 +110,8 @@ class DiskCache(Cache):
         db = sqlite3.connect(self.path, check_same_thread=False, timeout=5)
         try:
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
+            db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
             db.executescript(_SCHEMA)
         except sqlite3.Error:
             db.close()

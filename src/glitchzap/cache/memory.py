@@ -23,6 +23,9 @@ class MemoryCache(Cache):
                 self._entries.move_to_end(key)
             return value
 
+    def _get_local(self, key: str) -> bytes | None:
+        return self._get(key)
+
     def _set(self, key: str, value: bytes) -> None:
         with self._lock:
             old = self._entries.pop(key, None)

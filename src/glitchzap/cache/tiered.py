@@ -21,6 +21,9 @@ class TieredCache(Cache):
                 self.memory.set(key, value)
         return value
 
+    def _get_local(self, key: str) -> bytes | None:
+        return self.memory.get_local(key)
+
     def _set(self, key: str, value: bytes) -> None:
         self.memory.set(key, value)
         self.lower.set(key, value)

@@ -39,20 +39,10 @@ async def cached_operation(
     headers = content_headers(state, content_key(cache_key), fmt)
     if matches(request.headers.get("if-none-match"), content_key(cache_key)):
         return not_modified(headers)
-    renders = state.runtime.cache("renders")
-    data = renders.get(cache_key)
-    if data is not None:
-        return image_response(data, fmt, True, **headers)
-
-    async def run() -> bytes:
-        with state.monitor.track(step):
-            timeout = state.settings.server.render_timeout_seconds
-            result = await state.pool.run(timeout, compute, memory_bytes=memory_bytes)
-        renders.set(cache_key, result)
-        return result
-
-    data = await state.single_flight.run(cache_key, run)
-    return image_response(data, fmt, False, **headers)
+    data, hit = await state.cached(
+        "renders", cache_key, compute, operation=step, memory_bytes=memory_bytes
+    )
+    return image_response(data, fmt, hit, **headers)
 
 
 def content_headers(state: ApiState, key: str, fmt: str) -> dict[str, str]:

@@ -11,6 +11,8 @@ costs one cache read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
@@ -64,38 +66,38 @@ async def render(body: RenderRequest, state: State, if_none_match: IfNoneMatch =
     cacheable = body.recipe.seed is not None  # no seed: a new random result every time
     if cacheable and matches(if_none_match, content_key(key)):
         return not_modified(content_headers(state, content_key(key), fmt))
-    renders = state.runtime.cache("renders")
-    data = renders.get(key) if cacheable else None
-    hit = data is not None
-    if data is None:
-        memory = request_memory(state, info, body.recipe, body.quality)
-
-        async def compute() -> bytes:
-            timeout = state.settings.server.render_timeout_seconds
-            with state.monitor.track("render", quality=body.quality):
-                result = await state.pool.run(
-                    timeout,
-                    render_bytes,
-                    state,
-                    info.image_id,
-                    body,
-                    fmt,
-                    Deadline(timeout),
-                    memory_bytes=memory,
-                )
-            if cacheable:
-                renders.set(key, result)
-            return result
-
-        data = await state.single_flight.run(key, compute) if cacheable else await compute()
-    if not cacheable:
-        # Named by its own bytes as well, and kept, so that this one result has an address.
-        made = {**params, "result": bytes_digest(data)}
-        key = make_key("render", info.image_id, made, body.quality)
-        renders.set(key, data)
+    timeout = state.settings.server.render_timeout_seconds
+    memory = request_memory(state, info, body.recipe, body.quality)
+    compute = partial(render_bytes, state, info.image_id, body, fmt, Deadline(timeout))
+    if cacheable:
+        data, hit = await state.cached(
+            "renders", key, compute, "render", memory_bytes=memory, quality=body.quality
+        )
+    else:
+        with state.monitor.track("render", quality=body.quality):
+            data, key = await state.pool.run(
+                timeout, render_unseeded, state, compute, params, info.image_id, body.quality,
+                memory_bytes=memory,
+            )  # fmt: skip
+        hit = False
     headers = {"X-Cache": "hit" if hit else "miss"}
     headers |= content_headers(state, content_key(key), fmt)
     return Response(data, media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
+def render_unseeded(
+    state: ApiState,
+    compute: Callable[[], bytes],
+    params: dict[str, Any],
+    image_id: str,
+    quality: str,
+) -> tuple[bytes, str]:
+    """A render without a seed (a new random result each time) and the key it is kept under:
+    named by its own bytes as well, so that this one result has an address (pool thread)."""
+    data = compute()
+    key = make_key("render", image_id, {**params, "result": bytes_digest(data)}, quality)
+    state.runtime.cache("renders").set(key, data)
+    return data, key
 
 
 def render_format(body: RenderRequest, info: StoredImage) -> str:
