@@ -18,6 +18,7 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+from PIL import Image
 from skimage import data as skdata
 
 from glitchzap.io import encode_image, load_image
@@ -325,7 +326,6 @@ def test_the_subject_finder_mode_is_the_same_for_preview_and_download(
     photo = skdata.astronaut()
     upload(studio, write_image(tmp_path, photo, "astronaut.png"))
     wait_for_preview(studio, 1)
-    assert page.is_hidden("#mask-quality-field")  # effects on everything: no subject needed
     page.fill("input[type=number][aria-label^='blur']", "12")
     wait_for_preview(studio, 2)
     seen = record_renders(studio)
@@ -352,6 +352,176 @@ def test_the_subject_finder_mode_is_the_same_for_preview_and_download(
     subject = cv2.erode((mask > 0.98).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     diff = np.abs(result.astype(int) - photo.astype(int)).mean(axis=2)
     assert subject.sum() > 1000 and diff[subject].mean() < 3  # the best mode's subject kept
+    assert_no_page_errors(studio)
+
+
+def test_the_cut_out_downloads_the_subject_alone_from_the_chosen_mode(
+    studio: StudioPage, tmp_path: Path
+) -> None:
+    """remove.bg's first button: the subject alone on transparency (RGBA, the library's own
+    cut-out for the mode picked under "Finding the subject"), or on a colour, cropped."""
+    from glitchzap.background import remove_background
+
+    page = studio.page
+    count_previews(studio)
+    photo = skdata.astronaut()
+    upload(studio, write_image(tmp_path, photo, "my astronaut.png"))
+    wait_for_preview(studio, 1)
+    assert page.is_visible("#mask-quality-field")  # the mode also serves the cut-out
+    assert "Fast" in page.inner_text("#cutout-mode")
+    sent = record_requests(studio, "**/api/remove-background")
+    with page.expect_download(timeout=MODEL_TIMEOUT_MS) as transparent:
+        page.click("#cutout-download")
+    assert transparent.value.suggested_filename == "my-astronaut-cutout.png"
+    with Image.open(transparent.value.path()) as picture:
+        assert picture.mode == "RGBA" and picture.size == (512, 512)
+        cut = np.asarray(picture)
+    alpha = cut[..., 3].astype(int)
+    assert (alpha == 0).mean() > 0.2 and (alpha == 255).mean() > 0.2  # subject and no backdrop
+    library = remove_background(photo, runtime=current(), quality="fast")
+    assert np.abs(alpha - library[..., 3].astype(int)).mean() < 1.0  # what the library cuts
+    assert sent[-1][0]["quality"] == "fast" and sent[-1][0]["image_id"]
+
+    page.click("label:has(input[name=cutout-backdrop][value=color])")
+    page.fill("#cutout-color", "#00ff00")
+    page.check("#cutout-crop")
+    studio.screenshot("studio-cutout")
+    with page.expect_download(timeout=MODEL_TIMEOUT_MS) as coloured:
+        page.click("#cutout-download")
+    body = sent[-1][0]
+    assert body["background"] == [0, 255, 0] and body["crop"] is True
+    with Image.open(coloured.value.path()) as picture:
+        flat = np.asarray(picture.convert("RGB")).astype(int)
+    assert flat.shape[0] < 512 or flat.shape[1] < 512  # cropped to the subject
+    green = (flat[..., 1] > 200) & (flat[..., 0] < 60) & (flat[..., 2] < 60)
+    assert 0.02 < green.mean() < 0.9  # the colour shows where the backdrop was
+    assert_no_page_errors(studio)
+
+
+def painted_recipes(studio: StudioPage) -> None:
+    """Keep every painted preview's recipe in window.__recipes."""
+    studio.page.evaluate(
+        "window.__recipes = []; document.addEventListener('preview-painted', "
+        "(e) => window.__recipes.push(e.detail.recipe))"
+    )
+
+
+def last_recipe(studio: StudioPage, count: int) -> dict[str, Any]:
+    """The recipe of the `count`-th painted preview (waiting for it)."""
+    studio.page.wait_for_function(
+        f"() => window.__recipes.length >= {count}", timeout=TIMEOUT_MS, polling=50
+    )
+    recipes: list[dict[str, Any]] = studio.page.evaluate("window.__recipes")
+    return recipes[count - 1]
+
+
+def settled(studio: StudioPage, count: int) -> dict[str, Any]:
+    """The recipe painted last once `count` previews are in and no other is on its way."""
+    last_recipe(studio, count)
+    seen = -1
+    recipes: list[dict[str, Any]] = []
+    while len(recipes) != seen:  # until half a second passes without another preview
+        seen = len(recipes)
+        studio.page.wait_for_timeout(500)
+        recipes = studio.page.evaluate("window.__recipes")
+    return recipes[-1]
+
+
+def test_typed_values_out_of_range_are_clamped_with_a_note(
+    studio: StudioPage, tmp_path: Path
+) -> None:
+    """A number typed outside a setting's range is used clamped (never sent to the server as
+    is, so no raw validation banner), with a note beside the field saying so."""
+    page = studio.page
+    painted_recipes(studio)
+    upload(studio, write_image(tmp_path, skdata.astronaut(), "astronaut.png"))
+    last_recipe(studio, 1)
+    box = page.locator("input[type=number][aria-label^='blur']")
+    box.fill("9999")
+    note = page.locator("#fx-blur-radius-note")
+    note.wait_for(state="visible")
+    assert note.inner_text() == "From 0 to 250 px: using 250"
+    assert settled(studio, 2)["effects"]["blur"] == {"radius": 250}
+    box.press("Tab")
+    assert box.input_value() == "250"
+    assert page.is_hidden("#error")  # no "Input should be less than or equal to" banner
+    studio.screenshot("studio-clamped-value")
+    box.fill("-5")
+    assert note.inner_text() == "From 0 to 250 px: using 0"
+    page.locator("#fx-blur-radius").focus()
+    page.keyboard.press("ArrowRight")
+    assert note.is_hidden()  # the next change clears the note
+    assert_no_page_errors(studio)
+
+
+def test_arrow_keys_move_a_visible_step(studio: StudioPage, tmp_path: Path) -> None:
+    """An arrow key moves 1 % of the track and always changes the value; Shift moves 10 %."""
+    page = studio.page
+    painted_recipes(studio)
+    upload(studio, write_image(tmp_path, skdata.astronaut(), "astronaut.png"))
+    last_recipe(studio, 1)
+    blur = page.locator("#fx-blur-radius")
+    blur_box = page.locator("input[type=number][aria-label^='blur']")
+    blur.focus()
+    page.keyboard.press("ArrowRight")  # 1 % of a square-law track is < 0.1 px: one step then
+    first, position = float(blur_box.input_value()), int(blur.input_value())
+    assert first == 0.1 and 0 < position <= 20
+    page.keyboard.press("Shift+ArrowRight")
+    assert int(blur.input_value()) - position >= 99 and float(blur_box.input_value()) > first
+    posterize = page.locator("#fx-posterize-crush")  # 0..7: 1 % of the track is < 1 step
+    posterize.focus()
+    values = []
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+        values.append(
+            int(page.locator("input[type=number][aria-label^='posterize']").input_value())
+        )
+    assert values == [1, 2, 3]
+    page.keyboard.press("ArrowLeft")
+    assert page.locator("input[type=number][aria-label^='posterize']").input_value() == "2"
+    assert settled(studio, 2)["effects"]["posterize"] == {"crush": 2}
+    assert_no_page_errors(studio)
+
+
+def test_glitch_it_is_seeded_reproducible_and_undoable(studio: StudioPage, tmp_path: Path) -> None:
+    """ "Glitch it" draws a new seed and the look that seed gives: the same look comes from
+    the seed alone, undo brings the previous look back exactly and redo the next."""
+    page = studio.page
+    painted_recipes(studio)
+    upload(studio, write_image(tmp_path, skdata.astronaut(), "astronaut.png"))
+    last_recipe(studio, 1)
+    assert page.is_disabled("#undo") and page.is_disabled("#redo")
+    page.click("#glitch-it")
+    first = settled(studio, 2)
+    glitches = [name for name in first["effects"] if name != "noise"]
+    assert 2 <= len(glitches) <= 3, first
+    again = page.evaluate(
+        """async ([seed, side]) => {
+            const module = await import('/static/glitch.js');
+            const schemas = await (await fetch('/api/effects')).json();
+            return module.lookFromSeed(schemas, seed, side);
+        }""",
+        [first["seed"], 512],
+    )
+    assert again == first["effects"]  # the seed alone gives the look
+    studio.screenshot("studio-glitch-it")
+    count = len(page.evaluate("window.__recipes"))
+    page.click("#glitch-it")
+    second = settled(studio, count + 1)
+    assert second["seed"] != first["seed"] and second["effects"] != first["effects"]
+    count = len(page.evaluate("window.__recipes"))
+    page.click("#undo")
+    back = settled(studio, count + 1)
+    assert (back["seed"], back["effects"]) == (first["seed"], first["effects"])
+    count = len(page.evaluate("window.__recipes"))
+    page.keyboard.press("Control+Shift+Z")
+    forward = settled(studio, count + 1)
+    assert (forward["seed"], forward["effects"]) == (second["seed"], second["effects"])
+    count = len(page.evaluate("window.__recipes"))
+    page.keyboard.press("Control+Z")
+    page.keyboard.press("Control+Z")
+    start = settled(studio, count + 1)
+    assert start["effects"] == {} and page.is_disabled("#undo")
     assert_no_page_errors(studio)
 
 
@@ -567,8 +737,13 @@ def test_a_preset_sets_the_controls_and_the_preview(studio: StudioPage, tmp_path
 
 
 def record_renders(studio: StudioPage) -> list[tuple[dict[str, Any], bytes]]:
-    """(request body, answer bytes) of every /api/render the page makes from now on, read as
-    it passes (Chromium does not keep the body of a blob the page consumed)."""
+    """(request body, answer bytes) of every /api/render the page makes from now on."""
+    return record_requests(studio, "**/api/render")
+
+
+def record_requests(studio: StudioPage, pattern: str) -> list[tuple[dict[str, Any], bytes]]:
+    """(request body, answer bytes) of every request to `pattern` the page makes from now on,
+    read as it passes (Chromium does not keep the body of a blob the page consumed)."""
     from playwright.sync_api import Error as PlaywrightError
 
     seen: list[tuple[dict[str, Any], bytes]] = []
@@ -582,7 +757,7 @@ def record_renders(studio: StudioPage) -> list[tuple[dict[str, Any], bytes]]:
             return
         seen.append((json.loads(route.request.post_data or "{}"), body))
 
-    studio.page.route("**/api/render", record)
+    studio.page.route(pattern, record)
     return seen
 
 

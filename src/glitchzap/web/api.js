@@ -84,6 +84,9 @@ export const getPresets = () => getJson("/api/presets");
 /** The rendered image as a Blob: `body` is {image_id, recipe, quality, format?}. */
 export const renderImage = (body, signal) => postBlob("/api/render", body, { signal });
 
+/** The subject alone (POST /api/remove-background): transparent, or on a backdrop. */
+export const cutOut = (body, signal) => postBlob("/api/remove-background", body, { signal });
+
 export const getPerformance = (signal) => getJson("/api/performance", { signal });
 
 /** Text regions [{box: [[x, y] ×4], text, score}] found in a stored image. */

@@ -1,7 +1,8 @@
 // Glitch tab: controls generated from GET /api/effects, live previews, compare, seed, export.
-import { getEffects, getPresets, isAbort, renderImage } from "/static/api.js";
+import { cutOut, getEffects, getPresets, isAbort, renderImage } from "/static/api.js";
 import {
-  $, EXTENSIONS, clearError, copyText, downloadBlob, el, paintBlob, setStatus, showError,
+  $, EXTENSIONS, clearError, copyText, downloadBlob, downloadName, el, paintBlob, setStatus,
+  showError,
 } from "/static/ui.js";
 
 const BUSY_DEBOUNCE_MS = 40; // while a preview is in flight, wait for the slider to settle a bit
@@ -9,6 +10,26 @@ const PROGRESS_DELAY_MS = 300; // a preview faster than this never flashes the p
 const SLIDER_STEPS = 1000; // positions of every range input
 const CURVED_SPAN = 100; // ranges this wide (px) get a square-law slider: fine control near 0
 const ANIMATED_FORMATS = ["gif", "webp", "apng"]; // download formats that keep the frames
+const ARROW_STEP = 10; // slider positions an arrow key moves (1 % of the track; Shift: 10 %)
+const PAGE_STEP = 100;
+const HISTORY_LIMIT = 100; // undo steps kept
+// "Glitch it": how many glitch-art effects a look combines, and where on each slider's
+// (perceptual) track its settings are drawn: visible, never the whole range.
+const LOOK_EFFECTS = [2, 3];
+const LOOK_TRACK = [0.12, 0.42];
+const LOOK_PX_SHARE = 0.06;
+
+/** A small seeded generator (mulberry32): the same seed gives the same look anywhere. */
+export function seededRandom(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
 
 /** One control per parameter: reads and writes real values, whatever the slider's curve. */
 class ParamControl {
@@ -48,24 +69,89 @@ class ParamControl {
         "aria-label": `${effect} ${schema.title || name} value`,
       });
       const unit = / px|, px/.test(schema.description || "") ? "px" : /degree/i.test(schema.description || "") ? "°" : "";
+      this.unit = unit;
+      this.note = el("span", { id: `${id}-note`, class: "param-note", role: "status" });
       this.node = el("div", { class: "param" },
         el("label", { for: id }, el("span", {}, schema.title || name), el("span", { class: "unit" }, unit)),
-        this.slider, this.number,
+        this.slider, this.number, this.note,
         el("span", { id: `${id}-help`, class: "visually-hidden" }, schema.description || ""));
+      this.number.setAttribute("aria-describedby", `${id}-note`);
       this.slider.addEventListener("input", (event) => {
         this.number.value = String(this.fromPosition(Number(this.slider.value)));
+        this.say("");
         this.describe();
         onChange(event.timeStamp);
       });
+      this.slider.addEventListener("keydown", (event) => this.arrow(event, onChange));
       this.number.addEventListener("input", (event) => {
         const value = Number(this.number.value);
         if (this.number.value === "" || Number.isNaN(value)) return;
-        this.slider.value = String(this.toPosition(value));
+        const clamped = this.clamp(value);
+        this.say(clamped === value ? "" : this.rangeText(clamped));
+        this.slider.value = String(this.toPosition(clamped));
         this.describe();
         onChange(event.timeStamp);
       });
+      // Leaving the box (or Enter) writes the clamped value into it; the note stays until
+      // the next change, so the person sees why their number changed.
+      this.number.addEventListener("change", () => {
+        const value = Number(this.number.value);
+        if (this.number.value === "" || Number.isNaN(value)) {
+          this.number.value = String(this.fromPosition(Number(this.slider.value)));
+          return;
+        }
+        this.number.value = String(this.clamp(value));
+      });
     }
     this.reset();
+  }
+
+  clamp(value) {
+    const rounded = this.integer ? Math.round(value) : value;
+    return Math.min(this.max, Math.max(this.min, rounded));
+  }
+
+  /** A setting drawn for "Glitch it" from `random`: see EffectControls.look. */
+  tasteful(random, longSide) {
+    const [low, high] = LOOK_TRACK;
+    const t = low + (high - low) * random();
+    const signed = this.min < this.default && this.default < this.max;
+    if (this.unit === "px" || signed) {
+      const sign = signed && random() < 0.5 ? -1 : 1;
+      let reach = sign > 0 ? this.max - this.default : this.default - this.min;
+      if (this.unit === "px") reach = Math.min(reach, LOOK_PX_SHARE * longSide);
+      return this.clamp(Number((this.default + sign * reach * t).toFixed(2)));
+    }
+    return this.fromPosition(Math.round(t * SLIDER_STEPS));
+  }
+
+  rangeText(used) {
+    const unit = this.unit === "px" ? " px" : this.unit;
+    return `From ${this.min} to ${this.max}${unit}: using ${used}`;
+  }
+
+  say(text) {
+    this.note.textContent = text;
+    this.node.classList.toggle("clamped", Boolean(text));
+  }
+
+  /** Arrow keys move 1 % of the track (Shift or Page keys 10 %), and always at least one
+   * step of the value, so every press changes what is shown. */
+  arrow(event, onChange) {
+    const keys = { ArrowRight: 1, ArrowUp: 1, ArrowLeft: -1, ArrowDown: -1, PageUp: 1, PageDown: -1 };
+    const direction = keys[event.key];
+    if (!direction) return;
+    event.preventDefault();
+    const page = event.shiftKey || event.key.startsWith("Page");
+    const current = this.value;
+    const position = Number(this.slider.value) + direction * (page ? PAGE_STEP : ARROW_STEP);
+    let next = this.fromPosition(Math.min(SLIDER_STEPS, Math.max(0, position)));
+    if (next === current) next = this.clamp(Number((current + direction * this.step).toFixed(2)));
+    if (next === current) return;
+    this.value = next;
+    this.say("");
+    onChange(event.timeStamp);
+    this.slider.dispatchEvent(new Event("change", { bubbles: true })); // one undo step
   }
 
   fromPosition(position) {
@@ -83,7 +169,7 @@ class ParamControl {
     if (this.type === "enum") return this.input.value;
     if (this.type === "boolean") return this.input.checked;
     const value = Number(this.number.value);
-    return Number.isNaN(value) ? this.default : value;
+    return this.number.value === "" || Number.isNaN(value) ? this.default : this.clamp(value);
   }
 
   set value(value) {
@@ -106,6 +192,7 @@ class ParamControl {
 
   reset() {
     this.value = this.default;
+    this.note && this.say("");
   }
 }
 
@@ -160,6 +247,35 @@ class EffectControls {
     for (const c of this.controls) c.reset();
   }
 
+  /** "Glitch it": a look drawn from `seed` (and the picture's longer side, px) alone — two or
+   * three glitch-art effects, sometimes a touch of noise, each setting drawn from the lower
+   * part of its range: sizes in px at most LOOK_PX_SHARE of the picture, signed settings
+   * either way from their default. The same seed and size always give the same look. */
+  look(seed, longSide = 1000) {
+    const random = seededRandom(seed);
+    const glitches = Object.keys(this.schemas).filter((n) => this.schemas[n].category === "glitch");
+    const count = LOOK_EFFECTS[Math.floor(random() * LOOK_EFFECTS.length)];
+    const chosen = [];
+    while (chosen.length < Math.min(count, glitches.length)) {
+      const name = glitches[Math.floor(random() * glitches.length)];
+      if (!chosen.includes(name)) chosen.push(name);
+    }
+    if (this.schemas.noise && random() < 0.5) chosen.push("noise");
+    const effects = {};
+    for (const name of chosen) {
+      const primary = this.schemas[name].primary;
+      for (const c of this.controls.filter((control) => control.effect === name)) {
+        let value;
+        if (c.type === "enum") value = c.schema.enum[Math.floor(random() * c.schema.enum.length)];
+        else if (c.type === "boolean") value = random() < 0.5;
+        else if (c.name === primary || random() < 0.5) value = c.tasteful(random, longSide);
+        else continue;
+        if (value !== c.default) effects[name] = { ...effects[name], [c.name]: value };
+      }
+    }
+    return effects;
+  }
+
   /** The `ease` of a "grow then settle" loop: each effect in `effects` moves its main
    * (primary) parameter from its default to the chosen value and back over the frames. */
   growThenSettle(effects) {
@@ -172,6 +288,11 @@ class EffectControls {
     }
     return ease;
   }
+}
+
+/** The look "Glitch it" gives `seed`, from the effects' schemas alone (GET /api/effects). */
+export function lookFromSeed(schemas, seed, longSide) {
+  return new EffectControls(el("div"), schemas, () => {}).look(seed, longSide);
 }
 
 /** A whole number from a number input, kept within its min and max. */
@@ -341,8 +462,7 @@ export async function setupGlitch(studio) {
     setStatus(`Rendering ${frames}at full quality…`);
     try {
       const blob = await renderImage(body);
-      const stem = (studio.image.name || "image").replace(/\.[^.]*$/, "") || "image";
-      downloadBlob(blob, `${stem}-glitch.${EXTENSIONS[format]}`);
+      downloadBlob(blob, downloadName(studio.image.name, "image", "glitch", EXTENSIONS[format]));
       setStatus("Downloaded.");
     } catch (error) {
       setStatus("");
@@ -350,6 +470,113 @@ export async function setupGlitch(studio) {
     } finally {
       button.disabled = false;
     }
+  }
+
+  /** The cut-out request: the subject alone, found in the chosen mode, on the chosen backdrop. */
+  function cutOutBody() {
+    const body = {
+      image_id: studio.image.image_id,
+      quality: $("mask-quality").value,
+      crop: $("cutout-crop").checked,
+      shadow: $("cutout-shadow").checked,
+      format: "png",
+    };
+    const backdrop = checked("cutout-backdrop");
+    if (backdrop === "color") {
+      const hex = $("cutout-color").value;
+      body.background = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+    } else if (backdrop === "blur") {
+      // A strong blur whatever the photo's size: 1/60 of its longer side.
+      body.bg_blur = Math.max(4, Math.round(Math.max(studio.image.width, studio.image.height) / 60));
+    }
+    return body;
+  }
+
+  async function downloadCutOut() {
+    const button = $("cutout-download");
+    button.disabled = true;
+    const first = !masksSeen.has(`${studio.image.image_id}:${$("mask-quality").value}`);
+    setStatus(first ? "Finding the subject… the first time also loads the model" : "Cutting out…");
+    try {
+      const body = cutOutBody();
+      const blob = await cutOut(body);
+      masksSeen.add(`${body.image_id}:${body.quality}`);
+      downloadBlob(blob, downloadName(studio.image.name, "image", "cutout", "png"));
+      setStatus("Downloaded the cut-out.");
+    } catch (error) {
+      setStatus("");
+      showError(error);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  /** The mode's name beside the cut-out button, and the colour picker only for a colour. */
+  function syncCutOut() {
+    const select = $("mask-quality");
+    $("cutout-mode").textContent = select.options[select.selectedIndex].text.split(" (")[0];
+    $("cutout-color").disabled = checked("cutout-backdrop") !== "color";
+    $("cutout-download").disabled = !studio.image;
+  }
+
+  // Undo / redo of the settings: one step per committed change (a slider released or moved
+  // by a key, a value typed, a choice made, a preset, "Glitch it", a reset, a re-roll).
+  const history = { past: [], future: [], current: null };
+  const snapshot = () => JSON.stringify({
+    effects: controls ? controls.effects : {},
+    target: checked("target"),
+    seed: $("seed").value,
+    mask: $("mask-quality").value,
+  });
+
+  function remember() {
+    const now = snapshot();
+    if (now === history.current) return;
+    if (history.current !== null) history.past.push(history.current);
+    if (history.past.length > HISTORY_LIMIT) history.past.shift();
+    history.current = now;
+    history.future = [];
+    syncHistory();
+  }
+
+  function restore(state) {
+    const settings = JSON.parse(state);
+    controls.apply(settings.effects);
+    document.querySelector(`input[name="target"][value="${settings.target}"]`).checked = true;
+    $("seed").value = settings.seed;
+    $("mask-quality").value = settings.mask;
+    $("preset").value = "";
+    history.current = state;
+    syncHistory();
+    syncCutOut();
+    schedule();
+  }
+
+  function undo() {
+    if (!history.past.length) return;
+    history.future.push(history.current);
+    restore(history.past.pop());
+  }
+
+  function redo() {
+    if (!history.future.length) return;
+    history.past.push(history.current);
+    restore(history.future.pop());
+  }
+
+  function syncHistory() {
+    $("undo").disabled = !history.past.length;
+    $("redo").disabled = !history.future.length;
+  }
+
+  /** "Glitch it": a new seed, and the look that seed gives (undo brings the last one back). */
+  function glitchIt(event) {
+    const seed = crypto.getRandomValues(new Uint32Array(1))[0];
+    $("seed").value = String(seed);
+    controls.apply(controls.look(seed, Math.max(studio.image?.width || 0, studio.image?.height || 0) || 1000));
+    $("preset").value = "";
+    remember();
+    schedule(event.timeStamp);
   }
 
   async function copyRecipe() {
@@ -377,22 +604,23 @@ export async function setupGlitch(studio) {
       refreshBefore();
     });
   }
-  /** The subject finder matters only when the effects go to the subject or the background. */
-  const syncMaskQuality = () => {
-    $("mask-quality-field").hidden = checked("target") === "all";
-  };
-  syncMaskQuality();
-  for (const input of document.querySelectorAll('input[name="target"]')) {
-    input.addEventListener("change", syncMaskQuality);
+  $("mask-quality").addEventListener("change", (event) => {
+    syncCutOut();
+    if (checked("target") !== "all") schedule(event.timeStamp);
+  });
+  for (const input of document.querySelectorAll('input[name="cutout-backdrop"]')) {
+    input.addEventListener("change", syncCutOut);
   }
-  $("mask-quality").addEventListener("change", (event) => schedule(event.timeStamp));
+  $("cutout-download").addEventListener("click", downloadCutOut);
   $("seed").addEventListener("input", (event) => schedule(event.timeStamp));
   $("reroll").addEventListener("click", (event) => {
     $("seed").value = String(crypto.getRandomValues(new Uint32Array(1))[0]);
+    remember();
     schedule(event.timeStamp);
   });
   $("reset-effects").addEventListener("click", (event) => {
     controls?.reset();
+    remember();
     schedule(event.timeStamp);
   });
   $("compare").addEventListener("change", updateCompare);
@@ -401,9 +629,25 @@ export async function setupGlitch(studio) {
   $("copy-recipe").addEventListener("click", () => copyRecipe().catch(showError));
   document.addEventListener("image-changed", () => {
     syncAnimation();
+    syncCutOut();
     beforeCache.clear();
     schedule();
     refreshBefore();
+  });
+
+  syncCutOut();
+  $("glitch-it").addEventListener("click", glitchIt);
+  $("undo").addEventListener("click", undo);
+  $("redo").addEventListener("click", redo);
+  $("glitch-controls").addEventListener("change", () => remember());
+  document.addEventListener("keydown", (event) => {
+    if (!(event.ctrlKey || event.metaKey) || $("panel-glitch").hidden) return;
+    if (event.target.matches?.("textarea, input[type=text], input[type=url], input[type=search]")) return;
+    const key = event.key.toLowerCase();
+    if (key === "z" && !event.shiftKey) undo();
+    else if (key === "y" || (key === "z" && event.shiftKey)) redo();
+    else return;
+    event.preventDefault();
   });
 
   controls = new EffectControls($("effect-controls"), await getEffects(), schedule);
@@ -414,7 +658,9 @@ export async function setupGlitch(studio) {
     if (!look) return;
     controls.apply(look.effects);
     if (look.seed !== undefined && look.seed !== null) $("seed").value = String(look.seed);
+    remember();
     schedule(event.timeStamp);
   });
+  remember(); // the starting point undo goes back to
   document.body.dataset.effectsReady = "true";
 }

@@ -5,7 +5,7 @@ import {
   searchTemplates, templateImageUrl, uploadImage,
 } from "/static/api.js";
 import {
-  $, EXTENSIONS, clearError, downloadBlob, el, paintBlob, setStatus, showError,
+  $, EXTENSIONS, clearError, downloadBlob, downloadName, el, paintBlob, setStatus, showError,
 } from "/static/ui.js";
 
 const DEFAULT_BOXES = [ // memegen's default layout: a band at the top and one at the bottom
@@ -346,8 +346,8 @@ class MemeEditor {
     setStatus("Making the meme…");
     try {
       const blob = await makeMeme(this.requestBody(format));
-      const stem = (this.source.name || this.studio.image?.name || "meme").replace(/\.[^.]*$/, "");
-      downloadBlob(blob, `${stem}-meme.${EXTENSIONS[format]}`);
+      const name = this.source.name || this.studio.image?.name;
+      downloadBlob(blob, downloadName(name, "meme", "meme", EXTENSIONS[format]));
       setStatus("Downloaded.");
     } catch (error) {
       setStatus("");

@@ -45,6 +45,14 @@ export function downloadBlob(blob, filename) {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
+/** A download's file name: the upload's name without its extension, spaces and other
+ * characters a shell or a URL would trip on turned into dashes, then `-suffix.ext`. */
+export function downloadName(name, fallback, suffix, extension) {
+  const stem = String(name || "").replace(/\.[^.]*$/, "").replace(/[^\p{L}\p{N}_.-]+/gu, "-")
+    .replace(/-{2,}/g, "-").replace(/^[-.]+|[-.]+$/g, "");
+  return `${stem || fallback}-${suffix}.${extension}`;
+}
+
 export const EXTENSIONS = { png: "png", jpeg: "jpg", webp: "webp", gif: "gif", apng: "png" };
 
 /** Copy text to the clipboard, falling back to a hidden textarea where the API is refused. */
