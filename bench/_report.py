@@ -17,6 +17,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 ROWS: list[dict[str, Any]] = []
 
 
+def server_env(data_dir: str) -> dict[str, str]:
+    """The environment of a server a bench starts on a throw-away data dir: that dir, and the
+    fonts `make fonts` fetched (memegen's, not a system fallback)."""
+    from glitchzap.settings import load_settings
+
+    fonts = str(load_settings().fonts_dir)
+    return {"GLITCHZAP_FONTS__DIR": fonts, **os.environ, "GLITCHZAP_DATA_DIR": data_dir}
+
+
 def machine() -> str:
     return f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
 

@@ -59,7 +59,7 @@ import httpx
 import numpy as np
 import psutil
 
-from _report import header, row
+from _report import header, row, server_env
 from glitchzap.background.base import usable_cores
 
 WARM_SECONDS = 1.0
@@ -265,11 +265,7 @@ def photo_jpeg(side: int) -> bytes:
 
 
 def start_server(port: int, data_dir: str, workers: int = 1) -> subprocess.Popen[bytes]:
-    from glitchzap.settings import load_settings
-
-    # A fresh data dir, with the fonts `make fonts` fetched (memegen's, not a system fallback).
-    fonts = str(load_settings().fonts_dir)
-    env = {"GLITCHZAP_FONTS__DIR": fonts, **os.environ, "GLITCHZAP_DATA_DIR": data_dir}
+    env = server_env(data_dir)
     command = [sys.executable, "-m", "uvicorn", "glitchzap.api.main:create_app", "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     command += ["--workers", str(workers)] if workers > 1 else []

@@ -34,7 +34,7 @@ import httpx
 import numpy as np
 from skimage import data as skdata
 
-from _report import header, row
+from _report import header, row, server_env
 from glitchzap.io import encode_image
 from web_fixtures import CHROMIUM, CHROMIUM_ARGS
 
@@ -70,8 +70,7 @@ def free_port() -> int:
 
 def start_server(data_dir: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**os.environ, "GLITCHZAP_DATA_DIR": data_dir}
-    process = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], env=env)
+    process = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], env=server_env(data_dir))
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
