@@ -23,7 +23,7 @@ from skimage import data as skdata
 
 from glitchzap.io import encode_image, load_image
 from glitchzap.runtime import current
-from meme_cases import MemeSample
+from meme_cases import GENERATED, MemeSample
 from web_fixtures import LiveServer, StudioPage, build_studio_app, open_studio
 
 pytest_plugins = ["web_fixtures"]
@@ -545,10 +545,15 @@ def test_template_search_shows_thumbnails(studio: StudioPage) -> None:
     names = page.eval_on_selector_all("#template-results button", "bs => bs.map(b => b.title)")
     assert len(names) >= 2, names  # the sample has several cat templates
     assert any("cat" in n.lower() for n in names), names
+    assert page.inner_text("#template-found") == f"{len(names)} templates match “cat”."
     studio.screenshot("meme-template-search")
     page.click("#template-results button >> nth=0")
     page.wait_for_function("() => document.querySelector('#meme-image').naturalWidth > 0")
     assert page.locator(".caption-box").count() >= 1
+    # The template's captions use memegen's "thick" (the default font): the menu shows it.
+    font = page.locator("#caption-font")
+    assert font.evaluate("s => s.selectedIndex") >= 0 and font.input_value() == ""
+    assert "Titillium Web Black" in font.evaluate("s => s.options[s.selectedIndex].text")
     first_box = "window.glitchzapMeme.captions[0].box"
     start = page.evaluate(f"() => ({{ ...{first_box} }})")
     page.focus(".caption-box >> nth=0")
@@ -560,6 +565,63 @@ def test_template_search_shows_thumbnails(studio: StudioPage) -> None:
     assert moved["anchor_y"] == pytest.approx(expected_y, abs=1e-6)
     assert moved["scale_x"] == pytest.approx(start["scale_x"] - 0.01, abs=1e-6)
     studio.screenshot("meme-template-chosen")
+    assert_no_page_errors(studio)
+
+
+def test_the_whole_gallery_and_a_search_that_finds_nothing(
+    studio: StudioPage, meme_sample: MemeSample
+) -> None:
+    """Every template of the library is in the gallery (thumbnails loaded lazily), the count
+    is said, and a search without a result offers the person's own picture instead."""
+    page = studio.page
+    open_meme_tab(studio)
+    page.wait_for_function("() => document.querySelectorAll('#template-results li').length > 0")
+    shown = page.locator("#template-results button").count()
+    library = len(current().templates.list_templates())
+    assert shown == library >= len(meme_sample.folders), (shown, library)  # no first-N cap
+    assert page.inner_text("#template-found") == f"All {library} templates."
+    lazy = page.eval_on_selector_all("#template-results img", "i => i.map(x => x.loading)")
+    assert set(lazy) == {"lazy"}
+    page.fill("#template-search", "zzqxw")
+    page.wait_for_selector("#use-own-picture")
+    assert page.inner_text("#template-found").startswith("No template matches “zzqx")
+    studio.screenshot("meme-search-nothing")
+    with page.expect_file_chooser() as chooser:
+        page.click("#use-own-picture")
+    assert chooser.value.element.get_attribute("id") == "file-input"
+    assert_no_page_errors(studio)
+
+
+def test_a_new_caption_goes_where_nothing_else_is(
+    studio: StudioPage, meme_sample: MemeSample
+) -> None:
+    """A caption added goes in the band that overlaps the other captions least: with
+    memegen's top and bottom captions, the middle; then a gap beside it."""
+    page = studio.page
+    open_meme_tab(studio)
+    generated = meme_sample.ids("generated")[0]  # memegen's two bands, top and bottom
+    page.fill("#template-search", generated)
+    page.wait_for_selector(f"#template-results button[title='{GENERATED[generated].name}']")
+    page.click(f"#template-results button[title='{GENERATED[generated].name}']")
+    page.wait_for_function("() => document.querySelector('#meme-image').naturalWidth > 0")
+    boxes = "window.glitchzapMeme.captions.map(c => ({ ...c.box }))"
+    before = page.evaluate(f"() => {boxes}")
+    page.click("#add-caption")
+    after = page.evaluate(f"() => {boxes}")
+    assert len(after) == len(before) + 1
+    new = after[-1]
+
+    def overlap(a: dict[str, float], b: dict[str, float]) -> float:
+        dx = min(a["anchor_x"] + a["scale_x"], b["anchor_x"] + b["scale_x"])
+        dy = min(a["anchor_y"] + a["scale_y"], b["anchor_y"] + b["scale_y"])
+        dx -= max(a["anchor_x"], b["anchor_x"])
+        dy -= max(a["anchor_y"], b["anchor_y"])
+        return max(0.0, dx) * max(0.0, dy)
+
+    assert sum(overlap(new, old) for old in before) == pytest.approx(0.0, abs=1e-9), after
+    page.click("#add-caption")
+    newest = page.evaluate(f"() => {boxes}")[-1]
+    assert overlap(newest, new) < 0.5 * new["scale_x"] * new["scale_y"]  # not on the last one
     assert_no_page_errors(studio)
 
 

@@ -16,7 +16,10 @@ const MIN_SCALE = 0.05; // smallest box side, as a fraction of the picture
 const KEY_STEP = 0.01; // arrow keys move or resize by 1 % of the picture
 const SEARCH_DEBOUNCE_MS = 200;
 const THUMB_WIDTH = 160;
-const GALLERY_SIZE = 48;
+const NEW_CAPTION = { scale_x: 0.8, scale_y: 0.2 }; // a caption added with "Add caption"
+// The font menu's value for each name a caption may carry: memegen id, alias ("thick",
+// "comic", "thin"…) or family, lower-cased; the default font's value is "" (sends none).
+const FONT_VALUES = new Map();
 
 const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
 
@@ -172,7 +175,8 @@ class MemeEditor {
     this.selected = caption;
     for (const c of this.captions) c.node.classList.toggle("selected", c === caption);
     if (!caption) return;
-    $("caption-font").value = caption.font;
+    $("caption-font").value = FONT_VALUES.get(caption.font.toLowerCase()) ?? caption.font;
+    if ($("caption-font").selectedIndex < 0) $("caption-font").value = ""; // unknown: the default
     $("caption-color").value = caption.color;
     $("caption-style").value = caption.style;
   }
@@ -183,8 +187,38 @@ class MemeEditor {
     this.select(this.captions[0] || null);
   }
 
+  /** Where a new caption goes: the band of the picture that overlaps the other captions and
+   * the text found in it least (the middle first when several are free). */
+  freeBand() {
+    const { scale_x: w, scale_y: h } = NEW_CAPTION;
+    const x = (1 - w) / 2;
+    const taken = this.captions.map((c) => c.box);
+    if (this.source?.width) {
+      for (const region of this.regions) {
+        const xs = region.box.map(([px]) => px / this.source.width);
+        const ys = region.box.map(([, py]) => py / this.source.height);
+        taken.push({
+          anchor_x: Math.min(...xs), anchor_y: Math.min(...ys),
+          scale_x: Math.max(...xs) - Math.min(...xs), scale_y: Math.max(...ys) - Math.min(...ys),
+        });
+      }
+    }
+    const overlap = (y) => taken.reduce((sum, b) => {
+      const dx = Math.min(x + w, b.anchor_x + b.scale_x) - Math.max(x, b.anchor_x);
+      const dy = Math.min(y + h, b.anchor_y + b.scale_y) - Math.max(y, b.anchor_y);
+      return sum + Math.max(0, dx) * Math.max(0, dy);
+    }, 0);
+    let best = null;
+    for (let i = 0; i <= 16; i += 1) {
+      const y = (i / 16) * (1 - h);
+      const score = overlap(y) + 1e-4 * Math.abs(y - (1 - h) / 2); // ties: nearest the middle
+      if (best === null || score < best.score) best = { y, score };
+    }
+    return { anchor_x: x, anchor_y: best.y, ...NEW_CAPTION };
+  }
+
   addCaption() {
-    const caption = new Caption({ anchor_x: 0.1, anchor_y: 0.4, scale_x: 0.8, scale_y: 0.2 }, this);
+    const caption = new Caption(this.freeBand(), this);
     this.captions.push(caption);
     $("meme-boxes").append(caption.node);
     caption.textNode.focus();
@@ -366,12 +400,19 @@ function setupGallery(editor) {
     controller = new AbortController();
     const list = $("template-results");
     try {
-      const found = (await searchTemplates($("template-search").value, controller.signal)).slice(0, GALLERY_SIZE);
+      const query = $("template-search").value.trim();
+      const found = await searchTemplates(query, controller.signal);
       list.replaceChildren(...found.map((t) => el("li", {}, el("button", {
         type: "button", title: t.name || t.id, onclick: () => editor.loadTemplate({ id: t.id, name: t.name || t.id }),
       }, el("img", { src: templateImageUrl(t.id, THUMB_WIDTH), alt: "", loading: "lazy" }),
       el("span", {}, t.name || t.id)))));
-      if (!found.length) list.replaceChildren(el("li", { class: "hint" }, "No template matches."));
+      const many = (n) => `${n} template${n === 1 ? "" : "s"}`;
+      const said = query
+        ? found.length ? `${many(found.length)} match “${query}”.` : `No template matches “${query}”.`
+        : `All ${many(found.length)}.`;
+      const own = el("button", { type: "button", id: "use-own-picture", onclick: () => $("file-input").click() },
+        "Use your own picture");
+      $("template-found").replaceChildren(el("span", {}, said), ...(found.length ? [] : [own]));
     } catch (error) {
       showError(error);
     }
@@ -391,6 +432,12 @@ async function loadFonts() {
   } catch (error) {
     if (isMissingRoute(error)) return; // an older server: keep the page's own choices
     throw error;
+  }
+  FONT_VALUES.clear();
+  for (const font of fonts) {
+    for (const name of [font.id, font.alias, font.family]) {
+      if (name) FONT_VALUES.set(name.toLowerCase(), font.default ? "" : font.id);
+    }
   }
   $("caption-font").replaceChildren(...fonts.map((font) => el(
     "option", { value: font.default ? "" : font.id, selected: font.default },
