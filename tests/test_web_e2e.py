@@ -670,9 +670,21 @@ def test_meme_caption_typed_dragged_and_downloaded(
     )
     assert page.locator("#meme-regions polygon").count() >= 1
     assert "FINE" in page.inner_text("#ocr-info").upper()
+    # The text found is offered as the starting caption, in a box where it stands.
+    captions = page.evaluate(
+        "window.glitchzapMeme.captions.map(c => ({ text: c.text, ...c.toTextBox() }))"
+    )
+    regions = page.evaluate("window.glitchzapMeme.regions")
+    size = page.evaluate("[window.glitchzapMeme.source.width, window.glitchzapMeme.source.height]")
+    assert len(captions) == 1 and "THIS IS FINE" in captions[0]["text"].upper(), captions
+    ys = [y / size[1] for region in regions for _, y in region["box"]]
+    box = captions[0]
+    assert box["anchor_y"] <= min(ys) and max(ys) <= box["anchor_y"] + box["scale_y"]
+    assert box["scale_y"] < 0.3  # around the caption, not the whole picture
     studio.screenshot("meme-regions")
 
     page.click(".caption-box >> nth=0 >> .caption-text")
+    page.keyboard.press("Control+A")  # replace the caption found
     page.keyboard.type("GLITCH ZAP")
     handle = page.locator(".caption-box >> nth=0 >> .handle.move").bounding_box()
     canvas = page.locator("#meme-canvas").bounding_box()

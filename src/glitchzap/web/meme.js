@@ -288,12 +288,50 @@ class MemeEditor {
       return;
     }
     this.drawRegions();
+    if (this.regions.length && this.captions.every((c) => !c.text.trim())) this.prefill();
     await this.showErased(signal);
     const n = this.regions.length;
     $("ocr-info").textContent = n
       ? `Found ${n} text region${n > 1 ? "s" : ""}: ${this.regions.map((r) => `“${r.text}”`).join(", ")}`
       : "No text found in the picture.";
     document.body.dataset.ocrDone = String(n);
+  }
+
+  /** The text found, as editable captions where it stands (while no caption has been typed):
+   * regions on neighbouring lines form one caption, read top to bottom, left to right. */
+  prefill() {
+    const { width, height } = this.source;
+    const rects = this.regions.map((region) => {
+      const xs = region.box.map(([x]) => x / width);
+      const ys = region.box.map(([, y]) => y / height);
+      return { x0: Math.min(...xs), x1: Math.max(...xs), y0: Math.min(...ys), y1: Math.max(...ys), text: region.text };
+    }).sort((a, b) => a.y0 - b.y0 || a.x0 - b.x0);
+    const blocks = [];
+    for (const r of rects) {
+      const last = blocks[blocks.length - 1];
+      const line = r.y1 - r.y0;
+      const near = last && r.y0 <= last.y1 + 0.6 * line && r.x0 < last.x1 + line && r.x1 > last.x0 - line;
+      if (!near) {
+        blocks.push({ ...r, parts: [r] });
+        continue;
+      }
+      Object.assign(last, {
+        x0: Math.min(last.x0, r.x0), x1: Math.max(last.x1, r.x1), y1: Math.max(last.y1, r.y1),
+      });
+      last.parts.push(r);
+    }
+    this.setBoxes(blocks.map((b) => {
+      const text = b.parts.map((p) => p.text.trim()).join(" ");
+      const padY = 0.15 * (b.y1 - b.y0);
+      const anchor_x = clamp(b.x0 - 0.02, 0, 1);
+      const anchor_y = clamp(b.y0 - padY, 0, 1);
+      return {
+        text, anchor_x, anchor_y,
+        scale_x: clamp(b.x1 + 0.02, 0, 1) - anchor_x,
+        scale_y: Math.max(MIN_SCALE, clamp(b.y1 + padY, 0, 1) - anchor_y),
+        style: /[a-z]/.test(text) ? "none" : "upper",
+      };
+    }));
   }
 
   /** Show the picture as the download will start from: its text erased, per the erase choice. */
