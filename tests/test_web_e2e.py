@@ -24,7 +24,7 @@ from skimage import data as skdata
 from glitchzap.io import encode_image, load_image
 from glitchzap.runtime import current
 from meme_cases import GENERATED, MemeSample
-from web_fixtures import LiveServer, StudioPage, build_studio_app, open_studio
+from web_fixtures import LiveServer, StudioPage, build_studio_app, open_studio, start_server
 
 pytest_plugins = ["web_fixtures"]
 
@@ -264,6 +264,38 @@ def test_drop_and_paste_upload_the_image(studio: StudioPage, tmp_path: Path) -> 
     page.wait_for_function("() => document.querySelector('#image-info').textContent !== ''")
     assert page.inner_text("#image-info") == "chelsea.png: 451 × 300 px"
     assert_no_page_errors(studio)
+
+
+def test_the_upload_box_states_the_limits_and_refuses_a_file_over_them(
+    browser: Any, studio_settings: Any, tmp_path: Path
+) -> None:
+    """The limits are said in words before anything is sent; a file over them gets a plain
+    sentence naming both sizes, and is never uploaded."""
+    from glitchzap.runtime import configure, restart
+
+    limits = {**studio_settings.limits.model_dump(), "max_bytes": 200_000}
+    configure(None, **{**studio_settings.model_dump(), "limits": limits})
+    restart()
+    server = start_server(build_studio_app())
+    context, studio = open_studio(browser, server.url)
+    try:
+        page = studio.page
+        page.wait_for_function("() => document.querySelector('#dropzone-limits').textContent")
+        said = page.inner_text("#dropzone-help")
+        assert "files up to 0.2 MB and 50 megapixels, animations up to 1,000 frames" in said
+        sent = record_requests(studio, "**/api/images")
+        upload(studio, write_image(tmp_path, skdata.astronaut(), "big photo.png"))
+        page.wait_for_selector("#error:not([hidden])")
+        message = page.inner_text("#error-text")
+        assert re.fullmatch(
+            r"big photo\.png is 0\.\d MB: the studio takes files up to 0\.2 MB\. .*", message
+        ), message
+        studio.screenshot("studio-file-too-large")
+        assert sent == []  # refused before any byte was sent
+        assert_no_page_errors(studio)
+    finally:
+        context.close()
+        server.stop()
 
 
 def test_a_refused_url_says_why(studio: StudioPage) -> None:

@@ -75,7 +75,8 @@ class LimitsMiddleware:
             await self._send_error(send, 413, "request_too_large", self._too_large_message())
 
     def _too_large_message(self) -> str:
-        return f"The request body is over the {self.max_body_bytes / 1e6:.1f} MB limit"
+        limit = self.max_body_bytes / 1024**2  # MB as the settings count them (50 * 1024**2)
+        return f"The file is too large: this server takes up to {limit:.1f} MB"
 
     async def _send_error(self, send: Send, status: int, code: str, message: str) -> None:
         body = _error_body(code, message)

@@ -100,6 +100,15 @@ class HealthResponse(BaseModel):
     pending_jobs: int
 
 
+class LimitsResponse(BaseModel):
+    """What this server accepts (limits.* in the settings), for clients to say so up front."""
+
+    max_bytes: int = Field(description="Largest image file, bytes")
+    max_pixels: int = Field(description="Largest picture (one frame), width x height")
+    max_frames: int = Field(description="Most frames in an animation")
+    max_text_length: int = Field(description="Longest caption, characters")
+
+
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse} for status in (400, 401, 404, 413, 415, 422, 503, 504)
 }

@@ -78,6 +78,9 @@ export const getEffects = () => getJson("/api/effects");
 /** memegen's caption fonts: [{id, alias, family, present, default}], in memegen's order. */
 export const getFonts = () => getJson("/api/fonts");
 
+/** What the server accepts: {max_bytes, max_pixels, max_frames, max_text_length}. */
+export const getLimits = () => getJson("/api/limits");
+
 /** Named looks: preset name -> recipe ({effects, seed?}). */
 export const getPresets = () => getJson("/api/presets");
 

@@ -1,5 +1,5 @@
 // Studio start-up: tabs, image input (drop, pick, paste, URL) and the shared current image.
-import { uploadImage, uploadUrl } from "/static/api.js";
+import { getLimits, isMissingRoute, uploadImage, uploadUrl } from "/static/api.js";
 import { setupGlitch } from "/static/glitch.js";
 import { setupMeme } from "/static/meme.js";
 import { setupPerformance } from "/static/perf.js";
@@ -15,9 +15,36 @@ function setImage(info, name) {
   document.dispatchEvent(new CustomEvent("image-changed", { detail: studio.image }));
 }
 
+/** What the server accepts (GET /api/limits); null until known (or on an older server). */
+let limits = null;
+
+const megabytes = (bytes) => { // MB of 1024 x 1024 bytes, as the settings count them
+  const mb = bytes / 1048576;
+  return `${mb >= 10 ? Math.round(mb) : mb.toFixed(1).replace(/\.0$/, "")} MB`;
+};
+
+/** The upload box says the limits in words, before anything is refused. */
+async function showLimits() {
+  try {
+    limits = await getLimits();
+  } catch (error) {
+    if (isMissingRoute(error)) return;
+    throw error;
+  }
+  const pixels = Math.round(limits.max_pixels / 1e6);
+  $("dropzone-limits").textContent =
+    ` · files up to ${megabytes(limits.max_bytes)} and ${pixels} megapixels` +
+    `, animations up to ${limits.max_frames.toLocaleString("en")} frames`;
+}
+
 async function useFile(file) {
   if (!file) return;
   clearError();
+  if (limits && file.size > limits.max_bytes) {
+    showError(`${file.name || "This file"} is ${megabytes(file.size)}: the studio takes files up to ` +
+      `${megabytes(limits.max_bytes)}. Save a smaller copy (fewer pixels or JPEG) and try again.`);
+    return;
+  }
   setStatus(`Uploading ${file.name || "image"}…`);
   try {
     setImage(await uploadImage(file), file.name || "pasted image");
@@ -123,4 +150,5 @@ setupMeme(studio);
 setupPerformance();
 setupGlitch(studio).catch(showError);
 setupTabs();
+showLimits().catch(showError);
 document.body.dataset.ready = "true";

@@ -27,7 +27,7 @@ export function showError(error) {
   const message = error instanceof ApiError ? error.message : String(error?.message || error);
   $("error-text").textContent = message;
   $("error").hidden = false;
-  if (!(error instanceof ApiError)) console.error(error);
+  if (!(error instanceof ApiError) && typeof error !== "string") console.error(error); // a bug
 }
 
 export function clearError() {
