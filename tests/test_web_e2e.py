@@ -459,6 +459,33 @@ def settled(studio: StudioPage, count: int) -> dict[str, Any]:
     return recipes[-1]
 
 
+def test_a_long_export_shows_progress_and_an_estimate(studio: StudioPage, tmp_path: Path) -> None:
+    """A full-quality export of a 12 MP photo says at once what it does and about how long it
+    takes (from the last preview's speed), with a bar that fills, until the file is saved."""
+    page = studio.page
+    painted_recipes(studio)
+    big = cv2.resize(skdata.astronaut(), (4000, 3000), interpolation=cv2.INTER_CUBIC)
+    upload(studio, write_image(tmp_path, big, "big.png"))
+    last_recipe(studio, 1)
+    page.fill("input[type=number][aria-label^='blur']", "20")
+    settled(studio, 2)
+    page.evaluate(
+        "document.addEventListener('export-progress', (e) => { window.__export = e.detail; })"
+    )
+    with page.expect_download(timeout=MODEL_TIMEOUT_MS) as download:
+        page.click("#download")
+        page.wait_for_function("() => window.__export", timeout=TIMEOUT_MS)
+        text = page.inner_text("#progress-text")
+        assert re.search(r"full quality \(4000 × 3000 px\)… about [\d.]+ s", text), text
+        assert page.is_visible("#progress .bar.determinate")
+        studio.screenshot("studio-export-progress")
+    assert page.evaluate("window.__export.estimate") > 0
+    assert Image.open(download.value.path()).size == (4000, 3000)
+    page.wait_for_selector("#progress", state="hidden")
+    assert re.fullmatch(r"Downloaded \([\d.]+ s\)\.", page.inner_text("#status"))
+    assert_no_page_errors(studio)
+
+
 def test_typed_values_out_of_range_are_clamped_with_a_note(
     studio: StudioPage, tmp_path: Path
 ) -> None:

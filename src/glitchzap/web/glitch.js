@@ -1,8 +1,8 @@
 // Glitch tab: controls generated from GET /api/effects, live previews, compare, seed, export.
 import { cutOut, getEffects, getPresets, isAbort, renderImage } from "/static/api.js";
 import {
-  $, EXTENSIONS, clearError, copyText, downloadBlob, downloadName, el, paintBlob, setStatus,
-  showError,
+  $, EXTENSIONS, afterPaint, clearError, copyText, downloadBlob, downloadName, el, paintBlob,
+  setStatus, showError,
 } from "/static/ui.js";
 
 const BUSY_DEBOUNCE_MS = 40; // while a preview is in flight, wait for the slider to settle a bit
@@ -13,6 +13,8 @@ const ANIMATED_FORMATS = ["gif", "webp", "apng"]; // download formats that keep 
 const ARROW_STEP = 10; // slider positions an arrow key moves (1 % of the track; Shift: 10 %)
 const PAGE_STEP = 100;
 const HISTORY_LIMIT = 100; // undo steps kept
+const PROGRESS_TICK_MS = 100; // how often a long export's bar moves
+const ESTIMATE_CAP = 0.95; // the bar never claims to be done before the file is
 // "Glitch it": how many glitch-art effects a look combines, and where on each slider's
 // (perceptual) track its settings are drawn: visible, never the whole range.
 const LOOK_EFFECTS = [2, 3];
@@ -386,6 +388,36 @@ export async function setupGlitch(studio) {
   function hideProgress() {
     $("progress").hidden = true;
     $("stage").setAttribute("aria-busy", "false");
+    const bar = $("progress").querySelector(".bar");
+    bar.classList.remove("determinate");
+    bar.removeAttribute("aria-valuenow");
+    bar.setAttribute("aria-valuetext", "working");
+  }
+
+  /** The last preview's render time per pixel: the base of a full-size export's estimate. */
+  let previewCost = null;
+
+  /** Seconds a full-quality render of the current image will take, from the last preview
+   * (same recipe, fewer pixels), or null before any preview. */
+  function exportEstimate() {
+    if (!previewCost || !studio.image) return null;
+    return (previewCost * studio.image.width * studio.image.height) / 1000;
+  }
+
+  /** A bar that fills over the estimate (never past ESTIMATE_CAP); returns its stopper. */
+  function progressOver(seconds) {
+    const bar = $("progress").querySelector(".bar");
+    bar.classList.add("determinate");
+    const started = performance.now();
+    const tick = () => {
+      const done = Math.min(ESTIMATE_CAP, (performance.now() - started) / 1000 / seconds);
+      bar.style.setProperty("--done", `${(done * 100).toFixed(1)}%`);
+      bar.setAttribute("aria-valuenow", String(Math.round(done * 100)));
+      bar.setAttribute("aria-valuetext", `about ${Math.round(done * 100)} %`);
+    };
+    tick();
+    const timer = setInterval(tick, PROGRESS_TICK_MS);
+    return () => clearInterval(timer);
   }
 
   async function sendPreview() {
@@ -413,6 +445,7 @@ export async function setupGlitch(studio) {
       clearError();
       $("download").disabled = false;
       const ms = Math.round(paintedAt - started);
+      if (!needsMask) previewCost = (paintedAt - started) / (preview.naturalWidth * preview.naturalHeight);
       const frames = body.recipe.animation ? ` · ${frameCount()} frames` : "";
       $("preview-meta").textContent =
         `${body.quality} preview · ${preview.naturalWidth} × ${preview.naturalHeight} px${frames} · ${ms} ms`;
@@ -453,21 +486,34 @@ export async function setupGlitch(studio) {
     if (on) refreshBefore();
   }
 
-  async function download() {
+  /** The full-quality file: progress shows at once, with an estimate from the last preview
+   * and a bar that fills over it, until the file is saved. */
+  async function download(event) {
     const format = $("download-format").value;
     const body = { image_id: studio.image.image_id, recipe: recipe(), quality: "full", format };
     const button = $("download");
     button.disabled = true;
     const frames = body.recipe.animation ? `${frameCount()} frames ` : "";
-    setStatus(`Rendering ${frames}at full quality…`);
+    const estimate = exportEstimate();
+    const about = estimate === null ? "" : ` about ${estimate < 10 ? estimate.toFixed(1) : Math.round(estimate)} s`;
+    const text = `Rendering ${frames}at full quality (${studio.image.width} × ${studio.image.height} px)…${about}`;
+    setStatus(text);
+    showProgress(text);
+    const stop = estimate === null ? () => {} : progressOver(Math.max(estimate, 0.1));
+    afterPaint().then((shownAt) => document.dispatchEvent(new CustomEvent("export-progress", {
+      detail: { clickAt: event?.timeStamp ?? shownAt, shownAt, estimate },
+    })));
+    const started = performance.now();
     try {
       const blob = await renderImage(body);
       downloadBlob(blob, downloadName(studio.image.name, "image", "glitch", EXTENSIONS[format]));
-      setStatus("Downloaded.");
+      setStatus(`Downloaded (${((performance.now() - started) / 1000).toFixed(1)} s).`);
     } catch (error) {
       setStatus("");
       showError(error);
     } finally {
+      stop();
+      hideProgress();
       button.disabled = false;
     }
   }
