@@ -814,6 +814,56 @@ def test_phone_sized_window_has_no_sideways_scroll(browser: Any, live_server: Li
         context.close()
 
 
+@pytest.mark.parametrize(
+    ("name", "width", "height", "scale"),
+    [("phone", 390, 844, 1), ("laptop-zoom-200", 640, 400, 2), ("laptop", 1280, 800, 1)],
+)
+def test_the_preview_stays_in_view_while_controls_move(
+    browser: Any,
+    live_server: LiveServer,
+    tmp_path: Path,
+    name: str,
+    width: int,
+    height: int,
+    scale: int,
+) -> None:
+    """On a phone, at 200 % zoom (a 1280 px laptop is 640 CSS px wide) and on a laptop, a
+    slider far down the controls moves with the whole picture still in view above it or
+    beside it, and the slider itself is not hidden under the picture."""
+    context, studio = open_studio(browser, live_server.url, device_scale_factor=scale)
+    try:
+        page = studio.page
+        page.set_viewport_size({"width": width, "height": height})
+        painted_recipes(studio)
+        upload(studio, write_image(tmp_path, skdata.astronaut(), "astronaut.png"))
+        last_recipe(studio, 1)
+        slider = page.locator("#fx-vhs-strength")
+        # Scroll as a person would: until the slider shows just below the picture (phone) or
+        # in the middle of the window (laptop, the picture beside it).
+        page.evaluate(
+            """(el) => { const wrap = document.querySelector('#panel-glitch .stage-wrap');
+                const below = Math.min(window.innerHeight / 2, wrap.offsetHeight + 30);
+                window.scrollBy(0, el.getBoundingClientRect().top - below); }""",
+            slider.element_handle(),
+        )
+        slider.focus()
+        page.keyboard.press("Shift+ArrowRight")
+        assert settled(studio, 2)["effects"]["vhs"]["strength"] > 0
+        picture = page.locator("#preview").bounding_box()
+        knob = slider.bounding_box()
+        wrap = page.locator("#panel-glitch .stage-wrap").bounding_box()
+        assert picture and knob and wrap
+        assert picture["y"] >= -1 and picture["y"] + picture["height"] <= height + 1, picture
+        assert picture["height"] >= 100  # still a picture, not a thumbnail
+        assert knob["y"] >= 0 and knob["y"] + knob["height"] <= height, knob
+        beside = knob["x"] + knob["width"] <= wrap["x"]  # the wide layout: side by side
+        assert beside or knob["y"] >= wrap["y"] + wrap["height"] - 1, (knob, wrap)
+        studio.screenshot(f"studio-sticky-{name}")
+        assert_no_page_errors(studio)
+    finally:
+        context.close()
+
+
 @pytest.mark.parametrize(("effect", "param"), [("pixel_sort", "amount"), ("slices", "count")])
 def test_glitch_art_sliders_change_the_preview(
     studio: StudioPage, tmp_path: Path, effect: str, param: str
