@@ -202,6 +202,50 @@ def test_moving_a_slider_changes_the_preview(studio: StudioPage, tmp_path: Path)
     assert_no_page_errors(studio)
 
 
+def test_before_after_is_a_handle_dragged_on_the_picture(
+    studio: StudioPage, tmp_path: Path
+) -> None:
+    """The comparison is split by a labelled handle on the picture: dragging on the picture
+    moves it (the original left of it, the effects right of it), so do the arrow keys."""
+    page = studio.page
+    painted_recipes(studio)
+    upload(studio, write_image(tmp_path, skdata.astronaut(), "astronaut.png"))
+    last_recipe(studio, 1)
+    page.fill("input[type=number][aria-label^='posterize']", "6")  # a look plain to see
+    settled(studio, 2)
+    page.check("#compare")
+    page.wait_for_function("() => document.querySelector('#before').naturalWidth > 0")
+    handle = page.locator("#split-handle")
+    assert handle.is_visible() and handle.get_attribute("aria-valuenow") == "50"
+    assert page.locator(".split-tag.before").inner_text() == "Before"
+    assert page.locator(".split-tag.after").inner_text() == "After"
+    box = page.locator("#preview-box").bounding_box()
+    assert box
+    y = box["y"] + box["height"] * 0.7
+    page.mouse.move(box["x"] + box["width"] * 0.5, y)
+    page.mouse.down()
+    for step in range(1, 6):  # dragged on the picture, not on a separate slider
+        page.mouse.move(box["x"] + box["width"] * (0.5 + 0.05 * step), y)
+    page.mouse.up()
+    assert int(handle.get_attribute("aria-valuenow") or 0) == 75
+    shot = load_image(page.locator("#preview-box").screenshot(animations="disabled"))
+    before, after = image_pixels(studio, "#before"), image_pixels(studio, "#preview")
+    scale = shot.shape[1] / before.shape[1]
+    row = int(0.85 * before.shape[0])
+    for x, expected in ((0.2, before), (0.92, after)):  # below the tags, away from the handle
+        seen = shot[int(row * scale), int(x * shot.shape[1])].astype(int)
+        pixel = expected[row, int(x * expected.shape[1])].astype(int)
+        other = (after if expected is before else before)[row, int(x * expected.shape[1])]
+        assert np.abs(seen - pixel).sum() < np.abs(seen - other.astype(int)).sum() + 1, x
+    handle.focus()
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("Shift+ArrowLeft")
+    assert handle.get_attribute("aria-valuenow") == "63"
+    page.evaluate("window.scrollTo(0, 0)")
+    studio.screenshot("studio-before-after")
+    assert_no_page_errors(studio)
+
+
 def test_the_newest_slider_value_wins(studio: StudioPage, tmp_path: Path) -> None:
     page = studio.page
     count_previews(studio)

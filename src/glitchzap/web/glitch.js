@@ -476,14 +476,57 @@ export async function setupGlitch(studio) {
     }
   }
 
+  /** Before/after: the original left of a handle dragged on the picture itself. */
+  let split = 50;
+  function setSplit(percent) {
+    split = Math.min(100, Math.max(0, Math.round(percent)));
+    box.style.setProperty("--split", `${split}%`);
+    const handle = $("split-handle");
+    handle.setAttribute("aria-valuenow", String(split));
+    handle.setAttribute("aria-valuetext", `${split} % before`);
+  }
+
   function updateCompare() {
     const on = $("compare").checked;
     before.hidden = !on;
-    $("split").hidden = !on;
-    $("split-label").hidden = !on;
+    $("split-handle").hidden = !on;
+    for (const tag of box.querySelectorAll(".split-tag")) tag.hidden = !on;
     box.classList.toggle("compare", on);
-    box.style.setProperty("--split", `${$("split").value}%`);
+    setSplit(split);
     if (on) refreshBefore();
+  }
+
+  function setupSplit() {
+    const handle = $("split-handle");
+    const at = (event) => {
+      const rect = box.getBoundingClientRect();
+      setSplit(((event.clientX - rect.left) / rect.width) * 100);
+    };
+    box.addEventListener("pointerdown", (event) => {
+      if (!$("compare").checked) return;
+      event.preventDefault();
+      box.setPointerCapture(event.pointerId);
+      handle.focus({ preventScroll: true });
+      at(event);
+      const move = (e) => at(e);
+      const end = () => {
+        box.removeEventListener("pointermove", move);
+        box.removeEventListener("pointerup", end);
+        box.removeEventListener("pointercancel", end);
+      };
+      box.addEventListener("pointermove", move);
+      box.addEventListener("pointerup", end);
+      box.addEventListener("pointercancel", end);
+    });
+    handle.addEventListener("keydown", (event) => {
+      const step = event.shiftKey ? 10 : 2;
+      const moves = { ArrowLeft: -step, ArrowDown: -step, ArrowRight: step, ArrowUp: step };
+      if (event.key in moves) setSplit(split + moves[event.key]);
+      else if (event.key === "Home") setSplit(0);
+      else if (event.key === "End") setSplit(100);
+      else return;
+      event.preventDefault();
+    });
   }
 
   /** The full-quality file: progress shows at once, with an estimate from the last preview
@@ -670,7 +713,7 @@ export async function setupGlitch(studio) {
     schedule(event.timeStamp);
   });
   $("compare").addEventListener("change", updateCompare);
-  $("split").addEventListener("input", () => box.style.setProperty("--split", `${$("split").value}%`));
+  setupSplit();
   $("download").addEventListener("click", download);
   $("copy-recipe").addEventListener("click", () => copyRecipe().catch(showError));
   document.addEventListener("image-changed", () => {
