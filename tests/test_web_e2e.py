@@ -246,6 +246,25 @@ def test_before_after_is_a_handle_dragged_on_the_picture(
     assert_no_page_errors(studio)
 
 
+def test_small_pictures_fit_the_stage_and_1_1_shows_their_pixels(
+    studio: StudioPage, tmp_path: Path
+) -> None:
+    page = studio.page
+    painted_recipes(studio)
+    small = cv2.resize(skdata.chelsea(), (150, 100), interpolation=cv2.INTER_AREA)
+    upload(studio, write_image(tmp_path, small, "small.png"))
+    last_recipe(studio, 1)
+    stage = page.locator("#stage").bounding_box()
+    shown = page.locator("#preview").bounding_box()
+    assert stage and shown
+    assert shown["width"] >= 0.9 * stage["width"] - 4, (shown, stage)  # grown to the stage
+    page.click("label:has(input[name=zoom][value=actual])")
+    shown = page.locator("#preview").bounding_box()
+    assert shown and shown["width"] == pytest.approx(150, abs=1)  # its own pixels
+    studio.screenshot("studio-zoom-actual")
+    assert_no_page_errors(studio)
+
+
 def test_the_newest_slider_value_wins(studio: StudioPage, tmp_path: Path) -> None:
     page = studio.page
     count_previews(studio)

@@ -442,6 +442,7 @@ export async function setupGlitch(studio) {
       box.hidden = false;
       const paintedAt = await paintBlob(preview, blob);
       if (id !== sequence) return;
+      box.style.setProperty("--aspect", String(preview.naturalWidth / preview.naturalHeight));
       clearError();
       $("download").disabled = false;
       const ms = Math.round(paintedAt - started);
@@ -714,6 +715,12 @@ export async function setupGlitch(studio) {
   });
   $("compare").addEventListener("change", updateCompare);
   setupSplit();
+  for (const input of document.querySelectorAll('input[name="zoom"]')) {
+    input.addEventListener("change", () => {
+      $("stage").dataset.zoom = checked("zoom");
+    });
+  }
+  $("stage").dataset.zoom = checked("zoom");
   $("download").addEventListener("click", download);
   $("copy-recipe").addEventListener("click", () => copyRecipe().catch(showError));
   document.addEventListener("image-changed", () => {
