@@ -747,6 +747,50 @@ def test_a_new_caption_goes_where_nothing_else_is(
     assert_no_page_errors(studio)
 
 
+def test_the_meme_editor_shows_what_downloads(studio: StudioPage, meme_sample: MemeSample) -> None:
+    """Once editing pauses, the editor shows the server's own render of the captions (fonts,
+    size, wrapping, mocking case, outline), so the picture on screen is the file that
+    downloads; while typing, the page's text shows at once."""
+    page = studio.page
+    open_meme_tab(studio)
+    generated = meme_sample.ids("generated")[0]
+    page.fill("#template-search", generated)
+    name = GENERATED[generated].name
+    page.wait_for_selector(f"#template-results button[title='{name}']")
+    page.click(f"#template-results button[title='{name}']")
+    page.wait_for_function("() => document.querySelector('#meme-image').naturalWidth > 0")
+    page.evaluate(
+        "window.__rendered = 0; document.addEventListener('meme-rendered', (e) => "
+        "{ window.__rendered += 1; window.__body = e.detail.body; })"
+    )
+    page.click(".caption-box >> nth=0 >> .caption-text")
+    page.keyboard.type("when the meme editor")
+    assert "rendered" not in (page.get_attribute("#meme-canvas", "class") or "")  # typing
+    page.click(".caption-box >> nth=1 >> .caption-text")
+    page.keyboard.type("shows the real thing")
+    page.select_option("#caption-style", "mock")
+    page.wait_for_function(
+        "() => window.__rendered > 0 && "
+        "document.querySelector('#meme-canvas').classList.contains('rendered')",
+        timeout=MODEL_TIMEOUT_MS,
+    )
+    body = page.evaluate("window.__body")
+    assert body["captions"] == ["when the meme editor", "shows the real thing"]
+    assert body["boxes"][1]["style"] == "mock"
+    colour = page.eval_on_selector(".caption-text", "e => getComputedStyle(e).color")
+    assert colour == "rgba(0, 0, 0, 0)"  # the page's text gives way to the server's drawing
+    shown = image_pixels(studio, "#meme-rendered")
+    studio.screenshot("meme-editor-is-the-download")
+    with page.expect_download(timeout=MODEL_TIMEOUT_MS) as download:
+        page.click("#meme-download")
+    saved = load_image(Path(download.value.path()))[..., :3]
+    assert saved.shape == shown.shape and np.array_equal(saved, shown)  # the very same picture
+    page.click(".caption-box >> nth=0 >> .caption-text")
+    page.keyboard.type("!")
+    assert "rendered" not in (page.get_attribute("#meme-canvas", "class") or "")
+    assert_no_page_errors(studio)
+
+
 def captioned_meme(tmp_path: Path, meme_sample: MemeSample) -> Path:
     """A template of the sample with a caption drawn by glitchzap itself, saved as PNG."""
     from glitchzap.meme.compose import make_meme

@@ -16,6 +16,7 @@ const MIN_SCALE = 0.05; // smallest box side, as a fraction of the picture
 const KEY_STEP = 0.01; // arrow keys move or resize by 1 % of the picture
 const SEARCH_DEBOUNCE_MS = 200;
 const THUMB_WIDTH = 160;
+const RENDER_DEBOUNCE_MS = 250; // a pause in editing after which the server draws the meme
 const NEW_CAPTION = { scale_x: 0.8, scale_y: 0.2 }; // a caption added with "Add caption"
 // The font menu's value for each name a caption may carry: memegen id, alias ("thick",
 // "comic", "thin"…) or family, lower-cased; the default font's value is "" (sends none).
@@ -51,6 +52,7 @@ class Caption {
     this.textNode.addEventListener("input", () => {
       this.text = this.textNode.textContent;
       this.fit();
+      editor.changed();
     });
     this.textNode.addEventListener("keydown", (event) => {
       if (event.key === "Escape") this.node.focus();
@@ -125,6 +127,7 @@ class Caption {
     this.textNode.style.textShadow = [[-2, -2], [2, -2], [-2, 2], [2, 2], [0, 2], [2, 0], [0, -2], [-2, 0]]
       .map(([x, y]) => `${x}px ${y}px 0 ${outlineFor(this.color)}`).join(", ");
     this.fit();
+    this.editor.changed?.();
   }
 
   /** The largest font size at which the text fits its box (as the server's auto-fit does). */
@@ -168,7 +171,43 @@ class MemeEditor {
     this.visible = false;
     this.controller = null;
     this.originalBlob = null; // the upload as first shown, before any erasing
+    this.renderTimer = null;
+    this.renderController = null;
+    this.renderSequence = 0;
     new ResizeObserver(() => this.captions.forEach((c) => c.fit())).observe(this.canvas);
+  }
+
+  /** Something the download depends on changed: the page's own text shows at once, and
+   * after a pause the server draws the meme exactly as the download will be. */
+  changed() {
+    this.renderSequence += 1;
+    this.canvas.classList.remove("rendered");
+    $("meme-rendered").hidden = true;
+    clearTimeout(this.renderTimer);
+    this.renderTimer = setTimeout(() => this.renderPreview(), RENDER_DEBOUNCE_MS);
+  }
+
+  /** The server's render of the current captions, laid over the picture (one renderer for
+   * what is seen and what downloads); animations keep the page's text. */
+  async renderPreview() {
+    const source = this.source;
+    if (!source?.image_id || source.animated || !this.size) return;
+    const body = this.requestBody("png");
+    if (!body.captions.length) return; // nothing drawn: the picture shown is the download
+    const sequence = this.renderSequence;
+    this.renderController?.abort();
+    const controller = (this.renderController = new AbortController());
+    try {
+      const blob = await makeMeme(body, controller.signal);
+      if (sequence !== this.renderSequence || this.source !== source) return;
+      await paintBlob($("meme-rendered"), blob);
+      if (sequence !== this.renderSequence) return;
+      $("meme-rendered").hidden = false;
+      this.canvas.classList.add("rendered");
+      document.dispatchEvent(new CustomEvent("meme-rendered", { detail: { body } }));
+    } catch (error) {
+      if (!isAbort(error)) showError(error);
+    }
   }
 
   select(caption) {
@@ -185,6 +224,7 @@ class MemeEditor {
     this.captions = boxes.map((box) => new Caption(box, this));
     $("meme-boxes").replaceChildren(...this.captions.map((c) => c.node));
     this.select(this.captions[0] || null);
+    this.changed();
   }
 
   /** Where a new caption goes: the band of the picture that overlaps the other captions and
@@ -229,6 +269,7 @@ class MemeEditor {
     this.selected.node.remove();
     this.captions = this.captions.filter((c) => c !== this.selected);
     this.select(this.captions[0] || null);
+    this.changed();
   }
 
   /** Show `blob` as the picture being edited and lay the captions over it. */
@@ -239,6 +280,7 @@ class MemeEditor {
     this.size = [$("meme-image").naturalWidth, $("meme-image").naturalHeight];
     this.captions.forEach((c) => c.fit());
     $("meme-download").disabled = false;
+    this.changed();
   }
 
   drawRegions() {
@@ -394,6 +436,7 @@ class MemeEditor {
       // The meme route takes an image_id: the clean template is stored like any upload.
       const stored = await uploadImage(new File([blob], `${template.id}.png`, { type: blob.type }), controller.signal);
       this.source = { ...stored, template_id: template.id, name: template.name || template.id };
+      this.changed();
     } catch (error) {
       showError(error);
     }
