@@ -52,6 +52,7 @@ EXPORTS = 5
 TARGET_EDIT_MS = 16.0  # a caption keystroke shows in the next frame
 CAPTION_EDITS = 40
 SLIDER_STEPS = 1000  # the page's range inputs run 0..1000 (square-law for wide px ranges)
+SIDE = 2048  # the photo's side, px
 SERVER = """
 import sys, uvicorn
 from glitchzap.api.main import create_app
@@ -96,8 +97,10 @@ def start_server(data_dir: str) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def radius_at(position: int) -> float:
-    """The blur radius the page sends for a slider position (its 0..250 px square law)."""
-    return round(round(250 * (position / SLIDER_STEPS) ** 2 / 0.1) * 0.1, 2)
+    """The blur radius the page sends for a slider position: a square law over the slider's
+    track, which for a size in px is 10 % of the picture's longer side (at most 250 px)."""
+    track = min(250.0, 0.1 * SIDE)
+    return round(round(track * (position / SLIDER_STEPS) ** 2 / 0.1) * 0.1, 2)
 
 
 def api_latencies(url: str, image_id: str, positions: list[int], quality: str) -> list[float]:
@@ -216,7 +219,7 @@ def main() -> None:
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} is missing: make system-deps installs Debian's chromium")
 
-    photo_array = cv2.resize(skdata.astronaut(), (2048, 2048), interpolation=cv2.INTER_CUBIC)
+    photo_array = cv2.resize(skdata.astronaut(), (SIDE, SIDE), interpolation=cv2.INTER_CUBIC)
     with tempfile.TemporaryDirectory() as tmp:
         photo = Path(tmp) / "astronaut-2048.png"
         photo.write_bytes(encode_image(photo_array, "png"))

@@ -149,6 +149,19 @@ def test_search_ranks_name_keywords_and_examples(library: TemplateLibrary, tmp_p
         library.search("  ")
 
 
+def test_search_finds_a_template_by_its_id(library: TemplateLibrary, tmp_path: Path) -> None:
+    """memegen users know ids ("one-does-not-simply"): the id itself comes first, and its
+    words count as words."""
+    source = tmp_path / "m"
+    write_memegen(source, "staring-cat", data.chelsea(), name="Staring Cat")
+    write_memegen(source, "rocket-launch", data.rocket(), name="Launch", example=["staring"])
+    library.import_memegen(source)
+    assert [t.id for t, _ in library.search("rocket-launch")] == ["rocket-launch"]
+    ranked = library.search("Staring-Cat")
+    assert [t.id for t, _ in ranked] == ["staring-cat", "rocket-launch"] and ranked[0][1] == 1.0
+    assert [t.id for t, _ in library.search("cat_staring")] == ["staring-cat", "rocket-launch"]
+
+
 def test_starter_set_and_match(library: TemplateLibrary) -> None:
     report = add_starter_set(library)
     assert len(report.added) == len(STARTER_PHOTOS)

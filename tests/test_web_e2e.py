@@ -585,11 +585,18 @@ def test_arrow_keys_move_a_visible_step(studio: StudioPage, tmp_path: Path) -> N
     blur = page.locator("#fx-blur-radius")
     blur_box = page.locator("input[type=number][aria-label^='blur']")
     blur.focus()
-    page.keyboard.press("ArrowRight")  # 1 % of a square-law track is < 0.1 px: one step then
+    page.keyboard.press("ArrowRight")  # 1 % of the track: 10 % of 512 px is 51.2 px, so 0.5
     first, position = float(blur_box.input_value()), int(blur.input_value())
-    assert first == 0.1 and 0 < position <= 20
+    assert first == 0.5 and position == 10
     page.keyboard.press("Shift+ArrowRight")
-    assert int(blur.input_value()) - position >= 99 and float(blur_box.input_value()) > first
+    assert int(blur.input_value()) - position >= 90 and float(blur_box.input_value()) > first
+    unit = page.locator("label[for=fx-blur-radius] .unit").inner_text()
+    assert re.fullmatch(r"px \(\d+\.\d % of the picture\)", unit), unit
+    page.keyboard.press("End")  # the track is the picture's: its end is 10 % of 512 px
+    page.wait_for_function("() => document.querySelector('#fx-blur-radius').value === '1000'")
+    assert float(blur_box.input_value()) == 51.2
+    blur_box.fill("200")  # the box still takes the whole range
+    assert blur.input_value() == "1000" and page.locator("#fx-blur-radius-note").is_hidden()
     posterize = page.locator("#fx-posterize-crush")  # 0..7: 1 % of the track is < 1 step
     posterize.focus()
     values = []
@@ -653,6 +660,18 @@ def test_glitch_it_is_seeded_reproducible_and_undoable(studio: StudioPage, tmp_p
 def open_meme_tab(studio: StudioPage) -> None:
     studio.page.click("#tab-meme")
     studio.page.locator("#panel-meme").wait_for(state="visible")
+
+
+def pick_template(studio: StudioPage, query: str, name: str) -> None:
+    """Search the gallery for `query`, wait for that search's answer (an earlier one may still
+    be replacing the list), and open the template called `name`."""
+    page = studio.page
+    page.fill("#template-search", query)
+    page.wait_for_function(
+        "(q) => document.querySelector('#template-found').textContent.includes(`“${q}”`)", arg=query
+    )
+    page.click(f"#template-results button[title='{name}']")
+    page.wait_for_function("() => document.querySelector('#meme-image').naturalWidth > 0")
 
 
 def test_template_search_shows_thumbnails(studio: StudioPage) -> None:
@@ -722,10 +741,7 @@ def test_a_new_caption_goes_where_nothing_else_is(
     page = studio.page
     open_meme_tab(studio)
     generated = meme_sample.ids("generated")[0]  # memegen's two bands, top and bottom
-    page.fill("#template-search", generated)
-    page.wait_for_selector(f"#template-results button[title='{GENERATED[generated].name}']")
-    page.click(f"#template-results button[title='{GENERATED[generated].name}']")
-    page.wait_for_function("() => document.querySelector('#meme-image').naturalWidth > 0")
+    pick_template(studio, generated, GENERATED[generated].name)
     boxes = "window.glitchzapMeme.captions.map(c => ({ ...c.box }))"
     before = page.evaluate(f"() => {boxes}")
     page.click("#add-caption")
@@ -754,11 +770,7 @@ def test_the_meme_editor_shows_what_downloads(studio: StudioPage, meme_sample: M
     page = studio.page
     open_meme_tab(studio)
     generated = meme_sample.ids("generated")[0]
-    page.fill("#template-search", generated)
-    name = GENERATED[generated].name
-    page.wait_for_selector(f"#template-results button[title='{name}']")
-    page.click(f"#template-results button[title='{name}']")
-    page.wait_for_function("() => document.querySelector('#meme-image').naturalWidth > 0")
+    pick_template(studio, generated, GENERATED[generated].name)
     page.evaluate(
         "window.__rendered = 0; document.addEventListener('meme-rendered', (e) => "
         "{ window.__rendered += 1; window.__body = e.detail.body; })"

@@ -10,6 +10,7 @@ recomputes their matching features, text entries and CLIP embeddings (after an u
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import numpy as np
@@ -38,11 +39,16 @@ def search_templates(
     if not terms:
         raise InvalidParameters("Give some words to search for")
     if clip is None:
-        return [(store.get(i), relevance) for i, relevance in _full_text(store, terms, k)]
-    ids, cosine = clip.text_similarity(text)
-    scores = blend_relevance(dict(_full_text(store, terms, None)), ids, cosine)
-    best = sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))[: max(1, k)]
-    return [(store.get(i), relevance) for i, relevance in best]
+        found = _full_text(store, terms, k)
+    else:
+        ids, cosine = clip.text_similarity(text)
+        scores = blend_relevance(dict(_full_text(store, terms, None)), ids, cosine)
+        found = sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))[: max(1, k)]
+    # A template's own id (memegen's "fry", "one-does-not-simply") is the best answer to it.
+    wanted = text.strip().lower()
+    if store.exists(wanted):
+        found = [(wanted, 1.0), *[(i, r) for i, r in found if i != wanted]][: max(1, k)]
+    return [(store.get(i), relevance) for i, relevance in found]
 
 
 def blend_relevance(
@@ -102,4 +108,5 @@ def reindex_templates(
 
 
 def _words(text: str) -> list[str]:
-    return ["".join(ch for ch in word if ch.isalnum()) for word in text.lower().split()]
+    """Lower-case runs of letters and digits: "one-does-not-simply" is four words."""
+    return re.findall(r"[^\W_]+", text.lower())

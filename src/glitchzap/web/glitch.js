@@ -9,6 +9,7 @@ const BUSY_DEBOUNCE_MS = 40; // while a preview is in flight, wait for the slide
 const PROGRESS_DELAY_MS = 300; // a preview faster than this never flashes the progress bar
 const SLIDER_STEPS = 1000; // positions of every range input
 const CURVED_SPAN = 100; // ranges this wide (px) get a square-law slider: fine control near 0
+const TRACK_SHARE = 0.1; // a px slider spans this share of the picture's longer side
 const ANIMATED_FORMATS = ["gif", "webp", "apng"]; // download formats that keep the frames
 const ARROW_STEP = 10; // slider positions an arrow key moves (1 % of the track; Shift: 10 %)
 const PAGE_STEP = 100;
@@ -59,7 +60,11 @@ class ParamControl {
       this.max = schema.maximum ?? schema.exclusiveMaximum ?? 100;
       this.integer = this.type === "integer";
       const span = this.max - this.min;
-      this.curve = !this.integer && span >= CURVED_SPAN && !/angle|degree/i.test(name) ? 2 : 1;
+      // The slider's track: the whole range until fitTo() gives a size in px the picture's.
+      this.lo = this.min;
+      this.hi = this.max;
+      const signed = this.min < 0 && this.max > 0; // fine control must be near 0, not the end
+      this.curve = !this.integer && !signed && span >= CURVED_SPAN && !/angle|degree/i.test(name) ? 2 : 1;
       this.step = this.integer ? 1 : span <= 1 ? 0.01 : span <= 20 ? 0.05 : 0.1;
       this.slider = el("input", {
         type: "range", id, min: 0, max: SLIDER_STEPS, step: 1,
@@ -74,7 +79,8 @@ class ParamControl {
       this.unit = unit;
       this.note = el("span", { id: `${id}-note`, class: "param-note", role: "status" });
       this.node = el("div", { class: "param" },
-        el("label", { for: id }, el("span", {}, schema.title || name), el("span", { class: "unit" }, unit)),
+        el("label", { for: id }, el("span", {}, schema.title || name),
+          (this.unitNode = el("span", { class: "unit" }, unit))),
         this.slider, this.number, this.note,
         el("span", { id: `${id}-help`, class: "visually-hidden" }, schema.description || ""));
       this.number.setAttribute("aria-describedby", `${id}-note`);
@@ -156,14 +162,29 @@ class ParamControl {
     this.slider.dispatchEvent(new Event("change", { bubbles: true })); // one undo step
   }
 
+  /** Sizes in px: the slider spans TRACK_SHARE of the picture's longer side (at least twice
+   * the default), so a position means the same look on a 512 px photo and a 4000 px one; the
+   * number box still takes the whole range, and the recipe keeps full-size pixels. */
+  fitTo(longSide) {
+    this.longSide = longSide;
+    if (this.unit !== "px" || !longSide) return;
+    const reach = Math.max(TRACK_SHARE * longSide, 2 * Math.abs(this.default), 10 * this.step);
+    const signed = this.min < 0 && this.max > 0;
+    this.lo = signed ? Math.max(this.min, -reach) : this.min;
+    this.hi = Math.min(this.max, signed ? reach : this.min + reach);
+    this.curve = signed || this.integer || this.hi - this.lo < CURVED_SPAN ? 1 : 2;
+    this.slider.value = String(this.toPosition(this.value));
+    this.describe();
+  }
+
   fromPosition(position) {
-    const raw = this.min + (this.max - this.min) * (position / SLIDER_STEPS) ** this.curve;
+    const raw = this.lo + (this.hi - this.lo) * (position / SLIDER_STEPS) ** this.curve;
     const rounded = Math.round(raw / this.step) * this.step;
-    return Number(Math.min(this.max, Math.max(this.min, rounded)).toFixed(this.integer ? 0 : 2));
+    return Number(Math.min(this.hi, Math.max(this.lo, rounded)).toFixed(this.integer ? 0 : 2));
   }
 
   toPosition(value) {
-    const t = Math.min(1, Math.max(0, (value - this.min) / (this.max - this.min || 1)));
+    const t = Math.min(1, Math.max(0, (value - this.lo) / (this.hi - this.lo || 1)));
     return Math.round(t ** (1 / this.curve) * SLIDER_STEPS);
   }
 
@@ -188,8 +209,14 @@ class ParamControl {
     this.describe();
   }
 
+  /** The value for assistive tech, and a size in px also as a share of the picture. */
   describe() {
-    this.slider?.setAttribute("aria-valuetext", `${this.number.value}`);
+    if (!this.slider) return;
+    const value = Number(this.number.value);
+    const share = this.unit === "px" && this.longSide && value
+      ? ` (${((100 * Math.abs(value)) / this.longSide).toFixed(1)} % of the picture)` : "";
+    this.slider.setAttribute("aria-valuetext", `${this.number.value}${this.unit === "px" ? " px" : ""}${share}`);
+    if (this.unitNode) this.unitNode.textContent = this.unit + share;
   }
 
   reset() {
@@ -247,6 +274,11 @@ class EffectControls {
 
   reset() {
     for (const c of this.controls) c.reset();
+  }
+
+  /** Size sliders in px follow the picture: see ParamControl.fitTo. */
+  fitTo(longSide) {
+    for (const c of this.controls) c.fitTo?.(longSide);
   }
 
   /** "Glitch it": a look drawn from `seed` (and the picture's longer side, px) alone — two or
@@ -724,6 +756,7 @@ export async function setupGlitch(studio) {
   $("download").addEventListener("click", download);
   $("copy-recipe").addEventListener("click", () => copyRecipe().catch(showError));
   document.addEventListener("image-changed", () => {
+    controls?.fitTo(Math.max(studio.image.width, studio.image.height));
     syncAnimation();
     syncCutOut();
     beforeCache.clear();
@@ -747,6 +780,7 @@ export async function setupGlitch(studio) {
   });
 
   controls = new EffectControls($("effect-controls"), await getEffects(), schedule);
+  if (studio.image) controls.fitTo(Math.max(studio.image.width, studio.image.height));
   const presets = await getPresets();
   for (const name of Object.keys(presets)) $("preset").append(el("option", { value: name }, name));
   $("preset").addEventListener("change", (event) => {
