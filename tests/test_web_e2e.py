@@ -691,6 +691,7 @@ def test_template_search_shows_thumbnails(studio: StudioPage) -> None:
     page.click("#template-results button >> nth=0")
     page.wait_for_function("() => document.querySelector('#meme-image').naturalWidth > 0")
     assert page.locator(".caption-box").count() >= 1
+    assert page.is_hidden("#existing-text")  # a clean template has no text to erase
     # The template's captions use memegen's "thick" (the default font): the menu shows it.
     font = page.locator("#caption-font")
     assert font.evaluate("s => s.selectedIndex") >= 0 and font.input_value() == ""
@@ -721,6 +722,7 @@ def test_the_whole_gallery_and_a_search_that_finds_nothing(
     library = len(current().templates.list_templates())
     assert shown == library >= len(meme_sample.folders), (shown, library)  # no first-N cap
     assert page.inner_text("#template-found") == f"All {library} templates."
+    assert page.is_hidden("#existing-text")  # no picture yet: no text of its own to erase
     lazy = page.eval_on_selector_all("#template-results img", "i => i.map(x => x.loading)")
     assert set(lazy) == {"lazy"}
     page.fill("#template-search", "zzqxw")
@@ -848,6 +850,8 @@ def test_meme_caption_typed_dragged_and_downloaded(
     )
     assert page.locator("#meme-regions polygon").count() >= 1
     assert "FINE" in page.inner_text("#ocr-info").upper()
+    assert page.is_visible("#existing-text")  # an upload's own text: erase or keep it
+    assert page.inner_text("#caption-color-value") == "#ffffff"  # the white swatch, said
     # The text found is offered as the starting caption, in a box where it stands.
     captions = page.evaluate(
         "window.glitchzapMeme.captions.map(c => ({ text: c.text, ...c.toTextBox() }))"

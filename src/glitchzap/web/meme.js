@@ -217,6 +217,7 @@ class MemeEditor {
     $("caption-font").value = FONT_VALUES.get(caption.font.toLowerCase()) ?? caption.font;
     if ($("caption-font").selectedIndex < 0) $("caption-font").value = ""; // unknown: the default
     $("caption-color").value = caption.color;
+    $("caption-color-value").textContent = caption.color;
     $("caption-style").value = caption.style;
   }
 
@@ -304,6 +305,7 @@ class MemeEditor {
     const controller = (this.controller = new AbortController());
     const signal = controller.signal;
     this.source = { image_id: image.image_id, width: image.width, height: image.height, animated: Boolean(image.animated) };
+    $("existing-text").hidden = false; // an upload's own text: erase or keep it
     this.regions = [];
     this.drawRegions();
     $("suggestion").hidden = true;
@@ -422,6 +424,7 @@ class MemeEditor {
     this.drawRegions();
     $("suggestion").hidden = true;
     $("ocr-info").textContent = `Template: ${template.name || template.id}`;
+    $("existing-text").hidden = true; // a clean template has no text of its own
     try {
       const [info, response] = await Promise.all([
         getTemplate(template.id, controller.signal),
@@ -561,6 +564,7 @@ export function setupMeme(studio) {
     $(id).addEventListener("input", () => {
       if (!editor.selected) return;
       editor.selected[key] = $(id).value;
+      if (id === "caption-color") $("caption-color-value").textContent = $(id).value;
       editor.selected.layout();
     });
   }
