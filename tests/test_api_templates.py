@@ -68,6 +68,20 @@ def test_list_and_show(api_client: Any) -> None:
     )
 
 
+def test_popular_first_ranks_the_templates_opened_most(api_client: Any) -> None:
+    """GET /api/templates/{id} counts as a use (the studio opens templates so);
+    ?order=popular lists the most used first, the rest by id; the default stays by id."""
+    by_id = [t["id"] for t in api_client.get("/api/templates").json()["templates"]]
+    for template_id in ("starter-rocket", "starter-rocket", "starter-coffee"):
+        assert api_client.get(f"/api/templates/{template_id}").status_code == 200
+    api_client.get("/api/templates/no-such-template")  # unknown: counts nothing, no error
+    listed = api_client.get("/api/templates", params={"order": "popular"}).json()["templates"]
+    rest = [i for i in by_id if i not in ("starter-rocket", "starter-coffee")]
+    assert [t["id"] for t in listed] == ["starter-rocket", "starter-coffee", *rest]
+    assert [t["id"] for t in api_client.get("/api/templates").json()["templates"]] == by_id
+    assert api_client.get("/api/templates", params={"order": "size"}).status_code == 422
+
+
 @pytest.mark.parametrize(
     ("template_id", "status"), [("no-such-template", 404), ("..%2F..%2Fetc", 404)]
 )

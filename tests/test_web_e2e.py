@@ -735,6 +735,29 @@ def test_the_whole_gallery_and_a_search_that_finds_nothing(
     assert_no_page_errors(studio)
 
 
+def test_the_gallery_puts_the_templates_used_most_first(
+    studio: StudioPage, live_server: LiveServer, meme_sample: MemeSample
+) -> None:
+    """Opening a template counts as a use; the whole gallery lists the most used first."""
+    page = studio.page
+    open_meme_tab(studio)
+    chosen = meme_sample.ids("generated")[-1]
+    for _ in range(3):
+        pick_template(studio, chosen, GENERATED[chosen].name)
+        page.fill("#template-search", "")
+    page.reload()
+    page.wait_for_selector("body[data-effects-ready='true']")
+    open_meme_tab(studio)
+    page.wait_for_function("() => document.querySelectorAll('#template-results li').length > 0")
+    shown = page.eval_on_selector_all("#template-results button", "bs => bs.map(b => b.title)")
+    popular = httpx.get(f"{live_server.url}/api/templates", params={"order": "popular"}).json()
+    assert shown == [t["name"] for t in popular["templates"]]
+    by_id = httpx.get(f"{live_server.url}/api/templates").json()["templates"]
+    assert shown != [t["name"] for t in by_id]  # not the alphabetical list
+    assert GENERATED[chosen].name in shown[:4]  # opened three times: among the first
+    assert_no_page_errors(studio)
+
+
 def test_a_new_caption_goes_where_nothing_else_is(
     studio: StudioPage, meme_sample: MemeSample
 ) -> None:

@@ -90,9 +90,13 @@ class TemplateLibrary:
     def __len__(self) -> int:
         return self.store.count()
 
-    def list_templates(self, origin: str | None = None) -> list[Template]:
-        """Every template (or those of one origin), sorted by id."""
-        return self.store.templates(origin)
+    def list_templates(self, origin: str | None = None, popular: bool = False) -> list[Template]:
+        """Every template (or those of one origin), sorted by id, or most used first."""
+        return self.store.templates(origin, popular)
+
+    def record_use(self, template_id: str) -> None:
+        """Count one use of the template (opened to make a meme): see list_templates."""
+        self.store.record_use(template_id)
 
     def get(self, template_id: str) -> Template:
         """The template called `template_id`, else NotFound."""

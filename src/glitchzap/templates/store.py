@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import sqlite3
 import threading
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 FEATURES_VERSION = 5  # bump when match.py changes what is stored: old rows are recomputed
 ANIMATION_SUFFIX = ".gif"  # memegen's animated picture is always `default.gif`
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+log = logging.getLogger(__name__)
+
 SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -69,6 +72,10 @@ CREATE TABLE IF NOT EXISTS clip_embeddings (
     digest TEXT NOT NULL,        -- templates.digest it was computed from (else stale)
     vector BLOB NOT NULL,        -- NPY float32 (D,), L2-normalised
     PRIMARY KEY (id, model)
+);
+CREATE TABLE IF NOT EXISTS template_uses (  -- how often each was opened: "popular first"
+    id TEXT PRIMARY KEY REFERENCES templates(id) ON DELETE CASCADE,
+    uses INTEGER NOT NULL
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS templates_fts USING fts5(
     id UNINDEXED, name, keywords, example, tokenize = 'porter unicode61'
@@ -162,13 +169,32 @@ class Store:
     def count(self) -> int:
         return int(self.query("SELECT COUNT(*) FROM templates")[0][0])
 
-    def templates(self, origin: str | None = None) -> list[Template]:
-        """Every template (or those of one origin), sorted by id."""
-        if origin is not None:
-            rows = self.query("SELECT * FROM templates WHERE origin = ? ORDER BY id", (origin,))
-        else:
-            rows = self.query("SELECT * FROM templates ORDER BY id")
+    def templates(self, origin: str | None = None, popular: bool = False) -> list[Template]:
+        """Every template (or those of one origin), sorted by id, or most used first."""
+        where, params = ("WHERE t.origin = ?", (origin,)) if origin is not None else ("", ())
+        order = "COALESCE(u.uses, 0) DESC, t.id" if popular else "t.id"
+        rows = self.query(
+            f"SELECT t.* FROM templates t LEFT JOIN template_uses u ON u.id = t.id {where} "
+            f"ORDER BY {order}",
+            params,
+        )
         return [self._template(row) for row in rows]
+
+    def record_use(self, template_id: str) -> None:
+        """Count one use of a template (for "popular first"). Not a change of the library: the
+        generation stays, so no replica rebuilds its match index. A busy or read-only index
+        loses the count, nothing else."""
+        with self._lock:
+            try:
+                self._db.execute(
+                    "INSERT INTO template_uses VALUES (?, 1) "
+                    "ON CONFLICT(id) DO UPDATE SET uses = uses + 1",
+                    (template_id,),
+                )
+                self._db.commit()
+            except sqlite3.Error as exc:  # unknown id (foreign key), busy, read-only
+                self._db.rollback()
+                log.debug("template use of %r not counted: %s", template_id, exc)
 
     def get(self, template_id: str) -> Template:
         """The template called `template_id`, else NotFound."""

@@ -120,7 +120,7 @@ function listOf(body, ...keys) {
 export async function searchTemplates(query, signal) {
   const q = query.trim();
   try {
-    const path = q ? `/api/templates/search?q=${encodeURIComponent(q)}&limit=100` : "/api/templates";
+    const path = q ? `/api/templates/search?q=${encodeURIComponent(q)}&limit=100` : "/api/templates?order=popular";
     return listOf(await getJson(path, { signal }), "results", "templates", "items");
   } catch (error) {
     if (!isMissingRoute(error)) throw error;

@@ -78,9 +78,14 @@ def _describe(template: Any) -> dict[str, Any]:
 
 
 @router.get("", response_model=TemplateListResponse, responses=ERROR_RESPONSES)
-def list_templates(state: State) -> TemplateListResponse:
-    """Every template in the library, sorted by id."""
-    templates = state.runtime.templates.list_templates()
+def list_templates(
+    state: State,
+    order: Literal["id", "popular"] = Query(
+        "id", description="id: by id; popular: most opened here first (GET /api/templates/{id})"
+    ),
+) -> TemplateListResponse:
+    """Every template in the library, sorted by id or most used first."""
+    templates = state.runtime.templates.list_templates(popular=order == "popular")
     return TemplateListResponse(templates=[TemplateResponse(**_describe(t)) for t in templates])
 
 
@@ -100,8 +105,11 @@ def search_templates(
 
 @router.get("/{template_id}", response_model=TemplateResponse, responses=ERROR_RESPONSES)
 def show_template(template_id: TemplateIdPath, state: State) -> TemplateResponse:
-    """One template (404 when the id is unknown, 422 when it is malformed)."""
-    return TemplateResponse(**_describe(state.runtime.templates.get(template_id)))
+    """One template (404 when the id is unknown, 422 when it is malformed); counts as a use
+    of it (the studio opens a template this way), which `?order=popular` ranks by."""
+    template = state.runtime.templates.get(template_id)
+    state.runtime.templates.record_use(template.id)
+    return TemplateResponse(**_describe(template))
 
 
 @router.post(
