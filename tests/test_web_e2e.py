@@ -270,10 +270,7 @@ def test_the_newest_slider_value_wins(studio: StudioPage, tmp_path: Path) -> Non
     count_previews(studio)
     upload(studio, write_image(tmp_path, skdata.coffee(), "coffee.png"))
     wait_for_preview(studio, 1)
-    page.evaluate(
-        """() => { window.__recipes = []; document.addEventListener(
-            'preview-painted', e => window.__recipes.push(e.detail.recipe)); }"""
-    )
+    painted_recipes(studio)
     page.evaluate(  # a drag: an input event every 25 ms, previews still in flight
         """() => new Promise((done) => { const s = document.querySelector('#fx-motion-length');
         let p = 100; const step = () => { s.value = String(p);

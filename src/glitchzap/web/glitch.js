@@ -1,8 +1,8 @@
 // Glitch tab: controls generated from GET /api/effects, live previews, compare, seed, export.
 import { cutOut, getEffects, getPresets, isAbort, renderImage } from "/static/api.js";
 import {
-  $, EXTENSIONS, afterPaint, clearError, copyText, downloadBlob, downloadName, el, paintBlob,
-  setStatus, showError,
+  $, EXTENSIONS, afterPaint, clearError, copyText, downloadBlob, downloadName, dragPointer, el,
+  paintBlob, setStatus, showError,
 } from "/static/ui.js";
 
 const BUSY_DEBOUNCE_MS = 40; // while a preview is in flight, wait for the slider to settle a bit
@@ -538,18 +538,9 @@ export async function setupGlitch(studio) {
     box.addEventListener("pointerdown", (event) => {
       if (!$("compare").checked) return;
       event.preventDefault();
-      box.setPointerCapture(event.pointerId);
       handle.focus({ preventScroll: true });
       at(event);
-      const move = (e) => at(e);
-      const end = () => {
-        box.removeEventListener("pointermove", move);
-        box.removeEventListener("pointerup", end);
-        box.removeEventListener("pointercancel", end);
-      };
-      box.addEventListener("pointermove", move);
-      box.addEventListener("pointerup", end);
-      box.addEventListener("pointercancel", end);
+      dragPointer(box, event, at);
     });
     handle.addEventListener("keydown", (event) => {
       const step = event.shiftKey ? 10 : 2;

@@ -5,7 +5,8 @@ import {
   searchTemplates, templateImageUrl, uploadImage,
 } from "/static/api.js";
 import {
-  $, EXTENSIONS, clearError, downloadBlob, downloadName, el, paintBlob, setStatus, showError,
+  $, EXTENSIONS, clearError, downloadBlob, downloadName, dragPointer, el, paintBlob, setStatus,
+  showError,
 } from "/static/ui.js";
 
 const DEFAULT_BOXES = [ // memegen's default layout: a band at the top and one at the bottom
@@ -76,21 +77,12 @@ class Caption {
     handle.addEventListener("pointerdown", (event) => {
       event.preventDefault();
       this.editor.select(this);
-      handle.setPointerCapture(event.pointerId);
       const rect = this.editor.canvas.getBoundingClientRect();
       const start = { ...this.box, x: event.clientX, y: event.clientY };
-      const move = (e) => {
+      dragPointer(handle, event, (e) => {
         apply((e.clientX - start.x) / rect.width, (e.clientY - start.y) / rect.height, start);
         this.layout();
-      };
-      const end = () => {
-        handle.removeEventListener("pointermove", move);
-        handle.removeEventListener("pointerup", end);
-        handle.removeEventListener("pointercancel", end);
-      };
-      handle.addEventListener("pointermove", move);
-      handle.addEventListener("pointerup", end);
-      handle.addEventListener("pointercancel", end);
+      });
     });
   }
 

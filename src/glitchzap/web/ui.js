@@ -35,6 +35,20 @@ export function clearError() {
   $("error-text").textContent = "";
 }
 
+/** A pointer drag that began with `event` on `target`: `onMove(e)` on every move until the
+ * pointer is released (captured, so it follows outside `target` too). */
+export function dragPointer(target, event, onMove) {
+  target.setPointerCapture(event.pointerId);
+  const end = () => {
+    target.removeEventListener("pointermove", onMove);
+    target.removeEventListener("pointerup", end);
+    target.removeEventListener("pointercancel", end);
+  };
+  target.addEventListener("pointermove", onMove);
+  target.addEventListener("pointerup", end);
+  target.addEventListener("pointercancel", end);
+}
+
 /** Save a Blob under `filename` through a temporary link. */
 export function downloadBlob(blob, filename) {
   const url = URL.createObjectURL(blob);
