@@ -546,6 +546,38 @@ def test_a_long_export_shows_progress_and_an_estimate(studio: StudioPage, tmp_pa
     assert_no_page_errors(studio)
 
 
+def test_a_refused_download_says_why_beside_the_button(studio: StudioPage, tmp_path: Path) -> None:
+    """A download the server refuses (here a 413 routed in its place, the shape the API gives)
+    says why in plain words beside the Download button, not in a banner far above it; the
+    next download clears it."""
+    page = studio.page
+    count_previews(studio)
+    upload(studio, write_image(tmp_path, skdata.astronaut(), "astronaut.png"))
+    wait_for_preview(studio, 1)
+    message = "This export needs about 5,000 MB; the server runs at most 1,024 MB at once"
+
+    def refuse(route: Any) -> None:
+        if json.loads(route.request.post_data or "{}").get("quality") == "full":
+            body = json.dumps({"error": "image_too_large", "message": message})
+            route.fulfill(status=413, content_type="application/json", body=body)
+        else:
+            route.continue_()
+
+    page.route("**/api/render", refuse)
+    page.click("#download")
+    beside = page.locator("#download-error")
+    beside.wait_for(state="visible", timeout=TIMEOUT_MS)
+    assert beside.inner_text() == message and page.is_hidden("#error")
+    button, note = page.locator("#download").bounding_box(), beside.bounding_box()
+    assert button and note and 0 <= note["y"] - (button["y"] + button["height"]) < 60
+    studio.screenshot("studio-download-refused")
+    page.unroute("**/api/render")
+    with page.expect_download():
+        page.click("#download")
+    assert beside.is_hidden()
+    assert_no_page_errors(studio)
+
+
 def test_typed_values_out_of_range_are_clamped_with_a_note(
     studio: StudioPage, tmp_path: Path
 ) -> None:

@@ -144,7 +144,7 @@ function rememberApiKey() {
 }
 
 rememberApiKey();
-$("error-close").addEventListener("click", clearError);
+$("error-close").addEventListener("click", () => clearError());
 setupInput();
 setupMeme(studio);
 setupPerformance();

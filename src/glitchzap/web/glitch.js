@@ -571,13 +571,14 @@ export async function setupGlitch(studio) {
       detail: { clickAt: event?.timeStamp ?? shownAt, shownAt, estimate },
     })));
     const started = performance.now();
+    clearError("download-error");
     try {
       const blob = await renderImage(body);
       downloadBlob(blob, downloadName(studio.image.name, "image", "glitch", EXTENSIONS[format]));
       setStatus(`Downloaded (${((performance.now() - started) / 1000).toFixed(1)} s).`);
     } catch (error) {
       setStatus("");
-      showError(error);
+      showError(error, "download-error");
     } finally {
       stop();
       hideProgress();
@@ -610,6 +611,7 @@ export async function setupGlitch(studio) {
     button.disabled = true;
     const first = !masksSeen.has(`${studio.image.image_id}:${$("mask-quality").value}`);
     setStatus(first ? "Finding the subject… the first time also loads the model" : "Cutting out…");
+    clearError("cutout-error");
     try {
       const body = cutOutBody();
       const blob = await cutOut(body);
@@ -618,7 +620,7 @@ export async function setupGlitch(studio) {
       setStatus("Downloaded the cut-out.");
     } catch (error) {
       setStatus("");
-      showError(error);
+      showError(error, "cutout-error");
     } finally {
       button.disabled = false;
     }

@@ -454,6 +454,7 @@ class MemeEditor {
     const button = $("meme-download");
     button.disabled = true;
     setStatus("Making the meme…");
+    clearError("meme-download-error");
     try {
       const blob = await makeMeme(this.requestBody(format));
       const name = this.source.name || this.studio.image?.name;
@@ -461,7 +462,7 @@ class MemeEditor {
       setStatus("Downloaded.");
     } catch (error) {
       setStatus("");
-      showError(error);
+      showError(error, "meme-download-error");
     } finally {
       button.disabled = false;
     }

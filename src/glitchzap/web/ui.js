@@ -22,15 +22,28 @@ export function setStatus(text) {
 }
 
 /** Show what went wrong; aborted requests are not errors, the newer request took over. */
-export function showError(error) {
+/** Show what went wrong: beside the control that caused it when `slot` (the id of an
+ * element there) is given, else in the banner under the header. Aborted requests are not
+ * errors: a newer request took over. */
+export function showError(error, slot = null) {
   if (isAbort(error)) return;
   const message = error instanceof ApiError ? error.message : String(error?.message || error);
-  $("error-text").textContent = message;
-  $("error").hidden = false;
+  if (slot) {
+    $(slot).textContent = message;
+    $(slot).hidden = false;
+  } else {
+    $("error-text").textContent = message;
+    $("error").hidden = false;
+  }
   if (!(error instanceof ApiError) && typeof error !== "string") console.error(error); // a bug
 }
 
-export function clearError() {
+export function clearError(slot = null) {
+  if (slot) {
+    $(slot).hidden = true;
+    $(slot).textContent = "";
+    return;
+  }
   $("error").hidden = true;
   $("error-text").textContent = "";
 }
