@@ -578,6 +578,30 @@ def test_a_refused_download_says_why_beside_the_button(studio: StudioPage, tmp_p
     assert_no_page_errors(studio)
 
 
+def test_an_effect_switched_on_starts_where_it_shows(studio: StudioPage, tmp_path: Path) -> None:
+    """Each effect has a switch: on, its main setting starts 30 % along its slider (a size in
+    px: of the picture's track), so the preview changes at once; off, its settings go back to
+    their defaults. Moving a slider switches its effect on."""
+    page = studio.page
+    painted_recipes(studio)
+    upload(studio, write_image(tmp_path, skdata.astronaut(), "astronaut.png"))
+    last_recipe(studio, 1)
+    page.check("input.effect-on[data-effect=blur]")
+    start = settled(studio, 2)["effects"]
+    assert start == {"blur": {"radius": 15.4}}  # 30 % of 10 % of 512 px
+    page.check("input.effect-on[data-effect=channel_shift]")
+    shifted = settled(studio, 3)["effects"]["channel_shift"]
+    assert shifted == {"red_x": 15.4}  # a signed setting: 30 % of the way up from 0
+    page.uncheck("input.effect-on[data-effect=blur]")
+    assert "blur" not in settled(studio, 4)["effects"]
+    sort = page.locator("#fx-pixel_sort-amount")
+    sort.focus()
+    page.keyboard.press("Shift+ArrowRight")
+    assert page.is_checked("input.effect-on[data-effect=pixel_sort]")
+    studio.screenshot("studio-effect-switches")
+    assert_no_page_errors(studio)
+
+
 def test_typed_values_out_of_range_are_clamped_with_a_note(
     studio: StudioPage, tmp_path: Path
 ) -> None:

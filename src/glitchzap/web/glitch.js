@@ -10,6 +10,7 @@ const PROGRESS_DELAY_MS = 300; // a preview faster than this never flashes the p
 const SLIDER_STEPS = 1000; // positions of every range input
 const CURVED_SPAN = 100; // ranges this wide (px) get a square-law slider: fine control near 0
 const TRACK_SHARE = 0.1; // a px slider spans this share of the picture's longer side
+const START_AT = 0.3; // an effect switched on starts this far along its main slider
 const ANIMATED_FORMATS = ["gif", "webp", "apng"]; // download formats that keep the frames
 const ARROW_STEP = 10; // slider positions an arrow key moves (1 % of the track; Shift: 10 %)
 const PAGE_STEP = 100;
@@ -117,6 +118,15 @@ class ParamControl {
   clamp(value) {
     const rounded = this.integer ? Math.round(value) : value;
     return Math.min(this.max, Math.max(this.min, rounded));
+  }
+
+  /** Where the setting starts when its effect is switched on: START_AT along the slider's
+   * track (of the picture's size for px), or that share of the way up for a signed one. */
+  startValue() {
+    if (this.lo < 0 && this.hi > 0) {
+      return this.clamp(Number((Math.round((START_AT * this.hi) / this.step) * this.step).toFixed(2)));
+    }
+    return this.fromPosition(Math.round(START_AT * SLIDER_STEPS));
   }
 
   /** A setting drawn for "Glitch it" from `random`: see EffectControls.look. */
@@ -237,20 +247,51 @@ class EffectControls {
       glitch: el("details", { class: "effect-group", "data-category": "glitch", open: "" },
         el("summary", {}, "Glitch art")),
     };
+    this.switches = {}; // effect name -> its on/off checkbox
     for (const [name, effect] of Object.entries(schemas)) {
+      const label = name.replaceAll("_", " ");
+      const on = el("input", { type: "checkbox", class: "effect-on", "data-effect": name, "aria-label": `Use ${label}` });
+      this.switches[name] = on;
       const fieldset = el("fieldset", { class: "effect", "data-effect": name },
-        el("legend", {}, `${name.replaceAll("_", " ")} `,
-          el("span", { class: "summary" }, effect.summary || "")));
+        el("legend", {}, on, ` ${label} `, el("span", { class: "summary" }, effect.summary || "")));
       for (const [param, schema] of Object.entries(effect.schema.properties || {})) {
-        const control = new ParamControl(name, param, schema, onChange);
+        const control = new ParamControl(name, param, schema, (at) => {
+          this.syncSwitches();
+          onChange(at);
+        });
         this.controls.push(control);
         fieldset.append(control.node);
       }
+      on.addEventListener("change", (event) => {
+        this.toggle(name, on.checked);
+        onChange(event.timeStamp);
+      });
       (groups[effect.category] || groups.photo).append(fieldset);
     }
     for (const group of Object.values(groups)) {
       if (group.children.length > 1) container.append(group);
     }
+  }
+
+  /** An effect switched on starts at a visible, moderate setting (its main slider START_AT
+   * along the track, or that share of the way from 0 for settings that go either way), not at
+   * 0 where it shows nothing; switched off, all its settings go back to their defaults. */
+  toggle(name, on) {
+    const mine = this.controls.filter((c) => c.effect === name);
+    if (!on) {
+      for (const c of mine) c.reset();
+      return;
+    }
+    const primary = mine.find((c) => c.name === this.schemas[name].primary) || mine[0];
+    if (!primary || primary.value !== primary.default) return;
+    if (primary.type === "boolean") primary.value = true;
+    else if (primary.type !== "enum") primary.value = primary.startValue();
+  }
+
+  /** Each effect's switch shows whether any of its settings differ from the defaults. */
+  syncSwitches() {
+    const used = this.effects;
+    for (const [name, on] of Object.entries(this.switches)) on.checked = name in used;
   }
 
   /** Show a preset's effects: every control back to its default, then the preset's values. */
@@ -260,6 +301,7 @@ class EffectControls {
       const value = effects?.[c.effect]?.[c.name];
       if (value !== undefined) c.value = value;
     }
+    this.syncSwitches();
   }
 
   /** Only the parameters that differ from their defaults, grouped by effect. */
@@ -274,6 +316,7 @@ class EffectControls {
 
   reset() {
     for (const c of this.controls) c.reset();
+    this.syncSwitches?.();
   }
 
   /** Size sliders in px follow the picture: see ParamControl.fitTo. */
