@@ -204,14 +204,15 @@ class ApiState:
         key: str,
         compute: Callable[[], bytes],
         operation: str,
-        memory_bytes: int = 0,
+        memory_bytes: int | Callable[[], int] = 0,
         **extra: Any,
     ) -> tuple[bytes, bool]:
         """`compute()`'s bytes, kept under `key` in the named cache, and whether they were
         there already. The in-process tier is read here, on the event loop; the slower tiers
         (disk, Redis) are read and written on the pool thread beside the computation, so the
         loop never waits on them. Concurrent requests for one key share one computation;
-        `operation` is timed (in the monitor) only when it really computes."""
+        `operation` is timed (in the monitor) only when it really computes. `memory_bytes`
+        (the pool's reservation) may be a function: called only past the in-process tier."""
         cache = self.runtime.cache(cache_name)
         data = cache.get_local(key)
         if data is not None:
@@ -226,16 +227,11 @@ class ApiState:
             return value, False
 
         async def run() -> tuple[bytes, bool]:
+            memory = memory_bytes() if callable(memory_bytes) else memory_bytes
             timeout = self.settings.server.render_timeout_seconds
-            started = time.perf_counter()
-            try:
-                value, hit = await self.pool.run(timeout, job, memory_bytes=memory_bytes)
-            except BaseException as exc:
-                error = getattr(exc, "code", None) or type(exc).__name__
-                self.monitor.record(operation, time.perf_counter() - started, str(error), **extra)
-                raise
-            if not hit:
-                self.monitor.record(operation, time.perf_counter() - started, None, **extra)
+            with self.monitor.track(operation, **extra) as timing:
+                value, hit = await self.pool.run(timeout, job, memory_bytes=memory)
+                timing.counted = not hit
             return value, hit
 
         return await self.single_flight.run(key, run)

@@ -35,6 +35,13 @@ LOG_NAME = "performance_logs.jsonl"
 
 
 @dataclass
+class Timing:
+    """What `Monitor.track` gives its block: `counted = False` leaves a success unrecorded."""
+
+    counted: bool = True
+
+
+@dataclass
 class OperationStats:
     count: int = 0
     successes: int = 0
@@ -232,16 +239,20 @@ class Monitor:
             self.log.write(record)
 
     @contextmanager
-    def track(self, operation: str, **extra: Any) -> Iterator[None]:
-        """Time the block; an exception counts as a failure named by its `code` or class."""
+    def track(self, operation: str, **extra: Any) -> Iterator[Timing]:
+        """Time the block; an exception counts as a failure named by its `code` or class. A
+        block that sets `counted = False` on what it is given (its answer came from a cache)
+        is not recorded."""
+        timing = Timing()
         start = time.perf_counter()
         try:
-            yield
+            yield timing
         except BaseException as exc:
             error = getattr(exc, "code", None) or type(exc).__name__
             self.record(operation, time.perf_counter() - start, str(error), **extra)
             raise
-        self.record(operation, time.perf_counter() - start, None, **extra)
+        if timing.counted:
+            self.record(operation, time.perf_counter() - start, None, **extra)
 
     @contextmanager
     def profile(self, name: str) -> Iterator[Path | None]:

@@ -296,7 +296,7 @@ class EffectControls {
 
   /** Show a preset's effects: every control back to its default, then the preset's values. */
   apply(effects) {
-    this.reset();
+    for (const c of this.controls) c.reset();
     for (const c of this.controls) {
       const value = effects?.[c.effect]?.[c.name];
       if (value !== undefined) c.value = value;
@@ -316,7 +316,7 @@ class EffectControls {
 
   reset() {
     for (const c of this.controls) c.reset();
-    this.syncSwitches?.();
+    this.syncSwitches();
   }
 
   /** Size sliders in px follow the picture: see ParamControl.fitTo. */
@@ -783,12 +783,13 @@ export async function setupGlitch(studio) {
   });
   $("compare").addEventListener("change", updateCompare);
   setupSplit();
+  const syncZoom = () => {
+    $("stage").dataset.zoom = checked("zoom");
+  };
   for (const input of document.querySelectorAll('input[name="zoom"]')) {
-    input.addEventListener("change", () => {
-      $("stage").dataset.zoom = checked("zoom");
-    });
+    input.addEventListener("change", syncZoom);
   }
-  $("stage").dataset.zoom = checked("zoom");
+  syncZoom();
   $("download").addEventListener("click", download);
   $("copy-recipe").addEventListener("click", () => copyRecipe().catch(showError));
   document.addEventListener("image-changed", () => {

@@ -67,7 +67,7 @@ async def render(body: RenderRequest, state: State, if_none_match: IfNoneMatch =
     if cacheable and matches(if_none_match, content_key(key)):
         return not_modified(content_headers(state, content_key(key), fmt))
     timeout = state.settings.server.render_timeout_seconds
-    memory = request_memory(state, info, body.recipe, body.quality)
+    memory = partial(request_memory, state, info, body.recipe, body.quality)  # on a miss only
     compute = partial(render_bytes, state, info.image_id, body, fmt, Deadline(timeout))
     if cacheable:
         data, hit = await state.cached(
@@ -77,7 +77,7 @@ async def render(body: RenderRequest, state: State, if_none_match: IfNoneMatch =
         with state.monitor.track("render", quality=body.quality):
             data, key = await state.pool.run(
                 timeout, render_unseeded, state, compute, params, info.image_id, body.quality,
-                memory_bytes=memory,
+                memory_bytes=memory(),
             )  # fmt: skip
         hit = False
     headers = {"X-Cache": "hit" if hit else "miss"}
