@@ -22,6 +22,9 @@ const ESTIMATE_CAP = 0.95; // the bar never claims to be done before the file is
 const LOOK_EFFECTS = [2, 3];
 const LOOK_TRACK = [0.12, 0.42];
 const LOOK_PX_SHARE = 0.06;
+// Settings a look must draw below another of the same effect (the server refuses otherwise):
+// effect -> [smaller, larger]. Scan lines thicker than their period would cover the picture.
+const LOOK_BELOW = { scanlines: ["thickness", "period"] };
 
 /** A small seeded generator (mulberry32): the same seed gives the same look anywhere. */
 export function seededRandom(seed) {
@@ -349,6 +352,12 @@ class EffectControls {
         else continue;
         if (value !== c.default) effects[name] = { ...effects[name], [c.name]: value };
       }
+    }
+    for (const [name, [smaller, larger]] of Object.entries(LOOK_BELOW)) {
+      const params = effects[name];
+      if (params?.[smaller] === undefined) continue;
+      const limit = params[larger] ?? this.controls.find((c) => c.effect === name && c.name === larger)?.default;
+      if (limit !== undefined && params[smaller] >= limit) params[smaller] = Math.round(limit * 50) / 100;
     }
     return effects;
   }
