@@ -1,8 +1,8 @@
 """Load benchmark of the HTTP API: cache misses, cache hits, a mix, the engine limit, latency.
 
-Starts a real uvicorn server (as many worker processes as usable cores, the deployment the
-README recommends; `--workers N` to choose; their CPU and RSS are summed) on a free port with
-a throw-away data dir and uploads one photo-sized JPEG once. Every request is then POST
+Starts `glitchzap serve --workers N` as shipped (N = usable cores, the deployment the README
+recommends; `--workers N` to choose; the processes' CPU and RSS are summed; uvicorn's access
+log off) on a free port with a throw-away data dir and uploads one photo-sized JPEG once. Every request is then POST
 /api/render with that image_id, quality "balanced" (a JPEG preview), recipe blur 4 px +
 noise 0.1 and a seed:
 
@@ -23,8 +23,13 @@ are dropped (a warm-up: requests started then count in neither throughput nor pe
 
 The engine limit is measured in the same run: the same all-miss renders and the same
 encode the API does for a "balanced" preview (`render_recipe` + `encode_result`, as in
-api/routes/render.py), in this process on os.cpu_count() threads, no HTTP, after the server
-has stopped (so the two never compete): renders/s, after one warm-up render.
+api/routes/render.py), in this process on os.cpu_count() threads, no HTTP: renders/s, after
+one warm-up render, for ENGINE_SECONDS just before and just after the all-miss phase, while
+the server sits idle (the two never compete), and the anchor is their mean. This machine's
+speed drifts by 5-10 % within a minute: measured a minute later, once the server had
+stopped, the limit said as much about the drift as about the API. Threads in one process
+share the GIL (they use ~1.6 of 2 cores), so one more figure sets the API beside the same
+renders in one single-threaded process per core (no GIL shared, as the API's workers).
 API throughput is reported as a share of it (target >= 80 % for all-miss), percentiles
 beside the single-request latency (target: p99 at 50 % load <= 3x single-request p50),
 errors (target 0, warm-up included; a request unanswered REQUEST_TIMEOUT_S after it was
@@ -40,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import io
 import json
 import os
@@ -53,6 +59,7 @@ import time
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -70,6 +77,7 @@ TARGET_SHARE = 0.8
 TARGET_P99_FACTOR = 3.0
 RSS_MARGIN_MB = 64.0
 REQUEST_TIMEOUT_S = 20.0
+ENGINE_SECONDS = 6.0  # each of the two engine-limit measurements around the all-miss phase
 CONNECTIONS = 64  # keep-alive connections the load generator opens before a phase
 KEEP_ALIVE_S = 4.0  # uvicorn closes a connection idle for 5 s
 
@@ -171,11 +179,11 @@ async def generate(spec: dict[str, Any]) -> dict[str, Any]:
             status, hit = -1, False
         records.append((planned - began, time.perf_counter() - planned, status, int(hit)))
 
-    # Many connections, taken in turn: uvicorn's worker processes each accept some, and
+    # Many connections, taken in turn: the server's worker processes each accept some, and
     # with only one per client the split is often 6:2, which leaves a process idle.
     idle.extend(await asyncio.gather(*(Connection.open(port) for _ in range(CONNECTIONS))))
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-    began = time.perf_counter()
+    began, began_epoch = time.perf_counter(), time.time()
     stop = began + seconds
     if spec["mode"] == "open":
         interval = 1.0 / spec["rate"]
@@ -200,10 +208,14 @@ async def generate(spec: dict[str, Any]) -> dict[str, Any]:
     for connection in idle:
         connection.close()
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
-    return {"records": records, "wall": wall, "client_cpu": cpu}
+    return {"records": records, "wall": wall, "client_cpu": cpu, "began_epoch": began_epoch}
 
 
 def client_main(spec_json: str) -> None:
+    # The collector's full passes over the growing task and record lists stalled the sender
+    # ~12 ms now and then (latency counts from the planned send time, so a late send shows as
+    # a slow answer): the load generator makes no reference cycles it must free.
+    gc.disable()
     print(json.dumps(asyncio.run(generate(json.loads(spec_json)))))
 
 
@@ -221,6 +233,7 @@ class Phase:
     server_cpu: float = 0.0
     rss_before: float = 0.0
     rss_after: float = 0.0
+    began_epoch: float = 0.0  # time.time() when the load generator began the phase
 
     def kept(self) -> list[tuple[float, float, int, int]]:
         return [r for r in self.records if r[0] >= WARM_SECONDS]
@@ -265,18 +278,23 @@ def photo_jpeg(side: int) -> bytes:
 
 
 def start_server(port: int, data_dir: str, workers: int = 1) -> subprocess.Popen[bytes]:
-    env = server_env(data_dir)
-    command = [sys.executable, "-m", "uvicorn", "glitchzap.api.main:create_app", "--factory"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    command += ["--workers", str(workers)] if workers > 1 else []
-    return subprocess.Popen([*command, "--no-access-log"], env=env)
+    """`glitchzap serve --workers N` as shipped, but for uvicorn's access log (a line per
+    request on stderr; the deployment the README describes leaves logging requests to the
+    proxy in front). Its output goes to server.log in the data dir."""
+    env = {**server_env(data_dir), "GLITCHZAP_SERVER__ACCESS_LOG": "false"}
+    command = [sys.executable, "-c", "from glitchzap.cli import main; main()", "serve"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    output = open(os.path.join(data_dir, "server.log"), "wb")  # noqa: SIM115 (the server's)
+    return subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
 
 
-def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
+def wait_ready(base: str, process: subprocess.Popen[bytes], data_dir: str = "") -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit("the server exited during start-up")
+            log = os.path.join(data_dir, "server.log")
+            said = Path(log).read_text()[-3000:] if data_dir and os.path.exists(log) else ""
+            raise SystemExit(f"the server exited during start-up:\n{said}")
         try:
             if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
                 return
@@ -312,11 +330,15 @@ def run_phase(phase: Phase, server: psutil.Process) -> Phase:
     phase.rss_after = tree_rss(server)
     phase.records = [tuple(r) for r in result["records"]]  # type: ignore[misc]
     phase.wall, phase.client_cpu = result["wall"], result["client_cpu"]
+    phase.began_epoch = result["began_epoch"]
     return phase
 
 
-def engine_limit(image: bytes, seconds: float, base: int) -> float:
-    """All-miss renders/s in-process on os.cpu_count() threads: the API's render + encode."""
+def engine_renders(
+    image: bytes, seconds: float, base: int, threads: int, start_at: float = 0.0
+) -> float:
+    """All-miss renders/s in this process on `threads` threads: the API's render + encode,
+    after one warm-up render, from `start_at` (epoch seconds; 0 = at once) for `seconds`."""
     from glitchzap.cache.keys import bytes_digest
     from glitchzap.io import load_image
     from glitchzap.recipes import Recipe
@@ -347,9 +369,9 @@ def engine_limit(image: bytes, seconds: float, base: int) -> float:
             encode_result(out, rec, quality="balanced", fmt=output_format(rec, "balanced", False))
 
         render_one()  # warm-up: the preview-sized source is made once, as in the server
-        workers = os.cpu_count() or 1
+        time.sleep(max(start_at - time.time(), 0))
         stop = time.perf_counter() + seconds
-        counts = [0] * workers
+        counts = [0] * threads
 
         def worker(i: int) -> None:
             while time.perf_counter() < stop:
@@ -357,12 +379,51 @@ def engine_limit(image: bytes, seconds: float, base: int) -> float:
                 counts[i] += 1
 
         began = time.perf_counter()
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(worker, range(workers)))
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(worker, range(threads)))
         return sum(counts) / (time.perf_counter() - began)
 
 
-def report_table(phases: list[Phase], engine: float) -> None:
+def engine_limit(image: bytes, seconds: float, base: int) -> float:
+    """All-miss renders/s in-process on os.cpu_count() threads: the API's render + encode."""
+    return engine_renders(image, seconds, base, os.cpu_count() or 1)
+
+
+def engine_limit_processes(side: int, seconds: float, base: int) -> float:
+    """All-miss renders/s of one single-threaded process per core, started together (what
+    the machine can render with no GIL shared: the API's workers are processes too)."""
+    cores = os.cpu_count() or 1
+    start_at = time.time() + 10  # after every process has imported and warmed up
+    command = [sys.executable, __file__, "--side", str(side), "--engine-process"]
+    processes = [
+        subprocess.Popen(
+            [
+                *command,
+                json.dumps({"seconds": seconds, "base": base + i * 10**6, "start_at": start_at}),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(cores)
+    ]
+    rates = [float(p.communicate()[0].strip().splitlines()[-1]) for p in processes]
+    return sum(rates)
+
+
+@dataclass
+class Engine:
+    """The engine limit (renders/s) measured just before and just after the all-miss phase."""
+
+    before: float
+    after: float
+    processes: float  # one single-threaded process per core, just after the phase
+
+    @property
+    def mean(self) -> float:
+        return (self.before + self.after) / 2
+
+
+def report_table(phases: list[Phase], engine: Engine) -> None:
     print(
         f"\nAPI load benchmark: {os.cpu_count()} cores, load average "
         f"{os.getloadavg()[0]:.2f} at the end; warm-up {WARM_SECONDS:.0f} s dropped per phase"
@@ -384,28 +445,40 @@ def report_table(phases: list[Phase], engine: float) -> None:
             kinds = Counter("timeout/refused" if r[2] < 0 else f"http {r[2]}" for r in p.records)
             kinds.pop("http 200", None)
             print(f"errors in {p.name}: {dict(kinds)}")
-    print(f"{'engine limit (in-process, no HTTP, all-miss, renders/s)':<62}{engine:>8.1f}")
+    what = "engine limit (in-process, no HTTP, all-miss, renders/s)"
+    print(f"{what:<62}{engine.mean:>8.1f}  ({engine.before:.1f} before all-miss, "
+          f"{engine.after:.1f} after)")  # fmt: skip
+    what = "engine, one single-threaded process per core (renders/s)"
+    print(f"{what:<62}{engine.processes:>8.1f}")
     print("(client/server CPU: % of one core over the phase; 100 % = one whole core)\n")
 
 
 def report_rows(
-    phases: dict[str, Phase], engine: float, rss_start: float, budget: float, workers: int = 1
+    phases: dict[str, Phase], engine: Engine, rss_start: float, budget: float, workers: int = 1
 ) -> None:
     layout = "one uvicorn worker" if workers == 1 else f"{workers} uvicorn workers"
     header(f"API load: balanced previews of one uploaded photo, {layout}")
-    engine_ms = 1000 / engine
+    engine_ms = 1000 / engine.mean
     for name in ("all-miss", "all-hit", "mix"):
         p = phases[name]
-        share = p.throughput / engine
+        share = p.throughput / engine.mean
         is_miss = name == "all-miss"
         row(
             f"API {name} ms/request (1/throughput; {p.what}, {p.hit_share * 100:.0f} % hits)",
             1000 / p.throughput if p.throughput else float("nan"),
             engine_ms,
-            f"engine limit, all-miss, {os.cpu_count()} threads, no HTTP",
+            f"engine limit, all-miss, {os.cpu_count()} threads, no HTTP; mean of "
+            f"{1000 / engine.before:.2f} ms before the phase and {1000 / engine.after:.2f} after",
             target=f"ratio (share of engine) >= {TARGET_SHARE:.2f}" if is_miss else "",
             ok=share >= TARGET_SHARE if is_miss else None,
         )
+    miss = phases["all-miss"]
+    row(
+        "API all-miss ms/request, beside the engine in one process per core",
+        1000 / miss.throughput if miss.throughput else float("nan"),
+        1000 / engine.processes,
+        f"engine limit, {os.cpu_count()} single-threaded processes, no HTTP: no GIL shared",
+    )
     single = phases["single"].percentile_ms(50)
     for name in ("single", "all-miss", "all-hit", "mix", "open-50", "open-90"):
         p = phases[name]
@@ -462,9 +535,15 @@ def main() -> None:
         "--workers", type=int, default=usable_cores(), help="server worker processes (cores)"
     )
     parser.add_argument("--client", help=argparse.SUPPRESS)  # internal: run a load generator
+    parser.add_argument("--engine-process", help=argparse.SUPPRESS)  # internal: one engine
     args = parser.parse_args()
     if args.client:
         client_main(args.client)
+        return
+    if args.engine_process:
+        spec = json.loads(args.engine_process)
+        image = photo_jpeg(args.side)
+        print(engine_renders(image, spec["seconds"], spec["base"], 1, spec["start_at"]))
         return
     from glitchzap.settings import load_settings
 
@@ -478,7 +557,7 @@ def main() -> None:
         budget = args.workers * load_settings().cache.memory_max_bytes / 1e6 + RSS_MARGIN_MB
         process = start_server(port, data_dir, args.workers)
         try:
-            wait_ready(base, process)
+            wait_ready(base, process, data_dir)
             server = psutil.Process(process.pid)
             files = {"file": ("photo.jpg", image, "image/jpeg")}
             uploaded = httpx.post(f"{base}/api/images", files=files, timeout=60)
@@ -495,7 +574,10 @@ def main() -> None:
                 return phases[name]
 
             closed = {"mode": "closed", "clients": args.clients}
+            engine_before = engine_limit(image, ENGINE_SECONDS, 10**7)
             miss = phase("all-miss", "distinct renders", 1, kind="miss", **closed)
+            engine_after = engine_limit(image, ENGINE_SECONDS, 2 * 10**7)
+            per_core = engine_limit_processes(args.side, ENGINE_SECONDS, 3 * 10**7)
             phase("all-hit", "4 warmed renders repeated", 2, kind="hit", **closed)
             phase("mix", "70 % warmed / 30 % distinct", 3, kind="mix", **closed)
             one = {"mode": "closed", "clients": 1}
@@ -508,7 +590,7 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait(timeout=30)
-    engine = engine_limit(image, seconds, 10**7)
+    engine = Engine(engine_before, engine_after, per_core)
     report_table(list(phases.values()), engine)
     report_rows(phases, engine, rss_start, budget, args.workers)
 

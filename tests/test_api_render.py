@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
-from api_fixtures import NetworkGuard, RedisServer, make_client, upload
+from api_fixtures import REAL_FONTS_DIR, NetworkGuard, RedisServer, make_client, upload
 from glitchzap.io import encode_image, load_image
 from glitchzap.pipeline import apply_effects
 from glitchzap.runtime import current, restart
@@ -98,31 +98,102 @@ def test_repeat_is_a_cache_hit_and_equivalent_recipes_share_it(
     assert other_format.headers["content-type"] == "image/webp"
 
 
-def test_a_result_kept_on_disk_only_is_a_hit_read_off_the_event_loop(
-    api_client: Any, api_astronaut_png: bytes, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The event loop reads only the in-process tier: the disk tier is read (and written)
-    on the pool thread that would have rendered, so a slow disk never stalls other requests."""
-    from glitchzap.cache.disk import DiskCache
-
+def spy_threads(monkeypatch: pytest.MonkeyPatch, cls: Any, *names: str) -> list[str]:
+    """The names of the threads that call `cls`'s methods `names`, in order."""
     threads: list[str] = []
-    for name in ("_get", "_set"):
-        original = getattr(DiskCache, name)
+    for name in names:
+        original = getattr(cls, name)
 
-        def spy(self: DiskCache, *args: Any, _original: Any = original) -> Any:
+        def spy(self: Any, *args: Any, _original: Any = original) -> Any:
             threads.append(threading.current_thread().name)
             return _original(self, *args)
 
-        monkeypatch.setattr(DiskCache, name, spy)
+        monkeypatch.setattr(cls, name, spy)
+    return threads
+
+
+def test_a_result_kept_on_disk_only_is_a_hit_read_off_the_event_loop(
+    api_client: Any, api_astronaut_png: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event loop reads only the in-process tier: the disk tier is read on the pool
+    thread that would have rendered, and written by the cache's writer thread after the
+    answer, so a slow disk never stalls other requests."""
+    from glitchzap.cache.disk import DiskCache
+
+    reads = spy_threads(monkeypatch, DiskCache, "_get")
+    writes = spy_threads(monkeypatch, DiskCache, "set_many")
     image_id = upload(api_client, api_astronaut_png)["image_id"]
+    writes.clear()  # the upload itself is written before its answer: others may ask for it
     recipe = {"effects": {"blur": 3}, "seed": 7}
     first = render(api_client, image_id, recipe=recipe)
     assert first.headers["x-cache"] == "miss"
+    current().flush_caches()
+    assert writes and set(writes) == {"glitchzap-cache-writer"}, writes
     current().cache("renders").memory.clear()  # type: ignore[attr-defined]
-    threads.clear()
+    reads.clear()
     again = render(api_client, image_id, recipe=recipe)
     assert again.headers["x-cache"] == "hit" and again.content == first.content
-    assert threads and all(name.startswith("glitchzap-cpu") for name in threads), threads
+    assert reads and all(name.startswith("glitchzap-cpu") for name in reads), reads
+
+
+def test_light_previews_are_made_on_the_event_loop_when_inline(
+    tmp_path: Any, api_astronaut_png: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`server.inline_previews` (on by default with a worker process per core): a still
+    preview made from its preview-sized pixels in memory is rendered by the event loop
+    itself; the first preview of an upload (decoding the original) and a full-quality render
+    still go to the pool. The answers are the same bytes either way."""
+    from glitchzap.api.routes import render as render_route
+
+    threads: list[str] = []
+    original = render_route.render_bytes
+
+    def spy(*args: Any, **kwargs: Any) -> bytes:
+        threads.append(threading.current_thread().name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(render_route, "render_bytes", spy)
+    answers = {}
+    for inline in (True, False):
+        settings = load_settings(
+            None,
+            data_dir=tmp_path / str(inline),
+            fonts={"dir": REAL_FONTS_DIR},
+            models={"auto_fetch": False},
+            server={"inline_previews": inline},
+        )
+        threads.clear()
+        with make_client(settings) as client:
+            image_id = upload(client, api_astronaut_png)["image_id"]
+            for seed, quality in ((1, "balanced"), (2, "balanced"), (3, "full")):
+                body = {"recipe": {"effects": {"noise": 0.2}, "seed": seed}, "quality": quality}
+                answer = render(client, image_id, **body)
+                assert answer.status_code == 200
+                answers[(inline, seed)] = answer.content
+            inlined = client.app.state.api.pool.inlined
+        pooled = [name.startswith("glitchzap-cpu") for name in threads]
+        assert pooled == ([True, False, True] if inline else [True, True, True]), threads
+        assert inlined == (1 if inline else 0)
+    assert all(answers[(True, seed)] == answers[(False, seed)] for seed in (1, 2, 3))
+
+
+def test_light_jobs_run_inline_by_default_with_a_worker_process_per_core() -> None:
+    from glitchzap.api.deps import inline_light_jobs
+    from glitchzap.background.base import usable_cores
+
+    cores = usable_cores()
+    assert inline_light_jobs(load_settings(None, server={"workers": cores}))
+    assert not inline_light_jobs(
+        load_settings(None, server={"workers": cores, "inline_previews": False})
+    )
+    assert not inline_light_jobs(
+        load_settings(None, server={"workers": cores}, cache={"backend": "redis"})
+    )  # a shared tier over the network is not read on the loop
+    if cores > 1:
+        assert not inline_light_jobs(load_settings(None, server={"workers": 1}))
+        assert inline_light_jobs(
+            load_settings(None, server={"workers": 1, "inline_previews": True})
+        )
 
 
 def test_render_by_url_refuses_private_addresses(api_client: Any, net_guard: NetworkGuard) -> None:
@@ -251,6 +322,8 @@ def test_redis_killed_mid_session_requests_still_succeed(
         image_id = upload(api, api_astronaut_png)["image_id"]
         assert render(api, image_id, recipe=BLUR).headers["x-cache"] == "miss"
         assert render(api, image_id, recipe=BLUR).headers["x-cache"] == "hit"
+        runtime = api.app.state.api.runtime
+        runtime.flush_caches()  # results reach Redis after the answer
         assert redis.Redis.from_url(redis_server.url).dbsize() >= 3  # original, info, render
         redis_server.stop()
         response = render(api, image_id, recipe={"effects": {"blur": 2}})
@@ -259,5 +332,6 @@ def test_redis_killed_mid_session_requests_still_succeed(
         assert render(api, image_id, recipe={"effects": {"blur": 3}}).status_code == 200
         other = load_image(api_astronaut_png)[::2, ::2]
         assert upload(api, encode_image(other, "png"))["width"] == other.shape[1]
+        runtime.flush_caches()
         caches = {c["name"]: c for c in api.get("/api/performance").json()["caches"]}
         assert caches["renders"]["lower_available"] == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -291,6 +292,96 @@ def test_get_cache_follows_the_settings(settings: Settings) -> None:
     assert isinstance(build_cache("x", settings), TieredCache)
 
 
+class HeldDiskCache(DiskCache):
+    """A disk tier whose batch writes wait until `release` is set (a slow disk)."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__("held", directory, 10**6, DAY)
+        self.release = threading.Event()
+        self.batches: list[int] = []
+
+    def set_many(self, items: list[tuple[str, bytes]]) -> None:
+        self.release.wait(10)
+        self.batches.append(len(items))
+        super().set_many(items)
+
+
+def deferred(tmp_path: Path) -> tuple[TieredCache, HeldDiskCache]:
+    lower = HeldDiskCache(tmp_path)
+    cache = TieredCache("held", MemoryCache("held", 10**6), lower)
+    cache.defer_writes()
+    return cache, lower
+
+
+def test_deferred_writes_are_read_back_before_they_land_and_land_in_batches(
+    tmp_path: Path,
+) -> None:
+    """With writes deferred, `set` returns at once (the disk is held); a value still queued
+    is read from the queue once the memory tier has dropped it; the writer then writes the
+    queue in batches, not a transaction per value."""
+    cache, lower = deferred(tmp_path)
+    for i in range(50):
+        cache.set(f"k{i}", b"v%d" % i)  # returns although the disk does not take it yet
+    assert lower.get("k0") is None
+    cache.memory.clear()
+    assert cache.get("k49") == b"v49"  # from the queue
+    lower.release.set()
+    cache.flush()
+    assert [lower.get(f"k{i}") for i in range(50)] == [b"v%d" % i for i in range(50)]
+    assert sum(lower.batches) == 50 and len(lower.batches) < 10, lower.batches
+    assert cache.stats()["deferred_writes"] == 50
+
+
+def test_a_deferred_write_deleted_before_it_lands_never_comes_back(tmp_path: Path) -> None:
+    cache, lower = deferred(tmp_path)
+    cache.set("gone", b"old")
+    cache.set("kept", b"yes")
+    threading.Timer(0.2, lower.release.set).start()  # delete waits for the batch in flight
+    cache.delete("gone")
+    cache.flush()
+    assert cache.get("gone") is None and lower.get("gone") is None
+    assert lower.get("kept") == b"yes"
+    cache.set("later", b"x")
+    cache.clear()
+    cache.flush()
+    assert lower.get("later") is None and lower.get("kept") is None
+
+
+def test_a_full_write_queue_makes_the_caller_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past MAX_DEFERRED_BYTES waiting (the disk fell behind), `set` writes the value itself:
+    the queue, and memory, stay bounded."""
+    from glitchzap.cache import tiered
+
+    monkeypatch.setattr(tiered, "MAX_DEFERRED_BYTES", 1000)
+    cache, lower = deferred(tmp_path)
+    cache.set("queued", bytes(800))
+    caller = threading.Thread(target=cache.set, args=("direct", bytes(800)))
+    caller.start()
+    time.sleep(0.2)
+    assert caller.is_alive()  # writing itself, so held by the slow disk too
+    lower.release.set()
+    caller.join(5)
+    cache.flush()
+    assert lower.get("queued") == bytes(800) and lower.get("direct") == bytes(800)
+
+
+def test_a_server_runtime_defers_result_writes_but_not_uploads(tmp_path: Path) -> None:
+    runtime = configure(None, data_dir=tmp_path, cache={"backend": "disk"})
+    try:
+        runtime.cache("images")
+        runtime.defer_cache_writes()
+        for name in ("renders", "masks", "images"):
+            cache = runtime.cache(name)
+            assert isinstance(cache, TieredCache)
+            assert (cache._writer is not None) == (name != "images"), name
+        runtime.cache("renders").set("k", b"v")
+    finally:
+        runtime.close()  # flushes the queue
+    assert DiskCache("renders", tmp_path / "cache", 10**6, DAY).get("k") == b"v"
+
+
 # --- codecs ---------------------------------------------------------------------------------
 
 
@@ -391,21 +482,45 @@ def test_processes_opening_a_new_disk_cache_together_all_keep_it(tmp_path: Path)
             assert all(results), f"round {round_}: {results}"
 
 
-def test_disk_cache_running_total_matches_the_database(tmp_path: Path) -> None:
-    """The size total kept in memory (no SUM over the blobs on each write) stays equal to what
-    is stored through replaces, deletes and evictions, and the budget holds."""
-    cache = disk_cache(tmp_path, max_bytes=20_000)
+def test_disk_cache_total_matches_the_database_whoever_writes(tmp_path: Path) -> None:
+    """The bytes stored are counted in the database itself (no SUM over every entry on a
+    write): through replaces, deletes, expired entries and evictions, from two connections
+    to one file (two worker processes), the count equals what is stored and the budget holds."""
+    first = disk_cache(tmp_path, max_bytes=20_000)
+    second = disk_cache(tmp_path, max_bytes=20_000)
     rng = np.random.default_rng(5)
     for i in range(300):
+        cache = (first, second)[i % 2]
         key = f"k{rng.integers(0, 40)}"
         if i % 17 == 0:
             cache.delete(key)
         else:
             cache.set(key, bytes(int(rng.integers(1, 3000))))
-    with sqlite3.connect(cache.path) as db:
+    with sqlite3.connect(first.path) as db:
         (stored,) = db.execute("SELECT COALESCE(SUM(length(value)), 0) FROM entries").fetchone()
-    assert 0 < stored <= 20_000
-    cache.set("last", b"x" * 10)  # re-reads the total when a delete made it unknown
+        (counted,) = db.execute("SELECT bytes FROM totals").fetchone()
+    assert 0 < stored == counted <= 20_000
+    second.clear()
+    with sqlite3.connect(first.path) as db:
+        assert db.execute("SELECT bytes FROM totals").fetchone() == (0,)
+
+
+def test_a_disk_cache_from_before_the_totals_table_is_counted_once_opened(
+    tmp_path: Path,
+) -> None:
+    """A cache file written by an earlier version (no `totals` table) is summed when opened."""
+    with sqlite3.connect(tmp_path / "test.sqlite3") as db:
+        db.execute(
+            "CREATE TABLE entries (key TEXT PRIMARY KEY, value BLOB NOT NULL, digest TEXT NOT"
+            " NULL, size INTEGER NOT NULL, created REAL NOT NULL, accessed REAL NOT NULL)"
+        )
+        now = time.time()
+        db.execute(
+            "INSERT INTO entries VALUES ('old', ?, 'x', 1500, ?, ?)", (bytes(1500), now, now)
+        )
+    cache = disk_cache(tmp_path, max_bytes=2_000)
+    cache.set("new", bytes(1000))  # 2,500 bytes > 2,000: the old entry goes
+    assert cache.get("new") == bytes(1000)
     with sqlite3.connect(cache.path) as db:
-        (now,) = db.execute("SELECT COALESCE(SUM(length(value)), 0) FROM entries").fetchone()
-    assert cache._total == now <= 20_000
+        assert db.execute("SELECT key FROM entries").fetchall() == [("new",)]
+        assert db.execute("SELECT bytes FROM totals").fetchone() == (1000,)

@@ -201,3 +201,19 @@ def test_slow_body_after_complete_headers_is_served(server: str) -> None:
         status, answer = read_response(sock)
     assert time.monotonic() - start > HEADER_TIMEOUT_SECONDS
     assert status == 422, answer
+
+
+def test_pipelined_requests_are_all_answered_and_then_the_timer_runs(server: str) -> None:
+    """Three requests in one write (HTTP/1.1 pipelining): the later ones' headers are in
+    while the first is answered, so none is cut; once all are answered, an idle connection
+    is closed after the header timeout without a 408 (nothing of a request came in)."""
+    with connect(server) as sock:
+        sock.sendall(HEALTH_REQUEST * 3)
+        assert [read_response(sock)[0] for _ in range(3)] == [200, 200, 200]
+        answered = time.monotonic()
+        closed: dict[int, float] = {}
+        answers = [b""]
+        read_for([sock], answers, closed, answered, CLOSED_WITHIN_SECONDS)
+    assert closed, f"still open after {CLOSED_WITHIN_SECONDS} s"
+    assert HEADER_TIMEOUT_SECONDS - 0.5 <= closed[0] < CLOSED_WITHIN_SECONDS
+    assert answers == [b""]

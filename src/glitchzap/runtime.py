@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from glitchzap.cache import Cache, build_cache
 from glitchzap.cache.arrays import ArrayMemo
+from glitchzap.cache.tiered import TieredCache
 from glitchzap.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -28,6 +29,15 @@ if TYPE_CHECKING:
     from glitchzap.templates import TemplateLibrary
 
 
+# Caches whose entries are the only copy (uploads by id): never written after the answer.
+RECORD_CACHES = frozenset({"images"})
+
+
+def _defer_writes(name: str, cache: Cache) -> None:
+    if name not in RECORD_CACHES and isinstance(cache, TieredCache):
+        cache.defer_writes()
+
+
 class Runtime:
     """Process state for one `Settings`: caches, models, templates, fonts and the monitor."""
 
@@ -37,6 +47,7 @@ class Runtime:
         self._templates: TemplateLibrary | None = None
         self._parts: dict[str, Any] = {}  # arrays, models, fonts, monitor: built on first use
         self._lock = threading.RLock()
+        self._deferred_writes = False
 
     def _part(self, name: str, build: Callable[[], T]) -> T:
         """The part called `name`, built once under the lock (two first requests at once
@@ -53,7 +64,26 @@ class Runtime:
             cache = self._caches.get(name)
             if cache is None:
                 cache = self._caches[name] = build_cache(name, self.settings)
+                if self._deferred_writes:
+                    _defer_writes(name, cache)
             return cache
+
+    def defer_cache_writes(self) -> None:
+        """From now on, results reach the shared cache tier (disk, Redis) from a background
+        thread, after the answer (the server): see `TieredCache.defer_writes`. Uploads are
+        still written before the answer: another worker may be asked for them next."""
+        with self._lock:
+            self._deferred_writes = True
+            for name, cache in self._caches.items():
+                _defer_writes(name, cache)
+
+    def flush_caches(self) -> None:
+        """Wait for deferred cache writes to land."""
+        with self._lock:
+            caches = list(self._caches.values())
+        for cache in caches:
+            if isinstance(cache, TieredCache):
+                cache.flush()
 
     def cache_stats(self) -> list[dict[str, Any]]:
         """Hit and miss counters of every cache built so far."""

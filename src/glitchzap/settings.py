@@ -177,10 +177,17 @@ class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1)
+    # uvicorn's line per request on stderr (the performance log times every request anyway).
+    access_log: bool = True
     api_key: str | None = None  # when set, every /api, /images and /templates call needs X-API-Key
     cors_origins: list[str] = Field(default_factory=list)
     # Threads doing CPU work (renders, decoding); 0 = one per core.
     cpu_workers: int = Field(0, ge=0)
+    # Light jobs (still previews made from pixels in memory, no model) run on the worker's
+    # event loop instead of a CPU thread. None = when `workers` >= usable cores (each process
+    # then has about one core, and a hand-off costs a thread switch and a GIL wait) and the
+    # cache backend is not redis (a light job reads the shared cache tier on the loop).
+    inline_previews: bool | None = None
     # CPU jobs running or waiting before new ones are refused with 503 + Retry-After.
     max_pending: int = Field(64, ge=1)
     # Estimated bytes of all CPU jobs running at once (renders admitted by memory as well as

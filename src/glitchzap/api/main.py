@@ -34,6 +34,7 @@ from glitchzap.api.routes import (
     renders,
     templates,
 )
+from glitchzap.api.server import return_freed_memory
 from glitchzap.errors import GlitchzapError
 from glitchzap.runtime import Runtime, current, use
 from glitchzap.settings import Settings
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     Given other settings, a runtime is built from them and becomes the process's (the server
     process runs one app), so caches and model sessions follow those settings.
     """
+    return_freed_memory()  # in each worker process
     runtime = current()
     if settings is not None and settings is not runtime.settings:
         runtime = use(Runtime(settings))
@@ -74,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.unfreeze()  # collectable again (an app stopped inside a longer-lived process)
         state.pool.shutdown()
         state.fetch_pool.shutdown()
+        runtime.flush_caches()
         monitor.log.close()
 
     app = FastAPI(

@@ -48,6 +48,11 @@ class Cache(ABC):
         """Store `value`; failures to store are swallowed by the backends and logged."""
         self._set(key, value)
 
+    def set_many(self, items: list[tuple[str, bytes]]) -> None:
+        """Store several values (backends that can write them in one go override this)."""
+        for key, value in items:
+            self.set(key, value)
+
     @abstractmethod
     def _get(self, key: str) -> bytes | None: ...
 

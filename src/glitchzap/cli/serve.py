@@ -23,6 +23,8 @@ def serve(
     config = ctx.find_root().params.get("config")
     if config:  # worker processes load the settings again, from the same file
         os.environ["GLITCHZAP_CONFIG"] = str(config)
+    if workers:  # worker processes read it (server.inline_previews follows it)
+        os.environ["GLITCHZAP_SERVER__WORKERS"] = str(workers)
     settings = current().settings
     problem = replicas_problem(settings, workers or settings.server.workers)
     if problem:

@@ -20,7 +20,12 @@ from fastapi.responses import Response
 
 from glitchzap.api.cdn import content_key, matches, not_modified
 from glitchzap.api.deps import ApiState, State
-from glitchzap.api.routes._image_output import MEDIA_TYPES, content_headers, request_memory
+from glitchzap.api.routes._image_output import (
+    MEDIA_TYPES,
+    content_headers,
+    light_render,
+    request_memory,
+)
 from glitchzap.api.routes.images import store_url
 from glitchzap.api.schemas import ERROR_RESPONSES, RenderRequest
 from glitchzap.api.store import StoredImage
@@ -70,8 +75,15 @@ async def render(body: RenderRequest, state: State, if_none_match: IfNoneMatch =
     memory = partial(request_memory, state, info, body.recipe, body.quality)  # on a miss only
     compute = partial(render_bytes, state, info.image_id, body, fmt, Deadline(timeout))
     if cacheable:
+        light = partial(light_render, state, info, body.recipe, body.quality)
         data, hit = await state.cached(
-            "renders", key, compute, "render", memory_bytes=memory, quality=body.quality
+            "renders",
+            key,
+            compute,
+            "render",
+            memory_bytes=memory,
+            light=light,
+            quality=body.quality,
         )
     else:
         with state.monitor.track("render", quality=body.quality):
