@@ -85,6 +85,11 @@ def worker_processes(server: psutil.Process) -> list[psutil.Process]:
     return workers
 
 
+def listening(worker: psutil.Process) -> bool:
+    """Whether the worker listens on its socket yet."""
+    return any(c.status == psutil.CONN_LISTEN for c in worker.net_connections("tcp"))
+
+
 def test_serve_workers_share_connections_and_replace_a_dead_one(tmp_path: Path) -> None:
     """`serve --workers 2`: each worker listens on a socket of its own (SO_REUSEPORT), so 64
     connections opened at once reach both (with one shared socket the first worker to wake
@@ -108,6 +113,10 @@ def test_serve_workers_share_connections_and_replace_a_dead_one(tmp_path: Path) 
                 time.sleep(0.2)
         workers = worker_processes(server)
         assert len(workers) == 2, (tmp_path / "server.log").read_text()
+        # The health answer says one worker is up; a worker still starting has not begun to
+        # listen on its socket, and the kernel gives new connections to those that have.
+        while time.monotonic() < deadline and not all(map(listening, workers)):
+            time.sleep(0.2)
         sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(64)]
         try:
             time.sleep(0.5)  # accepted by now
