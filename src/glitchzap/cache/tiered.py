@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from glitchzap.cache.base import Cache
 
@@ -59,21 +60,18 @@ class TieredCache(Cache):
 
     def delete(self, key: str) -> None:
         self.memory.delete(key)
-        if self._writer is not None:
-            with self._writer.paused():
-                self._writer.drop(key)
-                self.lower.delete(key)
-        else:
+        with self._unqueued(key):
             self.lower.delete(key)
 
     def clear(self) -> None:
         self.memory.clear()
-        if self._writer is not None:
-            with self._writer.paused():
-                self._writer.drop(None)
-                self.lower.clear()
-        else:
+        with self._unqueued(None):
             self.lower.clear()
+
+    def _unqueued(self, key: str | None) -> AbstractContextManager[object]:
+        """Held while `lower` is changed: no deferred write of `key` (of any key when None)
+        is waiting, and none is being written."""
+        return self._writer.dropped(key) if self._writer is not None else nullcontext()
 
     def flush(self) -> None:
         """Wait until every deferred write has reached `lower`."""
@@ -129,16 +127,16 @@ class WriteBehind:
             value = self.queue.get(key)
             return value if value is not None else self.writing.get(key)
 
-    def drop(self, key: str | None) -> None:
-        """Forget the queued write of `key` (of every key when None)."""
-        with self._lock:
-            for k in list(self.queue) if key is None else [key]:
-                old = self.queue.pop(k, None)
-                self._bytes -= len(old) if old is not None else 0
-
-    def paused(self) -> threading.Lock:
-        """Held: no batch is being written (entered after the current one is done)."""
-        return self._batch_lock
+    @contextmanager
+    def dropped(self, key: str | None) -> Iterator[None]:
+        """Forget the queued write of `key` (of every key when None) and hold the writer off;
+        entered once the batch being written is done, so nothing dropped lands afterwards."""
+        with self._batch_lock:
+            with self._lock:
+                for k in list(self.queue) if key is None else [key]:
+                    old = self.queue.pop(k, None)
+                    self._bytes -= len(old) if old is not None else 0
+            yield
 
     def flush(self, timeout_seconds: float = 30.0) -> None:
         """Wait until the queue is written (at most `timeout_seconds`)."""
