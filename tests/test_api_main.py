@@ -53,6 +53,17 @@ def test_openapi_and_docs(api_client: Any) -> None:
     ):
         assert path in schema["paths"], path
     assert api_client.get("/docs").status_code == 200
+    # /api/render reads its body itself (deps.json_body): documented as a body parameter is
+    render = schema["paths"]["/api/render"]["post"]
+    body = render["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/RenderRequest"}
+    components = schema["components"]["schemas"]
+    assert {"image_id", "url", "recipe", "quality", "format"} <= set(
+        components["RenderRequest"]["properties"]
+    )
+    assert components["RenderRequest"]["properties"]["recipe"]["$ref"].endswith("/Recipe")
+    assert "Recipe" in components and "BackgroundOptions" in components
+    assert [p["name"] for p in render["parameters"]] == ["if-none-match"]
 
 
 @pytest.fixture

@@ -216,6 +216,66 @@ def test_disk_cache_is_bounded_and_evicts_least_recently_used(tmp_path: Path) ->
     assert all(cache.get(k) is not None for k in "acd")
 
 
+def test_a_disk_read_does_not_wait_for_a_write_in_progress(tmp_path: Path) -> None:
+    """Reads have their own connection: a writer holding its transaction open (a batch of
+    deferred writes being made) keeps no reader waiting, and the reader sees the last commit."""
+    cache = disk_cache(tmp_path)
+    cache.set("k", b"committed")
+    writing, release = threading.Event(), threading.Event()
+    seen: list[bytes | None] = []
+
+    def slow_batch() -> None:
+        with cache._lock:  # what set_many holds for the length of its transaction
+            db = cache._connect()
+            assert db is not None
+            db.execute("INSERT OR REPLACE INTO entries VALUES ('k', x'00', '', 1, 0, 0)")
+            writing.set()
+            release.wait(30)
+            db.rollback()
+
+    writer = threading.Thread(target=slow_batch)
+    writer.start()
+    try:
+        assert writing.wait(30)
+        reader = threading.Thread(target=lambda: seen.append(cache.get("k")))
+        reader.start()
+        reader.join(30)
+        assert not reader.is_alive(), "the read waited for the write"
+        assert seen == [b"committed"]
+    finally:
+        release.set()
+        writer.join()
+
+
+def test_read_times_are_written_with_the_next_write_or_in_batches(tmp_path: Path) -> None:
+    """A hit notes its time in memory; the next write (before it evicts) or the TOUCH_BATCH-th
+    read writes the times, so eviction still sees what was read."""
+    from glitchzap.cache.disk import TOUCH_BATCH
+
+    cache = disk_cache(tmp_path)
+    cache.set("k", b"v")
+
+    def accessed() -> float:
+        with sqlite3.connect(cache.path) as db:
+            return float(db.execute("SELECT accessed FROM entries WHERE key = 'k'").fetchone()[0])
+
+    before = accessed()
+    time.sleep(0.01)
+    assert cache.get("k") == b"v"
+    assert accessed() == before  # noted, not written
+    cache.set("other", b"x")
+    after_write = accessed()
+    assert after_write > before
+    time.sleep(0.01)
+    for _ in range(TOUCH_BATCH):
+        assert cache.get("k") == b"v"
+    assert accessed() > after_write  # written without a write to carry it
+    time.sleep(0.01)
+    cache.get("k")
+    cache.close()
+    assert accessed() > after_write  # close writes what is left
+
+
 def test_disk_value_larger_than_the_cache_is_not_kept_and_not_stale(tmp_path: Path) -> None:
     cache = disk_cache(tmp_path, max_bytes=100)
     cache.set("k", b"old")

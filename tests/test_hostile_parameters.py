@@ -124,7 +124,7 @@ def test_unknown_but_well_formed_image_id_is_404(api_client: Any) -> None:
 DEEP = "[" * 100_000
 
 
-@pytest.mark.parametrize("path", ["/api/meme", "/api/ocr", "/api/erase-text",
+@pytest.mark.parametrize("path", ["/api/render", "/api/meme", "/api/ocr", "/api/erase-text",
                                   "/api/remove-background"])  # fmt: skip
 def test_malformed_json_bodies_on_image_routes(api_client: Any, path: str) -> None:
     for text in (DEEP, '{"a":' * 50_000, "1" * 10_000, "", "\ufeff{}", '{"image_id": "\\udc80"}'):
@@ -133,11 +133,21 @@ def test_malformed_json_bodies_on_image_routes(api_client: Any, path: str) -> No
         assert post_raw(api_client, path, text) == (422, "invalid_parameters"), text
 
 
-def test_malformed_json_on_render_is_fastapis_400(api_client: Any) -> None:
-    # /api/render is parsed by FastAPI itself, which answers 400 to JSON it cannot decode.
-    for text in (DEEP, '{"a":' * 50_000, "1" * 10_000):
-        assert post_raw(api_client, "/api/render", text) == (400, "bad_request"), text[:20]
-    assert post_raw(api_client, "/api/render", '{"image_id": ') == (422, "invalid_parameters")
+def test_render_wants_a_json_body(api_client: Any, image_id: str) -> None:
+    # /api/render reads its body itself (deps.json_body): the same answers as FastAPI's.
+    body = json.dumps({"image_id": image_id})
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", ""):
+        response = api_client.post(
+            "/api/render", content=body, headers={"content-type": content_type}
+        )
+        assert (response.status_code, response.json()["error"]) == (422, "invalid_parameters")
+        assert "JSON" in response.json()["message"]
+    response = api_client.post(
+        "/api/render", content=body, headers={"content-type": "application/json; charset=utf-8"}
+    )
+    assert response.status_code == 200
+    response = api_client.post("/api/render", json={"image_id": image_id, "recipe": {"seed": "x"}})
+    assert response.json()["message"].startswith("body.recipe.seed:")
 
 
 def test_deeply_nested_multipart_params(api_client: Any, image_id: str) -> None:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import metadata
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from glitchzap.api.deps import ApiState, require_api_key
+from glitchzap.api.deps import JSON_BODY_MODELS, ApiState, require_api_key
 from glitchzap.api.middleware import LimitsMiddleware, TimingMiddleware
 from glitchzap.api.monitoring import Monitor
 from glitchzap.api.routes import (
@@ -108,10 +109,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(memegen_api.auth_router)  # answers memegen's own 401
     _add_exception_handlers(app)
     _add_middleware(app, settings, monitor)
+    _document_json_bodies(app)
     from glitchzap.web import mount_studio  # the studio page at / and /static/*
 
     mount_studio(app)
     return app
+
+
+def _document_json_bodies(app: FastAPI) -> None:
+    """Add the models routes read with `deps.json_body` to the OpenAPI components, where
+    FastAPI puts the models of body parameters (their routes refer to them by name)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()  # FastAPI's, built once and kept
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name, model in JSON_BODY_MODELS.items():
+            body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for inner, definition in body.pop("$defs", {}).items():
+                components.setdefault(inner, definition)
+            components.setdefault(name, body)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _add_middleware(app: FastAPI, settings: Settings, monitor: Monitor) -> None:

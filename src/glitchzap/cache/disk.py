@@ -48,6 +48,7 @@ OPEN_ATTEMPTS = 8  # ~1.4 s of back-off in all
 # walked every entry (18 ms at 20,000 entries): on every write it took a quarter of the API
 # server's time under all-miss load, and re-read every 256 writes it stalled the API's p99.
 EVICT_BATCH = 32  # least recently read entries read per query while evicting
+TOUCH_BATCH = 64  # reads noted before their times are written without a write to carry them
 # Durability traded for latency, as suits a cache: with synchronous=NORMAL the write that
 # crossed SQLite's 1000-page auto-checkpoint copied and fsynced 4 MB itself (~7 ms every ~66th
 # 45 kB render result: the API's p99). Without fsync and with a checkpoint every 250 pages,
@@ -74,8 +75,13 @@ class DiskCache(Cache):
         self.path = Path(directory) / f"{name}.sqlite3"
         self.max_bytes = max_bytes
         self.expiry_seconds = expiry_seconds
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the writing connection; taken before _read_lock
         self._db: sqlite3.Connection | None = None
+        self._read_lock = threading.Lock()
+        self._reader: sqlite3.Connection | None = None
+        self._touch_lock = threading.Lock()
+        self._touched: dict[str, float] = {}
+        self._touches = 0  # reads noted since the times were last written
         self._disabled = False
         self.errors = 0
 
@@ -126,9 +132,7 @@ class DiskCache(Cache):
     def _quarantine(self, exc: sqlite3.Error) -> None:
         """Move a damaged database aside so the next call starts an empty one."""
         self.errors += 1
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        self._close_connections()
         corrupt = self.path.with_name(self.path.name + ".corrupt")
         log.warning("disk cache %s: %s is damaged (%s); moved to %s, starting empty",
                     self.name, self.path, exc, corrupt)  # fmt: skip
@@ -147,9 +151,17 @@ class DiskCache(Cache):
                 "disk cache %s disabled: cannot %s %s (%s)", self.name, action, self.path, exc
             )
         self._disabled = True
+        self._close_connections()
+
+    def _close_connections(self) -> None:
+        """Close both connections (the caller holds the write lock)."""
         if self._db is not None:
             self._db.close()
-        self._db = None
+            self._db = None
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
     def _failed_call(self, action: str, exc: sqlite3.Error) -> None:
         """Busy: this call is a miss. Damaged: start afresh. Anything else: disable."""
@@ -168,33 +180,107 @@ class DiskCache(Cache):
             self._fail(action, exc)
 
     def _get(self, key: str) -> bytes | None:
-        with self._lock:
-            db = self._connect()
-            if db is None:
+        db = self._reader_db()
+        if db is None:
+            return None
+        error: sqlite3.Error | None = None
+        with self._read_lock:
+            if self._reader is not db:  # closed meanwhile (damaged, disabled, closed)
                 return None
             try:
-                row = db.execute(
+                # fetchall: the statement ends here, so no read snapshot stays open to hold
+                # the WAL's checkpoints back.
+                rows = db.execute(
                     "SELECT value, digest, created FROM entries WHERE key = ?", (key,)
-                ).fetchone()
-                if row is None:
-                    return None
-                value, digest, created = row
-                now = time.time()
-                if (
-                    not isinstance(value, bytes)  # a column rewritten as text or a number
-                    or not isinstance(created, int | float)
-                    or now - created > self.expiry_seconds
-                    or _digest(value) != digest
-                ):
-                    db.execute("DELETE FROM entries WHERE key = ?", (key,))
-                    db.commit()
-                    return None
-                db.execute("UPDATE entries SET accessed = ? WHERE key = ?", (now, key))
-                db.commit()
-                return value
+                ).fetchall()
             except sqlite3.Error as exc:
-                self._failed_call("read", exc)
+                error = exc
+        if error is not None:
+            self._failed_read(error)
+            return None
+        if not rows:
+            return None
+        value, digest, created = rows[0]
+        now = time.time()
+        if (
+            not isinstance(value, bytes)  # a column rewritten as text or a number
+            or not isinstance(created, int | float)
+            or now - created > self.expiry_seconds
+            or _digest(value) != digest
+        ):
+            self.delete(key)
+            return None
+        self._touch(key, now)
+        return value
+
+    def _reader_db(self) -> sqlite3.Connection | None:
+        """The connection reads go through: their own, so that a read never waits for the
+        write transaction in progress (WAL readers see the last commit). The writer's
+        connection is opened first: it creates, repairs or disables the file."""
+        with self._read_lock:
+            if self._reader is not None or self._disabled:
+                return self._reader
+            if self._db is not None:
+                return self._open_reader()
+        with self._lock:
+            if self._connect() is None:
                 return None
+            with self._read_lock:
+                return self._reader or self._open_reader()
+
+    def _open_reader(self) -> sqlite3.Connection | None:
+        """Open the reading connection (the caller holds the read lock): on the file as it
+        is, never creating one (mode=rw), so a file moved aside meanwhile is a miss."""
+        try:
+            self._reader = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=rw", uri=True, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            self.errors += 1
+            log.debug("disk cache %s: cannot open for reading: %s", self.name, exc)
+        return self._reader
+
+    def _failed_read(self, exc: sqlite3.Error) -> None:
+        """A damaged file is moved aside (as for a write); any other failure of a read is
+        that read's miss, with the reading connection reopened next time (the file may have
+        been replaced under it). Only the writer disables the cache."""
+        if _primary_code(exc) in CORRUPT_CODES:
+            with self._lock:
+                self._quarantine(exc)
+            return
+        self.errors += 1
+        log.debug("disk cache %s: read failed: %s", self.name, exc)
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+
+    def _touch(self, key: str, now: float) -> None:
+        """Note that `key` was read at `now`. The `accessed` times are written with the next
+        write (before it evicts, so eviction sees them) or once TOUCH_BATCH have gathered:
+        a hit writes nothing and waits for no writer."""
+        with self._touch_lock:
+            self._touched[key] = now
+            self._touches += 1
+            due = self._touches >= TOUCH_BATCH
+        if due:
+            with self._lock:
+                db = self._connect()
+                if db is not None:
+                    try:
+                        self._write_touches(db)
+                        db.commit()
+                    except sqlite3.Error as exc:
+                        self._failed_call("write", exc)
+
+    def _write_touches(self, db: sqlite3.Connection) -> None:
+        with self._touch_lock:
+            touched, self._touched, self._touches = self._touched, {}, 0
+        if touched:
+            db.executemany(
+                "UPDATE entries SET accessed = ? WHERE key = ?",
+                [(when, key) for key, when in touched.items()],
+            )
 
     def _set(self, key: str, value: bytes) -> None:
         self.set_many([(key, value)])
@@ -216,6 +302,7 @@ class DiskCache(Cache):
                             "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?)",
                             (key, bytes(value), _digest(value), len(value), now, now),
                         )
+                self._write_touches(db)
                 self._evict(db)
                 db.commit()
             except sqlite3.Error as exc:
@@ -261,9 +348,13 @@ class DiskCache(Cache):
 
     def close(self) -> None:
         with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+            if self._db is not None and self._touched:
+                try:
+                    self._write_touches(self._db)
+                    self._db.commit()
+                except sqlite3.Error as exc:
+                    log.debug("disk cache %s: read times not written: %s", self.name, exc)
+            self._close_connections()
 
     def stats(self) -> dict[str, float | int | str]:
         return {
