@@ -125,6 +125,8 @@ def _document_json_bodies(app: FastAPI) -> None:
         schema = generate()  # FastAPI's, built once and kept
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for name, model in JSON_BODY_MODELS.items():
+            if name in components:  # added by an earlier call (the schema is kept)
+                continue
             body = model.model_json_schema(ref_template="#/components/schemas/{model}")
             for inner, definition in body.pop("$defs", {}).items():
                 components.setdefault(inner, definition)

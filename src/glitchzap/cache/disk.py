@@ -158,6 +158,9 @@ class DiskCache(Cache):
         if self._db is not None:
             self._db.close()
             self._db = None
+        self._close_reader()
+
+    def _close_reader(self) -> None:
         with self._read_lock:
             if self._reader is not None:
                 self._reader.close()
@@ -250,10 +253,7 @@ class DiskCache(Cache):
             return
         self.errors += 1
         log.debug("disk cache %s: read failed: %s", self.name, exc)
-        with self._read_lock:
-            if self._reader is not None:
-                self._reader.close()
-                self._reader = None
+        self._close_reader()
 
     def _touch(self, key: str, now: float) -> None:
         """Note that `key` was read at `now`. The `accessed` times are written with the next
@@ -265,13 +265,17 @@ class DiskCache(Cache):
             due = self._touches >= TOUCH_BATCH
         if due:
             with self._lock:
-                db = self._connect()
-                if db is not None:
-                    try:
-                        self._write_touches(db)
-                        db.commit()
-                    except sqlite3.Error as exc:
-                        self._failed_call("write", exc)
+                self._commit_touches()
+
+    def _commit_touches(self) -> None:
+        """Write the noted read times in a transaction of their own (write lock held)."""
+        db = self._connect()
+        if db is not None:
+            try:
+                self._write_touches(db)
+                db.commit()
+            except sqlite3.Error as exc:
+                self._failed_call("write", exc)
 
     def _write_touches(self, db: sqlite3.Connection) -> None:
         with self._touch_lock:
@@ -349,11 +353,7 @@ class DiskCache(Cache):
     def close(self) -> None:
         with self._lock:
             if self._db is not None and self._touched:
-                try:
-                    self._write_touches(self._db)
-                    self._db.commit()
-                except sqlite3.Error as exc:
-                    log.debug("disk cache %s: read times not written: %s", self.name, exc)
+                self._commit_touches()
             self._close_connections()
 
     def stats(self) -> dict[str, float | int | str]:
