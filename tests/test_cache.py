@@ -276,6 +276,56 @@ def test_read_times_are_written_with_the_next_write_or_in_batches(tmp_path: Path
     assert accessed() > after_write  # close writes what is left
 
 
+def test_the_database_file_is_flushed_every_sync_every_bytes_outside_the_write_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written pages reach the disk a few MB at a time (not in one burst of everything the
+    kernel's flusher finds 30 s old), flushed by the writing thread without holding the lock
+    that a delete on a request path takes."""
+    import os
+
+    from glitchzap.cache import disk
+    from glitchzap.cache.disk import SYNC_EVERY_BYTES
+
+    cache = disk_cache(tmp_path, max_bytes=4 * SYNC_EVERY_BYTES)
+    flushed: list[tuple[int, bool]] = []
+    real = disk._datasync
+
+    def spy(fd: int) -> None:
+        flushed.append((os.fstat(fd).st_ino, cache._lock.locked()))
+        real(fd)
+
+    monkeypatch.setattr(disk, "_datasync", spy)
+    quarter = os.urandom(SYNC_EVERY_BYTES // 4)
+    for n in range(3):
+        cache.set(f"k{n}", quarter)
+    assert flushed == []
+    cache.set_many([("k3", quarter), ("k4", b"x")])
+    assert flushed == [(cache.path.stat().st_ino, False)]
+    for n in range(5, 8):
+        cache.set(f"k{n}", quarter)
+    assert len(flushed) == 1  # counted afresh from the flush
+    assert all(cache.get(f"k{n}") == quarter for n in (0, 1, 2, 3, 5, 6, 7))
+
+
+def test_a_failed_flush_leaves_the_disk_cache_working(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from glitchzap.cache import disk
+    from glitchzap.cache.disk import SYNC_EVERY_BYTES
+
+    def fails(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(disk, "_datasync", fails)
+    cache = disk_cache(tmp_path, max_bytes=4 * SYNC_EVERY_BYTES)
+    big = b"v" * SYNC_EVERY_BYTES
+    cache.set("a", big)
+    cache.set("b", b"w")
+    assert (cache.get("a"), cache.get("b")) == (big, b"w")
+    assert cache.stats()["disabled"] == 0
+
+
 def test_disk_value_larger_than_the_cache_is_not_kept_and_not_stale(tmp_path: Path) -> None:
     cache = disk_cache(tmp_path, max_bytes=100)
     cache.set("k", b"old")
