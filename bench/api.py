@@ -242,11 +242,11 @@ class Phase:
     rss_after: float = 0.0
     began_epoch: float = 0.0  # time.time() when the load generator began the phase
 
-    def kept(self) -> list[tuple[float, float, int, int]]:
+    def kept(self) -> list[tuple[float, float, int, int, float]]:
         return [r for r in self.records if r[0] >= WARM_SECONDS]
 
     @property
-    def ok(self) -> list[tuple[float, float, int, int]]:
+    def ok(self) -> list[tuple[float, float, int, int, float]]:
         return [r for r in self.kept() if r[2] == 200]
 
     @property

@@ -275,17 +275,7 @@ class DiskCache(Cache):
             due = self._touches >= TOUCH_BATCH
         if due:
             with self._lock:
-                self._commit_touches()
-
-    def _commit_touches(self) -> None:
-        """Write the noted read times in a transaction of their own (write lock held)."""
-        db = self._connect()
-        if db is not None:
-            try:
-                self._write_touches(db)
-                db.commit()
-            except sqlite3.Error as exc:
-                self._failed_call("write", exc)
+                self._store([])  # the noted read times alone
 
     def _write_touches(self, db: sqlite3.Connection) -> None:
         with self._touch_lock:
@@ -312,7 +302,8 @@ class DiskCache(Cache):
         self._flush_file()
 
     def _store(self, items: list[tuple[str, bytes]]) -> bool:
-        """One transaction (the caller holds the write lock); False when nothing was written."""
+        """One transaction with the noted read times (the caller holds the write lock); False
+        when nothing was written."""
         db = self._connect()
         if db is None:
             return False
@@ -391,7 +382,7 @@ class DiskCache(Cache):
     def close(self) -> None:
         with self._lock:
             if self._db is not None and self._touched:
-                self._commit_touches()
+                self._store([])  # the noted read times alone
             self._close_connections()
 
     def stats(self) -> dict[str, float | int | str]:
